@@ -1,0 +1,50 @@
+# surveyfuse: `make demo` and `make test` each install everything they need.
+SHELL   := /bin/bash
+PYTHON  ?= python3
+VENV    := .venv
+PY      := $(VENV)/bin/python
+PY_STAMP := $(VENV)/.installed-python
+R_STAMP  := $(VENV)/.installed-r
+R_DEBS  := r-base-core r-base-dev r-cran-reticulate r-cran-testthat r-cran-tibble r-cran-dplyr \
+           r-cran-rlang r-cran-cli r-cran-jsonlite r-cran-tidyselect r-cran-mice r-cran-haven
+OUT     := out
+
+.PHONY: install install-python install-r demo test test-python test-r bench clean help
+
+help:
+	@echo "make demo   install everything, then impute the CPS investment block on bundled data"
+	@echo "make test   install everything, then run the Python and R test suites"
+	@echo "make bench  benchmarks (slow): accuracy, calibration, consistency and speed tables"
+
+install: install-python install-r
+
+install-python: $(PY_STAMP)
+
+# torch comes as the CPU build (pinned; an unpinned torch pulls a 5 GB CUDA build)
+$(PY_STAMP): python/pyproject.toml python/requirements-lock.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c python/requirements-lock.txt \
+	    torch==2.13.0 -e 'python[deep,test]' 2>&1 | grep -v "^WARNING: Location" || true
+	@$(PY) -c "import surveyfuse, torch, quantile_forest" || { echo "python setup failed"; exit 1; }
+	@touch $@
+
+install-r: $(R_STAMP)
+
+$(R_STAMP): $(PY_STAMP) $(shell find r-package -type f 2>/dev/null) $(shell find shared-specs -type f 2>/dev/null)
+	@bash tools/install_r.sh "$(R_DEBS)"
+	@touch $@
+
+demo: install
+	$(VENV)/bin/surveyfuse run examples/cps_investment.json
+
+test: install
+	@bash tools/run_tests.sh
+
+test-python: install-python
+	$(PY) -m pytest -q python/tests tests
+
+bench: install
+	$(PY) python/benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) $(OUT) .pytest_cache

@@ -1,0 +1,104 @@
+"""The one small interface every imputation method implements.
+
+A backend sees encoded arrays only: it never reads files, parses specs or
+touches the user's frames. The :class:`~surveyfuse.imputer.Imputer` prepares
+
+* ``X``: :class:`~surveyfuse.data.features.Features` of the predictors;
+* ``Y``: float64 array (n, k) of the block, discrete variables coded 0..L-1;
+* ``context``: the block's :class:`~surveyfuse.data.types.Variable` list, donor
+  weights, the parsed constraints and the random state;
+
+and turns the draws a backend returns, shape (draws, n, k) in the same coding,
+back into the user's values.
+
+Randomness at sampling time must come from :mod:`surveyfuse.rng` keyed by
+(seed, row, draw) so a row's draws do not depend on the other rows imputed
+with it (chunking, Dask).
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..data.features import Features
+from ..data.types import Variable
+from ..errors import SurveyfuseError
+
+
+@dataclass
+class FitContext:
+    """Everything a backend may know at fit time besides X and Y."""
+
+    variables: list[Variable]
+    weights: np.ndarray  # (n,) donor sampling weights, > 0, mean 1
+    constraints: Any = None  # surveyfuse.constraints.ConstraintSet restricted to fit columns
+    random_state: int = 0
+    verbose: bool = False
+    predictor_names: list[str] = field(default_factory=list)
+
+
+class Backend(abc.ABC):
+    """Base class: ``__init__`` stores parameters, ``fit`` learns, ``sample`` draws.
+
+    Subclasses declare ``name`` and ``default_params``; unknown parameters
+    are refused with the ``bad_param`` error code.
+    """
+
+    name: ClassVar[str]
+    default_params: ClassVar[dict[str, Any]] = {}
+    #: True when every draw is a real donor record (identities hold by construction)
+    copies_donor_rows: ClassVar[bool] = False
+
+    def __init__(self, **params: Any) -> None:
+        unknown = sorted(set(params) - set(self.default_params))
+        if unknown:
+            raise SurveyfuseError(
+                "bad_param",
+                f"method '{self.name}' has no parameter '{unknown[0]}'; "
+                f"its parameters are: {', '.join(sorted(self.default_params)) or 'none'}",
+                method=self.name,
+                param=unknown[0],
+            )
+        self.params = {**self.default_params, **params}
+        self.check_params()
+
+    def check_params(self) -> None:
+        """Validate ``self.params``; raise ``bad_param`` with the parameter's name."""
+
+    @abc.abstractmethod
+    def fit(self, X: Features, Y: np.ndarray, context: FitContext) -> "Backend":
+        """Learn p(Y | X) from the donor. Returns self."""
+
+    @abc.abstractmethod
+    def sample(self, X: Features, rows: np.ndarray, draws: int, seed: int) -> np.ndarray:
+        """Draw blocks for recipient rows; ``rows`` are their global positions.
+
+        Returns float64 array of shape (draws, len(X), k).
+        """
+
+    def describe(self) -> dict[str, Any]:
+        """Parameters in effect, including those chosen from the data (for reports)."""
+        return dict(self.params)
+
+    # persistence: a JSON-able manifest plus named numpy arrays (no pickle) ----
+    @abc.abstractmethod
+    def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """Fitted state as (JSON-able dict, dict of numeric numpy arrays)."""
+
+    @classmethod
+    @abc.abstractmethod
+    def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> "Backend":
+        """Rebuild a fitted backend from :meth:`get_state`'s output."""
+
+    def _bad_param(self, param: str, expected: str) -> SurveyfuseError:
+        return SurveyfuseError(
+            "bad_param",
+            f"method '{self.name}': parameter '{param}' must be {expected}, got {self.params.get(param)!r}",
+            method=self.name,
+            param=param,
+            expected=expected,
+        )

@@ -1,0 +1,138 @@
+"""Command line: ``surveyfuse run SPEC.json`` and friends.
+
+Thin by design: parse arguments, call the API, print, set the exit status.
+Exit 0 on success, 2 on a user error (one line ``error[code]: message`` on
+stderr, no traceback), 1 on an internal error. ``SURVEYFUSE_DEBUG=1`` shows
+tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any, Sequence
+
+from ._version import __version__
+from .errors import ERROR_CODES, SurveyfuseError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="surveyfuse", description="Impute a block of variables jointly from a donor survey onto a recipient survey.")
+    p.add_argument("--version", action="version", version=f"surveyfuse {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run a task spec and write the imputed long table")
+    run.add_argument("spec", help="task spec (JSON)")
+    run.add_argument("--output", "-o", help="output file (overrides the spec)")
+    run.add_argument("--format", choices=["parquet", "csv", "feather", "dta"], help="output format (default: from the extension)")
+    run.add_argument("--method", help="method name (overrides the spec)")
+    run.add_argument("--draws", type=int, help="number of draws (overrides the spec)")
+    run.add_argument("--seed", type=int, help="seed (overrides the spec)")
+    run.add_argument("--save-model", metavar="PATH", help="also save the fitted model")
+    run.add_argument("--json", action="store_true", help="print the summary as JSON")
+    run.add_argument("--quiet", "-q", action="store_true", help="print nothing on success")
+
+    val = sub.add_parser("validate", help="check a task spec without running it")
+    val.add_argument("spec")
+
+    sub.add_parser("methods", help="list the imputation methods")
+    errs = sub.add_parser("errors", help="list the error codes")
+    errs.add_argument("--json", action="store_true")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse already printed usage
+        return int(exc.code or 0)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return _dispatch(args)
+    except SurveyfuseError as exc:
+        if getattr(args, "json", False):
+            print(json.dumps({"error": exc.to_dict()}), file=sys.stderr)
+        else:
+            print(f"error[{exc.code}]: {exc.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # pragma: no cover - a bug, not a user error
+        if os.environ.get("SURVEYFUSE_DEBUG"):
+            raise
+        print(f"internal error: {type(exc).__name__}: {exc}\n(set SURVEYFUSE_DEBUG=1 for a traceback, and please report it)", file=sys.stderr)
+        return 1
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "run":
+        from .run import run_spec
+
+        overrides: dict[str, Any] = {"draws": args.draws, "seed": args.seed}
+        if args.method:
+            overrides["method"] = args.method
+            overrides["params"] = {}
+        result = run_spec(args.spec, output=args.output, fmt=args.format, overrides=overrides)
+        if args.save_model:
+            result.imputer.save(args.save_model)
+            result.summary["model"] = args.save_model
+        if args.json:
+            print(json.dumps(result.summary, indent=1, default=str))
+        elif not args.quiet:
+            print(format_summary(result.summary))
+        return 0
+    if args.command == "validate":
+        from .spec import load_spec
+
+        spec = load_spec(args.spec)
+        print(f"ok: spec '{args.spec}' is valid ({len(spec.block)} block variables, {len(spec.predictors)} predictors)")
+        return 0
+    if args.command == "methods":
+        from .backends import DEFAULT_METHOD, available_methods
+
+        for m in available_methods():
+            print(m + ("  (default)" if m == DEFAULT_METHOD else ""))
+        return 0
+    if args.command == "errors":
+        if args.json:
+            print(json.dumps(ERROR_CODES, indent=1))
+        else:
+            for code, meaning in ERROR_CODES.items():
+                print(f"{code:28s} {meaning}")
+        return 0
+    raise AssertionError(args.command)
+
+
+def format_summary(s: dict[str, Any]) -> str:
+    c = s.get("constraints", {})
+    viol = c.get("violations", {})
+    lines = [
+        f"surveyfuse: {s.get('name')}  method={s.get('method')} {json.dumps(s.get('method_params', {}), default=str)}",
+        f"  donor rows      {s.get('donor_rows')} ({s.get('donor_rows_used')} used; "
+        f"{s.get('dropped_missing_block', 0)} with missing block values, {s.get('dropped_zero_weight', 0)} with zero weight, "
+        f"{sum((s.get('dropped_breaking_constraints') or {}).values())} breaking constraints)",
+        f"  recipient rows  {s.get('recipient_rows')}",
+        f"  draws           {s.get('draws')} (seed {s.get('seed')})",
+        f"  output          {s.get('output_rows')} rows -> {s.get('output')}",
+    ]
+    if viol:
+        status = "ok, no record breaks a constraint" if c.get("ok") else f"{sum(viol.values())} violations"
+        lines.append(f"  constraints     {status} ({c.get('rows_checked')} records checked)")
+        for text, k in viol.items():
+            rep = (c.get("repaired") or {}).get(text, 0)
+            lines.append(f"    {k:8d} broken  {text}" + (f"  ({rep} repaired)" if rep else ""))
+    else:
+        lines.append("  constraints     none declared")
+    sec = s.get("seconds", {})
+    lines.append(f"  time            {sec.get('total')} s (read {sec.get('read')} s, fit {s.get('fit_seconds')} s, sample {s.get('sample_seconds')} s)")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

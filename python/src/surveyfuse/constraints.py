@@ -1,0 +1,505 @@
+"""The constraint language: parse once, check per row, repair by projection.
+
+Grammar (whitespace ignored)::
+
+    constraint  := condition [ "->" condition ]
+    condition   := conjunct { ("|" | "or") conjunct }
+    conjunct    := atom { ("&" | "and") atom }
+    atom        := "(" condition ")" [ ("==" | "!=") "(" condition ")" ]
+                 | comparison
+    comparison  := expr ("<=" | ">=" | "==" | "!=" | "<" | ">") expr
+    expr        := term { ("+" | "-") term }
+    term        := factor { ("*" | "/") NUMBER } | NUMBER "*" factor
+    factor      := NAME | NUMBER | STRING | "-" factor | "(" expr ")"
+
+Arithmetic is linear: columns may be scaled by constants and added, never
+multiplied together. ``(a) == (b)`` between conditions means "if and only if",
+``->`` means implication. Equalities hold within
+``EQ_ATOL + EQ_RTOL * max(|lhs|, |rhs|)``; ``<=`` and ``>=`` allow the same
+slack; ``<`` and ``>`` are strict. A comparison that involves a missing value
+is counted as satisfied (nothing can be said about it).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Union
+
+import numpy as np
+import pandas as pd
+
+from .errors import SurveyfuseError
+
+EQ_ATOL = 1e-6
+EQ_RTOL = 1e-9
+
+_TOKEN = re.compile(
+    r"\s*(?:(?P<num>\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?)"
+    r"|(?P<str>\"[^\"]*\"|'[^']*')"
+    r"|(?P<op>->|<=|>=|==|!=|<|>|\+|-|\*|/|\(|\)|&|\|)"
+    r"|(?P<name>[A-Za-z_][A-Za-z0-9_.]*))"
+)
+_COMPARE = ("<=", ">=", "==", "!=", "<", ">")
+
+
+# --- AST --------------------------------------------------------------------
+@dataclass(frozen=True)
+class Linear:
+    """sum(coef * column) + const, or a string literal (for categories)."""
+
+    coefs: tuple[tuple[str, float], ...] = ()
+    const: float = 0.0
+    text: str | None = None
+
+    def columns(self) -> set[str]:
+        return {c for c, _ in self.coefs}
+
+    def scaled(self, k: float) -> "Linear":
+        return Linear(tuple((c, a * k) for c, a in self.coefs), self.const * k)
+
+    def plus(self, other: "Linear", sign: float = 1.0) -> "Linear":
+        merged: dict[str, float] = dict(self.coefs)
+        for c, a in other.coefs:
+            merged[c] = merged.get(c, 0.0) + sign * a
+        return Linear(tuple((c, a) for c, a in merged.items() if a != 0.0), self.const + sign * other.const)
+
+
+@dataclass(frozen=True)
+class Compare:
+    lhs: Linear
+    op: str
+    rhs: Linear
+
+    def columns(self) -> set[str]:
+        return self.lhs.columns() | self.rhs.columns()
+
+
+@dataclass(frozen=True)
+class BoolOp:
+    op: str  # "and", "or", "iff", "xor", "implies"
+    left: "Node"
+    right: "Node"
+
+    def columns(self) -> set[str]:
+        return self.left.columns() | self.right.columns()
+
+
+Node = Union[Compare, BoolOp]
+
+
+@dataclass(frozen=True)
+class Constraint:
+    text: str
+    node: Node
+
+    @property
+    def columns(self) -> set[str]:
+        return self.node.columns()
+
+
+# --- parser -----------------------------------------------------------------
+@dataclass
+class _Tok:
+    kind: str
+    value: str
+    pos: int
+
+
+def _syntax_error(text: str, pos: int, what: str) -> SurveyfuseError:
+    pointer = " " * pos + "^"
+    return SurveyfuseError(
+        "constraint_syntax",
+        f"constraint '{text}': {what} at position {pos}\n  {text}\n  {pointer}",
+        constraint=text,
+        position=pos,
+    )
+
+
+def _tokenize(text: str) -> list[_Tok]:
+    toks: list[_Tok] = []
+    pos = 0
+    while pos < len(text):
+        if text[pos:].strip() == "":
+            break
+        m = _TOKEN.match(text, pos)
+        if not m or m.end() == pos:
+            start = pos + (len(text[pos:]) - len(text[pos:].lstrip()))
+            raise _syntax_error(text, start, f"unexpected character {text[start]!r}")
+        kind = m.lastgroup or ""
+        value = m.group(kind)
+        toks.append(_Tok(kind, value, m.start(kind)))
+        pos = m.end()
+    toks.append(_Tok("end", "", len(text)))
+    return toks
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.toks = _tokenize(text)
+        self.i = 0
+
+    # helpers
+    @property
+    def tok(self) -> _Tok:
+        return self.toks[self.i]
+
+    def accept(self, *values: str) -> _Tok | None:
+        t = self.tok
+        if (t.kind == "op" and t.value in values) or (t.kind == "name" and t.value in values):
+            self.i += 1
+            return t
+        return None
+
+    def expect(self, value: str, what: str) -> _Tok:
+        t = self.accept(value)
+        if t is None:
+            raise self.error(f"expected {what}")
+        return t
+
+    def error(self, what: str) -> SurveyfuseError:
+        t = self.tok
+        found = "end of constraint" if t.kind == "end" else repr(t.value)
+        return _syntax_error(self.text, t.pos, f"{what}, found {found}")
+
+    # grammar
+    def parse(self) -> Node:
+        if self.tok.kind == "end":
+            raise self.error("expected a condition")
+        node = self.condition()
+        if self.accept("->"):
+            node = BoolOp("implies", node, self.condition())
+        if self.tok.kind != "end":
+            raise self.error("expected end of constraint or an operator")
+        return node
+
+    def condition(self) -> Node:
+        node = self.conjunct()
+        while self.accept("|", "or"):
+            node = BoolOp("or", node, self.conjunct())
+        return node
+
+    def conjunct(self) -> Node:
+        node = self.atom()
+        while self.accept("&", "and"):
+            node = BoolOp("and", node, self.atom())
+        return node
+
+    def atom(self) -> Node:
+        if self.tok.kind == "op" and self.tok.value == "(":
+            saved = self.i
+            try:
+                self.i += 1
+                inner = self.condition()
+                self.expect(")", "')'")
+            except SurveyfuseError:
+                self.i = saved  # not a parenthesised condition: an arithmetic group
+            else:
+                nxt = self.tok
+                if nxt.kind == "op" and nxt.value in ("==", "!="):
+                    after = self.toks[self.i + 1]
+                    if after.kind == "op" and after.value == "(":
+                        save2 = self.i
+                        self.i += 1
+                        try:
+                            self.i += 1
+                            other = self.condition()
+                            self.expect(")", "')'")
+                            return BoolOp("iff" if nxt.value == "==" else "xor", inner, other)
+                        except SurveyfuseError:
+                            self.i = save2
+                            raise _syntax_error(
+                                self.text, nxt.pos, "a condition in parentheses can only be compared with another one"
+                            )
+                if nxt.kind == "op" and nxt.value in _COMPARE:
+                    raise _syntax_error(self.text, nxt.pos, "a condition in parentheses cannot be compared with a number")
+                return inner
+        return self.comparison()
+
+    def comparison(self) -> Compare:
+        lhs = self.expr()
+        t = self.tok
+        if not (t.kind == "op" and t.value in _COMPARE):
+            raise self.error("expected a comparison (<=, >=, ==, !=, <, >)")
+        self.i += 1
+        rhs = self.expr()
+        if (lhs.text is not None or rhs.text is not None) and t.value not in ("==", "!="):
+            raise _syntax_error(self.text, t.pos, "text can only be compared with == or !=")
+        return Compare(lhs, t.value, rhs)
+
+    def expr(self) -> Linear:
+        node = self.term()
+        while True:
+            t = self.accept("+", "-")
+            if t is None:
+                return node
+            other = self.term()
+            if node.text is not None or other.text is not None:
+                raise _syntax_error(self.text, t.pos, "text cannot be added or subtracted")
+            node = node.plus(other, 1.0 if t.value == "+" else -1.0)
+
+    def term(self) -> Linear:
+        node = self.factor()
+        while True:
+            t = self.accept("*", "/")
+            if t is None:
+                return node
+            other = self.factor()
+            if other.coefs and node.coefs:
+                raise _syntax_error(self.text, t.pos, "columns can only be multiplied by constants")
+            if t.value == "/":
+                if other.coefs or other.text is not None:
+                    raise _syntax_error(self.text, t.pos, "can only divide by a constant")
+                if other.const == 0:
+                    raise _syntax_error(self.text, t.pos, "division by zero")
+                node = node.scaled(1.0 / other.const)
+            elif other.coefs:
+                node = other.scaled(node.const)
+            else:
+                node = node.scaled(other.const)
+
+    def factor(self) -> Linear:
+        t = self.tok
+        if t.kind == "num":
+            self.i += 1
+            return Linear(const=float(t.value))
+        if t.kind == "str":
+            self.i += 1
+            return Linear(text=t.value[1:-1])
+        if t.kind == "name" and t.value not in ("and", "or"):
+            self.i += 1
+            return Linear(coefs=((t.value, 1.0),))
+        if self.accept("-"):
+            return self.factor().scaled(-1.0)
+        if self.accept("("):
+            inner = self.expr()
+            self.expect(")", "')'")
+            return inner
+        raise self.error("expected a column name, a number or '('")
+
+
+def parse_constraint(text: str) -> Constraint:
+    """Parse one constraint, raising ``constraint_syntax`` that points at the token."""
+    if not isinstance(text, str):
+        raise SurveyfuseError("constraint_syntax", f"a constraint must be text, got {text!r}", constraint=str(text))
+    return Constraint(text, _Parser(text).parse())
+
+
+# --- evaluation ---------------------------------------------------------------
+def _linear_values(lin: Linear, data: Mapping[str, Any], n: int) -> np.ndarray:
+    if lin.text is not None:
+        return np.full(n, lin.text, dtype=object)
+    out = np.full(n, lin.const, dtype=np.float64)
+    for col, a in lin.coefs:
+        out = out + a * _as_float(data[col], col)
+    return out
+
+
+def _as_float(values: Any, col: str) -> np.ndarray:
+    arr = np.asarray(values)
+    if arr.dtype.kind in "biuf":
+        return arr.astype(np.float64)
+    return pd.to_numeric(pd.Series(arr), errors="coerce").to_numpy(dtype=np.float64)
+
+
+def _compare(node: Compare, data: Mapping[str, Any], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(holds, known) boolean arrays for one comparison."""
+    textual = node.lhs.text is not None or node.rhs.text is not None
+    if textual:
+        lhs = _object_side(node.lhs, data, n)
+        rhs = _object_side(node.rhs, data, n)
+        known = ~(pd.isna(lhs) | pd.isna(rhs))
+        eq = np.array([str(a) == str(b) for a, b in zip(lhs, rhs)], dtype=bool)
+        return (eq if node.op == "==" else ~eq), known
+    lhs = _linear_values(node.lhs, data, n)
+    rhs = _linear_values(node.rhs, data, n)
+    known = ~(np.isnan(lhs) | np.isnan(rhs))
+    tol = EQ_ATOL + EQ_RTOL * np.maximum(np.abs(lhs), np.abs(rhs))
+    with np.errstate(invalid="ignore"):
+        holds = {
+            "<=": lhs <= rhs + tol,
+            ">=": lhs >= rhs - tol,
+            "==": np.abs(lhs - rhs) <= tol,
+            "!=": np.abs(lhs - rhs) > tol,
+            "<": lhs < rhs,
+            ">": lhs > rhs,
+        }[node.op]
+    return holds, known
+
+
+def _object_side(lin: Linear, data: Mapping[str, Any], n: int) -> np.ndarray:
+    if lin.text is not None:
+        return np.full(n, lin.text, dtype=object)
+    if len(lin.coefs) == 1 and lin.coefs[0][1] == 1.0 and lin.const == 0.0:
+        return np.asarray(data[lin.coefs[0][0]], dtype=object)
+    return _linear_values(lin, data, n).astype(object)
+
+
+def _evaluate(node: Node, data: Mapping[str, Any], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Three-valued logic: (value, known)."""
+    if isinstance(node, Compare):
+        return _compare(node, data, n)
+    lv, lk = _evaluate(node.left, data, n)
+    rv, rk = _evaluate(node.right, data, n)
+    if node.op == "and":
+        return lv & rv, (lk & rk) | (lk & ~lv) | (rk & ~rv)
+    if node.op == "or":
+        return lv | rv, (lk & rk) | (lk & lv) | (rk & rv)
+    if node.op == "implies":
+        return ~lv | rv, (lk & rk) | (lk & ~lv) | (rk & rv)
+    if node.op == "iff":
+        return lv == rv, lk & rk
+    if node.op == "xor":
+        return lv != rv, lk & rk
+    raise AssertionError(node.op)
+
+
+@dataclass
+class ConstraintReport:
+    """Rows that break each constraint; ``to_dict`` is what run summaries print."""
+
+    n_rows: int
+    violations: dict[str, int] = field(default_factory=dict)
+    repaired: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total_violations(self) -> int:
+        return sum(self.violations.values())
+
+    @property
+    def ok(self) -> bool:
+        return self.total_violations == 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rows_checked": self.n_rows,
+            "violations": dict(self.violations),
+            "repaired": dict(self.repaired),
+            "ok": self.ok,
+        }
+
+
+class ConstraintSet:
+    """Parsed constraints, checked against a set of known columns."""
+
+    def __init__(self, texts: Iterable[str] | None = None) -> None:
+        self.constraints = [parse_constraint(t) for t in (texts or [])]
+
+    def __len__(self) -> int:
+        return len(self.constraints)
+
+    def __iter__(self):
+        return iter(self.constraints)
+
+    @property
+    def texts(self) -> list[str]:
+        return [c.text for c in self.constraints]
+
+    def validate_columns(self, known: Iterable[str]) -> "ConstraintSet":
+        known = set(known)
+        for c in self.constraints:
+            unknown = sorted(c.columns - known)
+            if unknown:
+                raise SurveyfuseError(
+                    "constraint_unknown_column",
+                    f"constraint '{c.text}' names column '{unknown[0]}', which is neither a predictor "
+                    f"nor in the block",
+                    constraint=c.text,
+                    column=unknown[0],
+                )
+        return self
+
+    def violations(self, data: Mapping[str, Any] | pd.DataFrame) -> dict[str, np.ndarray]:
+        """Boolean mask per constraint text: True where a row breaks it."""
+        n = _n_rows(data)
+        out = {}
+        for c in self.constraints:
+            holds, known = _evaluate(c.node, data, n)
+            out[c.text] = known & ~holds
+        return out
+
+    def violating_rows(self, data: Mapping[str, Any] | pd.DataFrame) -> np.ndarray:
+        n = _n_rows(data)
+        bad = np.zeros(n, dtype=bool)
+        for mask in self.violations(data).values():
+            bad |= mask
+        return bad
+
+    def check(self, data: Mapping[str, Any] | pd.DataFrame) -> ConstraintReport:
+        viol = self.violations(data)
+        return ConstraintReport(_n_rows(data), {k: int(v.sum()) for k, v in viol.items()})
+
+    def repair(self, data: dict[str, np.ndarray], mutable: Iterable[str], rounds: int = 20) -> dict[str, int]:
+        """Project rows onto violated linear constraints, changing only ``mutable`` columns.
+
+        Each violated comparison (or the consequent of an implication whose
+        condition holds) is fixed by the smallest Euclidean change of its
+        mutable columns; cycling over the set a few times handles overlaps.
+        Returns how many rows each constraint had repaired. ``data`` is
+        modified in place (float arrays).
+        """
+        mutable = set(mutable)
+        repaired: dict[str, int] = {}
+        for _ in range(rounds):
+            changed = False
+            for c in self.constraints:
+                n = _n_rows(data)
+                holds, known = _evaluate(c.node, data, n)
+                bad = known & ~holds
+                if not bad.any():
+                    continue
+                target = _repair_target(c.node, data, n, bad)
+                if target is None:
+                    continue
+                node, rows = target
+                if _project(node, data, rows, mutable):
+                    repaired[c.text] = repaired.get(c.text, 0) + int(rows.sum())
+                    changed = True
+            if not changed:
+                break
+        return repaired
+
+
+def _n_rows(data: Mapping[str, Any] | pd.DataFrame) -> int:
+    if isinstance(data, pd.DataFrame):
+        return len(data)
+    return len(next(iter(data.values()))) if data else 0
+
+
+def _repair_target(node: Node, data: Mapping[str, Any], n: int, bad: np.ndarray) -> tuple[Compare, np.ndarray] | None:
+    if isinstance(node, Compare):
+        return node, bad
+    if node.op == "implies" and isinstance(node.right, Compare):
+        return node.right, bad
+    if node.op == "and":
+        for side in (node.left, node.right):
+            if isinstance(side, Compare):
+                holds, known = _compare(side, data, n)
+                rows = bad & known & ~holds
+                if rows.any():
+                    return side, rows
+    return None
+
+
+def _project(node: Compare, data: dict[str, np.ndarray], rows: np.ndarray, mutable: set[str]) -> bool:
+    if node.lhs.text is not None or node.rhs.text is not None or node.op == "!=":
+        return False
+    diff = node.lhs.plus(node.rhs, -1.0)  # constraint: diff OP 0
+    cols = [(c, a) for c, a in diff.coefs if c in mutable]
+    if not cols:
+        return False
+    n = len(rows)
+    value = _linear_values(diff, data, n)[rows]
+    if node.op in ("<=", "<"):
+        target = np.minimum(value, 0.0)
+    elif node.op in (">=", ">"):
+        target = np.maximum(value, 0.0)
+    else:
+        target = np.zeros_like(value)
+    shift = target - value  # change needed in diff
+    norm = sum(a * a for _, a in cols)
+    for c, a in cols:
+        arr = data[c]
+        arr[rows] = arr[rows] + shift * a / norm
+    return True

@@ -1,0 +1,1 @@
+"""Data layer: variable types, predictor features, block coding, file I/O."""

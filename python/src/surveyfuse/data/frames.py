@@ -1,0 +1,76 @@
+"""Accept pandas or Arrow tables and give results back in the same type."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from ..errors import SurveyfuseError
+
+TableKind = Literal["pandas", "arrow"]
+
+
+def as_pandas(data: Any, *, role: str) -> tuple[pd.DataFrame, TableKind]:
+    """A pandas view of the user's table (never modified) and the kind it came as."""
+    if isinstance(data, pd.DataFrame):
+        return data, "pandas"
+    if isinstance(data, (pa.Table, pa.RecordBatch)):
+        return data.to_pandas(), "arrow"
+    raise SurveyfuseError(
+        "bad_argument",
+        f"{role} must be a pandas DataFrame or a pyarrow Table, got {type(data).__name__}",
+        argument=role,
+    )
+
+
+def check_columns(frame: pd.DataFrame, columns: list[str], *, role: str, table: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise SurveyfuseError(
+            "missing_column",
+            f"{role} column '{missing[0]}' is not in the {table} (it has {len(frame.columns)} columns: "
+            f"{_preview(frame.columns)})",
+            column=missing[0],
+            table=table,
+        )
+
+
+def _preview(cols: Any, k: int = 8) -> str:
+    cols = [str(c) for c in cols]
+    return ", ".join(cols[:k]) + (", ..." if len(cols) > k else "")
+
+
+def long_output(
+    recipient: Any,
+    kind: TableKind,
+    block: dict[str, pd.Series],
+    draws: int,
+    row_offset: int = 0,
+) -> Any:
+    """Recipient rows repeated per draw, the imputed block, ``_imp`` and ``_row``.
+
+    Ordered by ``_imp`` then ``_row``; the recipient's columns keep their
+    values and types (Arrow in, Arrow out).
+    """
+    n = len(recipient) if kind == "pandas" else recipient.num_rows
+    index = np.tile(np.arange(n), draws)
+    imp = np.repeat(np.arange(1, draws + 1, dtype=np.int64), n)
+    rows = index.astype(np.int64) + row_offset
+    if kind == "pandas":
+        out = recipient.take(index).reset_index(drop=True)
+        for name, series in block.items():
+            out[name] = series.reset_index(drop=True)
+        out["_imp"] = imp
+        out["_row"] = rows
+        return out
+    table = recipient.take(pa.array(index)) if n else recipient.slice(0, 0)
+    if isinstance(table, pa.RecordBatch):
+        table = pa.Table.from_batches([table])
+    for name, series in block.items():
+        table = table.append_column(name, pa.Array.from_pandas(series))
+    table = table.append_column("_imp", pa.array(imp))
+    table = table.append_column("_row", pa.array(rows))
+    return table

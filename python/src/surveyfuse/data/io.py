@@ -1,0 +1,159 @@
+"""Read and write tables: Parquet, CSV, Feather, Stata ``.dta``.
+
+Writes go to a temporary file in the target folder and are renamed into place,
+so a failed run never leaves a half-written output.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from ..errors import SurveyfuseError
+
+READ_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".feather": "feather", ".arrow": "feather", ".dta": "dta"}
+WRITE_FORMATS = ("parquet", "csv", "feather", "dta")
+
+_STATA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,31}$")
+_STATA_RESERVED = {
+    "_all", "_b", "byte", "_coef", "_cons", "double", "float", "if", "in", "int", "long", "_n", "_N",
+    "_pi", "_pred", "_rc", "_skip", "strL", "using", "with",
+}
+
+
+def format_of(path: str | os.PathLike, explicit: str | None = None) -> str:
+    if explicit:
+        if explicit not in WRITE_FORMATS:
+            raise SurveyfuseError(
+                "unsupported_format",
+                f"format '{explicit}' is not supported; choose one of: {', '.join(WRITE_FORMATS)}",
+                format=explicit,
+            )
+        return explicit
+    ext = Path(path).suffix.lower()
+    if ext not in READ_FORMATS:
+        raise SurveyfuseError(
+            "unsupported_format",
+            f"file '{path}' has extension '{ext or '(none)'}'; surveyfuse reads and writes "
+            f"{', '.join(sorted(READ_FORMATS))}",
+            path=str(path),
+        )
+    return READ_FORMATS[ext]
+
+
+def read_table(path: str | os.PathLike, *, role: str = "input") -> pd.DataFrame:
+    """Read a table for a given role ("donor", "recipient"), with clear errors."""
+    path = Path(path)
+    fmt = format_of(path)
+    if not path.exists():
+        raise SurveyfuseError("file_not_found", f"{role} file '{path}' does not exist", path=str(path), role=role)
+    try:
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            return pq.read_table(path).to_pandas()
+        if fmt == "feather":
+            import pyarrow.feather as feather
+
+            return feather.read_table(path).to_pandas()
+        if fmt == "csv":
+            return pd.read_csv(path)
+        return pd.read_stata(path, convert_categoricals=True)
+    except SurveyfuseError:
+        raise
+    except Exception as exc:  # the reader's own message says what is wrong with the file
+        raise SurveyfuseError(
+            "file_unreadable",
+            f"{role} file '{path}' could not be read as {fmt}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+            path=str(path),
+            role=role,
+            format=fmt,
+        ) from None
+
+
+def check_stata_names(columns: list[str]) -> None:
+    for c in columns:
+        if not _STATA_NAME.match(str(c)) or str(c) in _STATA_RESERVED:
+            raise SurveyfuseError(
+                "invalid_stata_name",
+                f"column '{c}' is not a valid Stata name (letters, digits and _, at most 32 characters, "
+                f"not starting with a digit, not a reserved word); rename it before writing .dta",
+                column=str(c),
+            )
+
+
+def write_table(data: Any, path: str | os.PathLike, fmt: str | None = None) -> Path:
+    """Write atomically; ``data`` is a pandas DataFrame or an Arrow table."""
+    path = Path(path)
+    fmt = format_of(path, fmt)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        _write(data, Path(tmp), fmt)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _write(data: Any, path: Path, fmt: str) -> None:
+    if fmt in ("parquet", "feather"):
+        table = data if isinstance(data, pa.Table) else pa.Table.from_pandas(data, preserve_index=False)
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            pq.write_table(table, path)
+        else:
+            import pyarrow.feather as feather
+
+            feather.write_feather(table, path)
+        return
+    frame = data.to_pandas() if isinstance(data, pa.Table) else data
+    if fmt == "csv":
+        frame.to_csv(path, index=False)
+        return
+    write_stata(frame, path)
+
+
+def write_stata(frame: pd.DataFrame, path: Path) -> None:
+    """Stata 118 file; categoricals become labelled integers (value labels)."""
+    check_stata_names([str(c) for c in frame.columns])
+    out = pd.DataFrame(index=frame.index)
+    labels: dict[str, dict[int, str]] = {}
+    for c in frame.columns:
+        s = frame[c]
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            cats = list(s.cat.categories)
+            codes = s.cat.codes.astype("float64").replace(-1, np.nan)
+            if all(_is_int_like(v) for v in cats):
+                # numeric categories keep their own values, labelled with themselves
+                mapping = {int(v): str(v) for v in cats}
+                out[c] = codes.map(lambda k, cats=cats: np.nan if np.isnan(k) else int(cats[int(k)]))
+            else:
+                mapping = {i + 1: str(v) for i, v in enumerate(cats)}
+                out[c] = codes + 1
+            labels[c] = mapping
+        elif pd.api.types.is_bool_dtype(s.dtype):
+            out[c] = s.astype("int8")
+        elif pd.api.types.is_string_dtype(s.dtype) or pd.api.types.is_object_dtype(s.dtype):
+            out[c] = s.astype(object).where(s.notna(), "").astype(str)
+        else:
+            out[c] = s
+    out = out.reset_index(drop=True)
+    out.to_stata(path, write_index=False, version=118, value_labels=labels or None)
+
+
+def _is_int_like(v: Any) -> bool:
+    try:
+        return float(v) == int(float(v))
+    except (TypeError, ValueError):
+        return False

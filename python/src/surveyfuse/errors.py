@@ -1,0 +1,75 @@
+"""Error codes shared by the Python API, the CLI and the R package.
+
+Every failure a user can cause raises :class:`SurveyfuseError` with a stable
+``code`` (a snake_case string). The CLI prints ``error[code]: message`` and exits
+with status 2; the R package turns the code into the condition class
+``surveyfuse_error_<code>``. Codes are part of the public API: add new ones,
+never rename.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: code -> one-line meaning. The R package and the docs read this table.
+ERROR_CODES: dict[str, str] = {
+    "spec_json": "the task spec is not valid JSON",
+    "spec_invalid": "the task spec does not match the JSON Schema",
+    "file_not_found": "an input file does not exist",
+    "file_unreadable": "an input file could not be read in the format its extension says",
+    "unsupported_format": "a file extension or output format that surveyfuse does not read or write",
+    "missing_column": "a named column is not in the data",
+    "duplicate_column": "a column is named twice, or in two roles",
+    "predictor_in_block": "a column is both a predictor and a block variable",
+    "block_in_recipient": "the recipient already has a column of the block",
+    "empty_donor": "the donor has no usable rows",
+    "empty_recipient": "the recipient has no rows",
+    "non_numeric": "a numeric column holds values that are not numbers",
+    "bad_weights": "sampling weights are missing, negative, non-finite or all zero",
+    "bad_draws": "the number of draws is not a positive integer",
+    "bad_seed": "the seed is not a non-negative integer",
+    "unknown_method": "no imputation method has that name",
+    "bad_param": "a method parameter is unknown or has an invalid value",
+    "constraint_syntax": "a constraint could not be parsed",
+    "constraint_unknown_column": "a constraint names a column that is neither a predictor nor in the block",
+    "constraint_unsatisfiable": "no donor row satisfies the declared constraints",
+    "invalid_stata_name": "a column name cannot be written to a Stata file",
+    "not_fitted": "the imputer must be fitted before it can sample",
+    "model_unrecognised": "a model file is not a surveyfuse model, or of an unsupported version",
+    "missing_dependency": "an optional dependency is needed but not installed",
+    "bad_argument": "an argument has an invalid value",
+    "bad_data": "the data have a value surveyfuse cannot use",
+}
+
+
+class SurveyfuseError(Exception):
+    """A failure caused by the user's input, with a stable ``code``.
+
+    ``context`` holds machine-readable details (column, row, token, expected)
+    so that front ends can phrase the message in their own terms.
+    """
+
+    def __init__(self, code: str, message: str, **context: Any) -> None:
+        if code not in ERROR_CODES:
+            raise ValueError(f"unregistered error code {code!r}")
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.context = {k: v for k, v in context.items() if v is not None}
+
+    def __str__(self) -> str:
+        return self.message
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form, used by the CLI's ``--json-errors`` and the R bridge."""
+        return {"code": self.code, "message": self.message, "context": _jsonable(self.context)}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)

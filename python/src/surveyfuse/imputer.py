@@ -1,0 +1,382 @@
+"""The estimator: fit p(block | predictors) on a donor, draw blocks for a recipient.
+
+:class:`Imputer` owns everything around a backend: checking and encoding the
+user's tables, donor weights, screening donor rows against the declared
+constraints, turning draws back into the user's values, enforcing the
+constraints on the draws, and the long output format.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import rng
+from .backends import DEFAULT_METHOD, Backend, FitContext, backend_class, make_backend
+from .constraints import ConstraintSet
+from .data.features import FeatureEncoder
+from .data.frames import as_pandas, check_columns, long_output
+from .data.types import Variable, decode_values, encode_discrete, infer_variable, numeric_values
+from .errors import SurveyfuseError
+from .persistence import load_model, prefixed, save_model, unprefixed
+
+#: how often a (row, draw) that breaks a constraint is drawn again before repair
+MAX_REDRAWS = 10
+
+
+def parse_method(method: Any, params: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+    """Accept ``"name"`` or ``{"name": ..., "params": {...}}``."""
+    if method is None:
+        return DEFAULT_METHOD, dict(params or {})
+    if isinstance(method, dict):
+        name = method.get("name")
+        merged = {**(method.get("params") or {}), **(params or {})}
+        if not isinstance(name, str):
+            raise SurveyfuseError("unknown_method", f"method must have a 'name', got {method!r}", method=str(method))
+        return name, merged
+    if isinstance(method, str):
+        return method, dict(params or {})
+    raise SurveyfuseError("unknown_method", f"method must be a name, got {method!r}", method=str(method))
+
+
+def check_draws(draws: Any) -> int:
+    if isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or draws < 1:
+        raise SurveyfuseError("bad_draws", f"draws must be a positive integer, got {draws!r}", value=str(draws))
+    return int(draws)
+
+
+def check_seed(seed: Any) -> int:
+    if seed is None:
+        return int(np.random.SeedSequence().entropy % (2**31))
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise SurveyfuseError("bad_seed", f"seed must be a non-negative integer, got {seed!r}", value=str(seed))
+    return int(seed)
+
+
+class Imputer:
+    """Learn a block's joint distribution given predictors, then draw it for new rows.
+
+    Parameters follow scikit-learn: ``__init__`` only stores them, :meth:`fit`
+    returns ``self``, learned attributes end in ``_``.
+
+    Parameters
+    ----------
+    block : list of str
+        Columns observed in the donor only, imputed jointly.
+    predictors : list of str
+        Columns present in both donor and recipient.
+    method : str or dict
+        Backend name (see :func:`surveyfuse.available_methods`) or
+        ``{"name": ..., "params": {...}}``.
+    params : dict, optional
+        Backend parameters (merged over those in ``method``).
+    categorical : list of str, optional
+        Columns to treat as categorical whatever their dtype.
+    weights : str, optional
+        Donor column of sampling weights.
+    constraints : list of str, optional
+        Identities the imputed records must satisfy (see :mod:`surveyfuse.constraints`).
+    random_state : int, optional
+        Seed for fitting (and the default seed for sampling).
+    """
+
+    def __init__(
+        self,
+        block: list[str],
+        predictors: list[str],
+        method: Any = None,
+        params: dict[str, Any] | None = None,
+        categorical: list[str] | None = None,
+        weights: str | None = None,
+        constraints: list[str] | None = None,
+        random_state: int | None = None,
+        verbose: bool = False,
+    ) -> None:
+        self.block = block
+        self.predictors = predictors
+        self.method = method
+        self.params = params
+        self.categorical = categorical
+        self.weights = weights
+        self.constraints = constraints
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ fit
+    def _check_roles(self) -> None:
+        block, predictors = list(self.block or []), list(self.predictors or [])
+        if not block:
+            raise SurveyfuseError("bad_argument", "block must name at least one column", argument="block")
+        for role, cols in (("block", block), ("predictors", predictors)):
+            if not all(isinstance(c, str) for c in cols):
+                raise SurveyfuseError("bad_argument", f"{role} must be a list of column names", argument=role)
+            seen: set[str] = set()
+            for c in cols:
+                if c in seen:
+                    raise SurveyfuseError("duplicate_column", f"column '{c}' is named twice in {role}", column=c)
+                seen.add(c)
+        both = [c for c in predictors if c in block]
+        if both:
+            raise SurveyfuseError(
+                "predictor_in_block",
+                f"column '{both[0]}' is both a predictor and in the block; a column is either observed "
+                f"in both surveys (predictor) or imputed (block)",
+                column=both[0],
+            )
+        if self.weights is not None and (self.weights in block or self.weights in predictors):
+            raise SurveyfuseError(
+                "duplicate_column", f"weights column '{self.weights}' is also a predictor or block column",
+                column=self.weights,
+            )
+
+    def fit(self, donor: Any) -> "Imputer":
+        """Learn from the donor table (pandas DataFrame or pyarrow Table)."""
+        t0 = time.perf_counter()
+        self._check_roles()
+        block, predictors = list(self.block), list(self.predictors)
+        frame, _ = as_pandas(donor, role="donor")
+        check_columns(frame, predictors, role="predictor", table="donor")
+        check_columns(frame, block, role="block", table="donor")
+        if self.weights is not None:
+            check_columns(frame, [self.weights], role="weights", table="donor")
+        for c in self.categorical or []:
+            if c not in block and c not in predictors:
+                raise SurveyfuseError(
+                    "missing_column", f"categorical column '{c}' is neither a predictor nor in the block", column=c
+                )
+        if len(frame) == 0:
+            raise SurveyfuseError("empty_donor", "the donor has no rows", table="donor")
+        constraint_set = ConstraintSet(self.constraints or []).validate_columns(predictors + block)
+        name, params = parse_method(self.method, self.params)
+        backend = make_backend(name, params)  # refuses unknown methods and parameters early
+
+        weights = self._donor_weights(frame)
+        categorical = set(self.categorical or [])
+        variables = [infer_variable(frame[c], categorical=c in categorical) for c in block]
+        Y = np.column_stack([_encode_block_column(frame[v.name], v) for v in variables])
+
+        report: dict[str, Any] = {"donor_rows": int(len(frame))}
+        keep = np.ones(len(frame), dtype=bool)
+        missing_block = np.isnan(Y).any(axis=1)
+        report["dropped_missing_block"] = int(missing_block.sum())
+        keep &= ~missing_block
+        zero_weight = weights == 0
+        report["dropped_zero_weight"] = int((zero_weight & keep).sum())
+        keep &= ~zero_weight
+        breaking = {}
+        if len(constraint_set):
+            viol = constraint_set.violations(frame)
+            for text, mask in viol.items():
+                breaking[text] = int((mask & keep).sum())
+            keep &= ~constraint_set.violating_rows(frame)
+        report["dropped_breaking_constraints"] = breaking
+        if not keep.any():
+            if len(constraint_set) and not (missing_block | zero_weight).all():
+                raise SurveyfuseError(
+                    "constraint_unsatisfiable", "no donor row satisfies all declared constraints",
+                    constraints=constraint_set.texts,
+                )
+            raise SurveyfuseError(
+                "empty_donor",
+                "the donor has no usable rows (every row has a missing block value or zero weight)",
+                table="donor",
+            )
+        report["donor_rows_used"] = int(keep.sum())
+
+        used = frame.loc[keep] if not keep.all() else frame
+        self.encoder_ = FeatureEncoder(predictors, sorted(categorical & set(predictors))).fit(used)
+        X = self.encoder_.transform(used)
+        w = weights[keep]
+        context = FitContext(
+            variables=variables,
+            weights=w / w.mean(),
+            constraints=constraint_set,
+            random_state=int(self.random_state or 0),
+            verbose=self.verbose,
+            predictor_names=predictors,
+        )
+        self.variables_ = variables
+        self.constraint_set_ = constraint_set
+        self.method_ = name
+        self.backend_ = backend.fit(X, Y[keep], context)
+        report["method"] = name
+        report["method_params"] = self.backend_.describe()
+        report["fit_seconds"] = round(time.perf_counter() - t0, 3)
+        self.fit_report_ = report
+        return self
+
+    def _donor_weights(self, frame: pd.DataFrame) -> np.ndarray:
+        if self.weights is None:
+            return np.ones(len(frame))
+        w = numeric_values(frame[self.weights], role="weights")
+        bad = ~np.isfinite(w) | (w < 0)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise SurveyfuseError(
+                "bad_weights",
+                f"weights column '{self.weights}' must be finite and >= 0, but row {row} holds {w[row]!r}",
+                column=self.weights,
+                row=row,
+            )
+        if not (w > 0).any():
+            raise SurveyfuseError("bad_weights", f"weights column '{self.weights}' is zero on every row", column=self.weights)
+        return w
+
+    # ------------------------------------------------------------------ sample
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "backend_"):
+            raise SurveyfuseError("not_fitted", "this Imputer is not fitted yet; call fit(donor) first")
+
+    def sample(self, recipient: Any, draws: int = 20, seed: int | None = None, row_offset: int = 0) -> Any:
+        """Draw ``draws`` complete blocks for every recipient row; long format.
+
+        Output: the recipient's columns unchanged, the block, ``_imp``
+        (1..draws) and ``_row`` (0-based recipient row + ``row_offset``),
+        ordered by ``_imp`` then ``_row``, in the input's table type.
+        ``row_offset`` lets chunks of one file reproduce the whole-file draws.
+        The constraint check of the result is in ``sample_report_``.
+        """
+        self._check_fitted()
+        t0 = time.perf_counter()
+        draws = check_draws(draws)
+        seed = check_seed(self.random_state if seed is None else seed)
+        frame, kind = as_pandas(recipient, role="recipient")
+        check_columns(frame, list(self.predictors), role="predictor", table="recipient")
+        present = [c for c in self.block if c in frame.columns]
+        if present:
+            raise SurveyfuseError(
+                "block_in_recipient",
+                f"the recipient already has block column '{present[0]}'; drop it first, surveyfuse never "
+                f"overwrites the recipient's data",
+                column=present[0],
+            )
+        rows = np.arange(len(frame), dtype=np.int64) + int(row_offset)
+        block_values, report = self.draw_block(frame, rows, draws, seed)
+        out = long_output(recipient, kind, block_values, draws, row_offset=int(row_offset))
+        report.update(recipient_rows=int(len(frame)), draws=draws, seed=seed,
+                      sample_seconds=round(time.perf_counter() - t0, 3))
+        self.sample_report_ = report
+        return out
+
+    def draw_block(self, frame: pd.DataFrame, rows: np.ndarray, draws: int, seed: int) -> tuple[dict[str, pd.Series], dict[str, Any]]:
+        """Draws as decoded columns of length draws * n (draw-major), and a report."""
+        X = self.encoder_.transform(frame)
+        n = len(frame)
+        D = self.backend_.sample(X, rows, draws, seed) if n else np.zeros((draws, 0, len(self.variables_)))
+        cs = self.constraint_set_
+        report: dict[str, Any] = {}
+        if len(cs) and n:
+            D, report = self._enforce(frame, X, rows, D, draws, seed)
+        else:
+            report["constraints"] = cs.check(self._check_frame(frame, D, draws)).to_dict() if n else {"rows_checked": 0, "violations": {}, "repaired": {}, "ok": True}
+        flat = D.reshape(draws * n, -1)
+        block = {v.name: decode_values(flat[:, j], v) for j, v in enumerate(self.variables_)}
+        return block, report
+
+    def _check_frame(self, frame: pd.DataFrame, D: np.ndarray, draws: int) -> dict[str, np.ndarray]:
+        """Predictor + decoded block values for constraint checks, draw-major."""
+        cols = self.constraint_set_.constraints
+        needed = set().union(*[c.columns for c in cols]) if cols else set()
+        data: dict[str, np.ndarray] = {}
+        n = len(frame)
+        for c in needed & set(self.predictors):
+            data[c] = np.tile(frame[c].to_numpy(), draws)
+        flat = D.reshape(draws * n, -1)
+        for j, v in enumerate(self.variables_):
+            if v.name in needed:
+                data[v.name] = decode_values(flat[:, j], v).to_numpy()
+        if not data:
+            data["_"] = np.zeros(draws * n)
+        return data
+
+    def _enforce(self, frame, X, rows, D, draws, seed):
+        """Redraw (row, draw) pairs that break a constraint, then repair by projection."""
+        cs = self.constraint_set_
+        n = len(frame)
+        redrawn = 0
+        for attempt in range(1, MAX_REDRAWS + 1):
+            bad = cs.violating_rows(self._check_frame(frame, D, draws)).reshape(draws, n)
+            if not bad.any():
+                break
+            bad_rows = np.flatnonzero(bad.any(axis=0))
+            fresh = self.backend_.sample(X.take(bad_rows), rows[bad_rows], draws, rng.derive_seed(seed, attempt))
+            sub = bad[:, bad_rows]
+            block_sub = D[:, bad_rows]
+            block_sub[sub] = fresh[sub]
+            D[:, bad_rows] = block_sub
+            redrawn += int(sub.sum())
+        data = self._check_frame(frame, D, draws)
+        before = cs.check(data)
+        repaired: dict[str, int] = {}
+        if not before.ok:
+            numeric = [v for v in self.variables_ if not v.kind.is_discrete]
+            work = {k: np.asarray(v, dtype=np.float64) if k in {x.name for x in numeric} else v for k, v in data.items()}
+            repaired = cs.repair(work, [v.name for v in numeric])
+            flat = D.reshape(draws * n, -1)
+            for j, v in enumerate(self.variables_):
+                if v.name in work and not v.kind.is_discrete:
+                    flat[:, j] = work[v.name]
+            D = flat.reshape(draws, n, -1)
+        after = cs.check(self._check_frame(frame, D, draws))
+        after.repaired = repaired
+        report = {"constraints": after.to_dict(), "redrawn": redrawn}
+        return D, report
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str) -> str:
+        """Write a model file (manifest + arrays, no pickle); see :mod:`surveyfuse.persistence`."""
+        self._check_fitted()
+        enc_meta, enc_arrays = self.encoder_.get_state()
+        be_meta, be_arrays = self.backend_.get_state()
+        manifest = {
+            "imputer": {
+                "block": list(self.block),
+                "predictors": list(self.predictors),
+                "categorical": list(self.categorical or []),
+                "weights": self.weights,
+                "constraints": list(self.constraints or []),
+                "random_state": self.random_state,
+                "method": self.method_,
+                "variables": [v.to_json() for v in self.variables_],
+                "fit_report": self.fit_report_,
+            },
+            "encoder": enc_meta,
+            "backend": be_meta,
+        }
+        arrays = {**prefixed(enc_arrays, "encoder"), **prefixed(be_arrays, "backend")}
+        save_model(path, manifest, arrays)
+        return str(path)
+
+    @classmethod
+    def load(cls, path: str) -> "Imputer":
+        """Load a model file written by :meth:`save`; refuses anything else."""
+        manifest, arrays, _ = load_model(path)
+        try:
+            meta = manifest["imputer"]
+            self = cls(
+                block=meta["block"], predictors=meta["predictors"], method=meta["method"],
+                categorical=meta["categorical"], weights=meta["weights"], constraints=meta["constraints"],
+                random_state=meta["random_state"],
+            )
+            self.encoder_ = FeatureEncoder.from_state(manifest["encoder"], unprefixed(arrays, "encoder"))
+            self.variables_ = [Variable.from_json(v) for v in meta["variables"]]
+            self.constraint_set_ = ConstraintSet(self.constraints)
+            self.method_ = meta["method"]
+            self.fit_report_ = meta["fit_report"]
+            self.backend_ = backend_class(self.method_).from_state(manifest["backend"], unprefixed(arrays, "backend"))
+        except SurveyfuseError:
+            raise
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SurveyfuseError("model_unrecognised", f"'{path}' is not a valid surveyfuse model ({exc!r})", path=str(path)) from None
+        return self
+
+
+def _encode_block_column(series: pd.Series, var: Variable) -> np.ndarray:
+    if var.kind.is_discrete:
+        codes = encode_discrete(series, var).astype(np.float64)
+        codes[codes < 0] = np.nan
+        return codes
+    return numeric_values(series, role="block")

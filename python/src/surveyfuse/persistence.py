@@ -1,0 +1,87 @@
+"""Model files: a zip holding ``manifest.json`` and ``arrays.npz``, no pickle.
+
+Arrays load with ``allow_pickle=False``; torch backends add ``weights.pt``
+saved as a plain ``state_dict`` and loaded with ``weights_only=True``. Loading
+refuses files without our manifest, of a newer format, or naming an unknown
+method, so a model file can be shared without executing anything it holds.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._version import __version__
+from .errors import SurveyfuseError
+
+FORMAT = "surveyfuse-model"
+FORMAT_VERSION = 1
+
+
+def save_model(path: str | os.PathLike, manifest: dict[str, Any], arrays: dict[str, np.ndarray], extra: dict[str, bytes] | None = None) -> Path:
+    path = Path(path)
+    manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "surveyfuse_version": __version__, **manifest}
+    for key, value in arrays.items():
+        if np.asarray(value).dtype == object:
+            raise TypeError(f"array '{key}' has dtype object; model files hold numeric arrays only")
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
+            zf.writestr("manifest.json", json.dumps(manifest, indent=1))
+            zf.writestr("arrays.npz", buf.getvalue())
+            for name, data in (extra or {}).items():
+                zf.writestr(name, data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_model(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, bytes]]:
+    path = Path(path)
+    if not path.exists():
+        raise SurveyfuseError("file_not_found", f"model file '{path}' does not exist", path=str(path))
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = set(zf.namelist())
+            if "manifest.json" not in names or "arrays.npz" not in names:
+                raise ValueError("missing manifest.json or arrays.npz")
+            manifest = json.loads(zf.read("manifest.json"))
+            with np.load(io.BytesIO(zf.read("arrays.npz")), allow_pickle=False) as npz:
+                arrays = {k: npz[k] for k in npz.files}
+            extra = {n: zf.read(n) for n in names - {"manifest.json", "arrays.npz"}}
+    except (zipfile.BadZipFile, ValueError, KeyError, json.JSONDecodeError, OSError) as exc:
+        raise SurveyfuseError(
+            "model_unrecognised", f"'{path}' is not a surveyfuse model file ({exc})", path=str(path)
+        ) from None
+    if manifest.get("format") != FORMAT:
+        raise SurveyfuseError("model_unrecognised", f"'{path}' is not a surveyfuse model file", path=str(path))
+    if int(manifest.get("format_version", 0)) > FORMAT_VERSION:
+        raise SurveyfuseError(
+            "model_unrecognised",
+            f"'{path}' uses model format {manifest.get('format_version')}, newer than this surveyfuse "
+            f"({__version__}) reads; upgrade surveyfuse",
+            path=str(path),
+        )
+    return manifest, arrays, extra
+
+
+def prefixed(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
+    return {f"{prefix}/{k}": v for k, v in arrays.items()}
+
+
+def unprefixed(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
+    p = prefix + "/"
+    return {k[len(p):]: v for k, v in arrays.items() if k.startswith(p)}

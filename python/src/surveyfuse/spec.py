@@ -1,0 +1,108 @@
+"""The task spec: load a JSON file, validate it against the JSON Schema, resolve paths.
+
+The schema lives in ``shared-specs/schema/task.schema.json`` (the package
+ships it as ``surveyfuse/schema/task.schema.json``). Schema failures on fields
+that have their own error code (``draws``, ``seed``, ``method``) raise that
+code, so the CLI, the API and R report the same code for the same mistake.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from .errors import SurveyfuseError
+from .imputer import parse_method
+
+_FIELD_CODES = {"draws": "bad_draws", "seed": "bad_seed", "method": "unknown_method", "format": "unsupported_format"}
+
+
+@lru_cache(maxsize=1)
+def task_schema() -> dict[str, Any]:
+    text = resources.files("surveyfuse").joinpath("schema/task.schema.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+@dataclass
+class TaskSpec:
+    """A validated spec with absolute paths."""
+
+    donor: Path
+    recipient: Path
+    predictors: list[str]
+    block: list[str]
+    name: str = "task"
+    categorical: list[str] = field(default_factory=list)
+    weights: str | None = None
+    constraints: list[str] = field(default_factory=list)
+    method: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    draws: int = 20
+    seed: int | None = None
+    output: Path | None = None
+    format: str | None = None
+    expect: dict[str, Any] | None = None
+    path: Path | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+def load_spec(path: str | Path) -> TaskSpec:
+    path = Path(path)
+    if not path.exists():
+        raise SurveyfuseError("file_not_found", f"spec file '{path}' does not exist", path=str(path))
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise SurveyfuseError(
+            "spec_json",
+            f"spec '{path}' is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}",
+            path=str(path), line=exc.lineno, column=exc.colno,
+        ) from None
+    except UnicodeDecodeError:
+        raise SurveyfuseError("spec_json", f"spec '{path}' is not UTF-8 text", path=str(path)) from None
+    return parse_spec(data, base_dir=path.parent.resolve(), path=path)
+
+
+def parse_spec(data: Any, base_dir: str | Path = ".", path: Path | None = None) -> TaskSpec:
+    """Validate a spec dict; relative paths are taken from ``base_dir``."""
+    where = f"spec '{path}'" if path else "spec"
+    if not isinstance(data, dict):
+        raise SurveyfuseError("spec_invalid", f"{where} must be a JSON object, got {type(data).__name__}")
+    validator = jsonschema.Draft202012Validator(task_schema())
+    errors = sorted(validator.iter_errors(data), key=lambda e: (len(e.absolute_path), e.message))
+    if errors:
+        err = jsonschema.exceptions.best_match(errors)
+        loc = "/".join(str(p) for p in err.absolute_path) or "(top level)"
+        top = str(err.absolute_path[0]) if err.absolute_path else None
+        if err.validator == "additionalProperties":
+            message = f"{where}: {err.message} (allowed: {', '.join(sorted(task_schema()['properties']))})"
+        else:
+            message = f"{where}: at '{loc}': {err.message}"
+        raise SurveyfuseError(_FIELD_CODES.get(top or "", "spec_invalid"), message, field=loc)
+    base = Path(base_dir)
+    method, params = parse_method(data.get("method"))
+    return TaskSpec(
+        donor=(base / data["donor"]).resolve(),
+        recipient=(base / data["recipient"]).resolve(),
+        predictors=list(data["predictors"]),
+        block=list(data["block"]),
+        name=data.get("name", path.stem if path else "task"),
+        categorical=list(data.get("categorical", [])),
+        weights=data.get("weights"),
+        constraints=list(data.get("constraints", [])),
+        method=method if data.get("method") is not None else None,
+        params=params,
+        draws=int(data.get("draws", 20)),
+        seed=data.get("seed"),
+        output=(base / data["output"]).resolve() if data.get("output") else None,
+        format=data.get("format"),
+        expect=data.get("expect"),
+        path=path,
+        raw=data,
+    )
