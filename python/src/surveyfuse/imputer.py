@@ -314,7 +314,7 @@ class Imputer:
         if not before.ok:
             numeric = [v for v in self.variables_ if not v.kind.is_discrete]
             work = {k: np.asarray(v, dtype=np.float64) if k in {x.name for x in numeric} else v for k, v in data.items()}
-            repaired = cs.repair(work, [v.name for v in numeric])
+            repaired = cs.repair(work, [v.name for v in numeric], integer=[v.name for v in numeric if v.integer])
             flat = D.reshape(draws * n, -1)
             for j, v in enumerate(self.variables_):
                 if v.name in work and not v.kind.is_discrete:

@@ -55,7 +55,7 @@ def run_spec(
         check_stata_names([str(c) for c in table.columns])
     t_impute = time.perf_counter()
     if write:
-        write_table(table, out_path, out_fmt)
+        write_table(table, out_path, out_fmt, categorical=_categorical_levels(imputer))
     summary = {
         "name": spec.name,
         **{k: v for k, v in imputer.fit_report_.items()},
@@ -70,3 +70,9 @@ def run_spec(
         },
     }
     return RunResult(table, summary, imputer)
+
+
+def _categorical_levels(imputer: Imputer) -> dict[str, list]:
+    """Categorical block variables and predictors with their donor levels (for Stata value labels)."""
+    variables = list(imputer.variables_) + list(imputer.encoder_.categorical_)
+    return {v.name: list(v.levels) for v in variables if v.kind.value == "categorical" and v.levels is not None}
