@@ -167,7 +167,7 @@ class ForestSampler(Backend):
     def _grow(self, design: np.ndarray, targets: np.ndarray, weights: np.ndarray, n_estimators: int,
               min_samples_leaf: int, seed: int) -> tuple[dict[str, np.ndarray], LeafSampler]:
         model = self._forest(n_estimators, min_samples_leaf, seed)
-        model.fit(design, targets, sample_weight=weights)
+        model.fit(design, targets[:, 0] if targets.shape[1] == 1 else targets, sample_weight=weights)
         trees = trees_to_arrays(model.estimators_)
         leaves = apply_trees(trees, design)
         sampler = LeafSampler.build(leaves, int(trees["node_offset"][-1]), weights)
