@@ -104,23 +104,9 @@ class Harmoniser:
                 )
         keep = [c for c in frame.columns if needed is None or rules.rename.get(c, c) in needed]
         out = frame[keep].rename(columns=rules.rename).copy()
-        for col, mapping in rules.recode.items():
-            if needed is not None and col not in needed:
-                continue
-            if col not in out.columns:
-                raise SurveyfuseError(
-                    "missing_column", f"harmonise.{side}.recode names column '{col}', which is not in the {side}",
-                    column=col, table=side,
-                )
+        for col, mapping in _ruled_columns(rules.recode, "recode", out, side, needed):
             out[col] = _recode(out[col], mapping, side, col)
-        for col, spec in rules.transform.items():
-            if needed is not None and col not in needed:
-                continue
-            if col not in out.columns:
-                raise SurveyfuseError(
-                    "missing_column", f"harmonise.{side}.transform names column '{col}', which is not in the {side}",
-                    column=col, table=side,
-                )
+        for col, spec in _ruled_columns(rules.transform, "transform", out, side, needed):
             values = numeric_values(out[col], role=f"harmonised {side} column")
             values = values * float(spec.get("scale", 1.0)) + float(spec.get("offset", 0.0))
             if "top_code" in spec:
@@ -129,6 +115,19 @@ class Harmoniser:
                 values = np.maximum(values, float(spec["bottom_code"]))
             out[col] = values
         return out
+
+
+def _ruled_columns(rules: dict[str, Any], kind: str, frame: pd.DataFrame, side: str, needed: list[str] | None):
+    """(column, rule) pairs that apply, refusing rules that name a column the frame lacks."""
+    for col, rule in rules.items():
+        if needed is not None and col not in needed:
+            continue
+        if col not in frame.columns:
+            raise SurveyfuseError(
+                "missing_column", f"harmonise.{side}.{kind} names column '{col}', which is not in the {side}",
+                column=col, table=side,
+            )
+        yield col, rule
 
 
 def _recode(series: pd.Series, mapping: dict[str, Any], side: str, col: str) -> pd.Series:
