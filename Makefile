@@ -24,7 +24,7 @@ install-python: $(PY_STAMP)
 $(PY_STAMP): python/pyproject.toml python/requirements-lock.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -c python/requirements-lock.txt \
-	    torch==2.13.0 -e 'python[deep,test]' 2>&1 | grep -v "^WARNING: Location" || true
+	    torch==2.13.0 -e 'python[deep,dask,test]' 2>&1 | grep -v "^WARNING: Location" || true
 	@$(PY) -c "import surveyfuse, torch, quantile_forest" || { echo "python setup failed"; exit 1; }
 	@touch $@
 

@@ -31,6 +31,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--draws", type=int, help="number of draws (overrides the spec)")
     run.add_argument("--seed", type=int, help="seed (overrides the spec)")
     run.add_argument("--save-model", metavar="PATH", help="also save the fitted model")
+    run.add_argument("--chunk-rows", type=int, metavar="N", help="recipient rows imputed at a time (default 50000)")
+    run.add_argument("--engine", choices=["local", "dask"], default="local", help="where partitions are imputed")
+    run.add_argument("--workers", type=int, metavar="N", help="dask: local worker processes (default 2)")
+    run.add_argument("--scheduler", metavar="ADDRESS", help="dask: address of a running scheduler")
+    run.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                     help="progress bar (default: when stderr is a terminal)")
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
     run.add_argument("--quiet", "-q", action="store_true", help="print nothing on success")
 
@@ -78,7 +84,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         if args.method:
             overrides["method"] = args.method
             overrides["params"] = {}
-        result = run_spec(args.spec, output=args.output, fmt=args.format, overrides=overrides)
+        result = run_spec(
+            args.spec, output=args.output, fmt=args.format, overrides=overrides, chunk_rows=args.chunk_rows,
+            engine=args.engine, workers=args.workers, scheduler=args.scheduler, progress=args.progress,
+        )
         if args.save_model:
             result.imputer.save(args.save_model)
             result.summary["model"] = args.save_model
@@ -119,7 +128,8 @@ def format_summary(s: dict[str, Any]) -> str:
         f"{sum((s.get('dropped_breaking_constraints') or {}).values())} breaking constraints)",
         f"  recipient rows  {s.get('recipient_rows')}",
         f"  draws           {s.get('draws')} (seed {s.get('seed')})",
-        f"  output          {s.get('output_rows')} rows -> {s.get('output')}",
+        f"  output          {s.get('output_rows')} rows -> {s.get('output')} ({s.get('format')}, "
+        f"{s.get('chunks')} chunk{'s' if s.get('chunks') != 1 else ''}, engine {s.get('engine')})",
     ]
     if viol:
         status = "ok, no record breaks a constraint" if c.get("ok") else f"{sum(viol.values())} violations"
@@ -130,7 +140,8 @@ def format_summary(s: dict[str, Any]) -> str:
     else:
         lines.append("  constraints     none declared")
     sec = s.get("seconds", {})
-    lines.append(f"  time            {sec.get('total')} s (read {sec.get('read')} s, fit {s.get('fit_seconds')} s, sample {s.get('sample_seconds')} s)")
+    lines.append(f"  time            {sec.get('total')} s (read {sec.get('read')} s, fit {sec.get('fit')} s, impute {sec.get('impute')} s)")
+    lines.append(f"  peak memory     {s.get('peak_memory_mb')} MB")
     return "\n".join(lines)
 
 

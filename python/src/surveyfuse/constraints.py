@@ -430,21 +430,32 @@ class ConstraintSet:
         viol = self.violations(data)
         return ConstraintReport(_n_rows(data), {k: int(v.sum()) for k, v in viol.items()})
 
-    def repair(self, data: dict[str, np.ndarray], mutable: Iterable[str], rounds: int = 20) -> dict[str, int]:
-        """Project rows onto violated linear constraints, changing only ``mutable`` columns.
+    def repair(
+        self,
+        data: dict[str, np.ndarray],
+        mutable: Iterable[str],
+        integer: Iterable[str] = (),
+        rounds: int = 20,
+    ) -> dict[str, int]:
+        """Move rows onto violated linear constraints, changing only ``mutable`` columns.
 
         Each violated comparison (or the consequent of an implication whose
-        condition holds) is fixed by the smallest Euclidean change of its
-        mutable columns; cycling over the set a few times handles overlaps.
-        Returns how many rows each constraint had repaired. ``data`` is
-        modified in place (float arrays).
+        condition holds) is fixed by a small change of its mutable columns:
+        a bound is clipped; an equality whose mutable parts share a sign is
+        met by rescaling those parts proportionally (shares and zeros are
+        kept, so ``total == a + b`` keeps a's share of the total); anything
+        else takes the smallest Euclidean step. Columns in ``integer`` stay
+        whole numbers, the rounding remainder going to the largest part.
+        Cycling over the set handles overlapping constraints. ``data`` is
+        modified in place; returns how many rows each constraint had changed.
         """
         mutable = set(mutable)
-        repaired: dict[str, int] = {}
+        integer = set(integer) & mutable
+        changed_rows: dict[str, np.ndarray] = {}
+        n = _n_rows(data)
         for _ in range(rounds):
             changed = False
             for c in self.constraints:
-                n = _n_rows(data)
                 holds, known = _evaluate(c.node, data, n)
                 bad = known & ~holds
                 if not bad.any():
@@ -453,12 +464,12 @@ class ConstraintSet:
                 if target is None:
                     continue
                 node, rows = target
-                if _project(node, data, rows, mutable):
-                    repaired[c.text] = repaired.get(c.text, 0) + int(rows.sum())
+                if _project(node, data, rows, mutable, integer):
+                    changed_rows[c.text] = changed_rows.get(c.text, np.zeros(n, bool)) | rows
                     changed = True
             if not changed:
                 break
-        return repaired
+        return {k: int(v.sum()) for k, v in changed_rows.items()}
 
 
 def _n_rows(data: Mapping[str, Any] | pd.DataFrame) -> int:
@@ -482,15 +493,14 @@ def _repair_target(node: Node, data: Mapping[str, Any], n: int, bad: np.ndarray)
     return None
 
 
-def _project(node: Compare, data: dict[str, np.ndarray], rows: np.ndarray, mutable: set[str]) -> bool:
+def _project(node: Compare, data: dict[str, np.ndarray], rows: np.ndarray, mutable: set[str], integer: set[str]) -> bool:
     if node.lhs.text is not None or node.rhs.text is not None or node.op == "!=":
         return False
-    diff = node.lhs.plus(node.rhs, -1.0)  # constraint: diff OP 0
+    diff = node.lhs.plus(node.rhs, -1.0)  # the constraint reads: diff OP 0
     cols = [(c, a) for c, a in diff.coefs if c in mutable]
     if not cols:
         return False
-    n = len(rows)
-    value = _linear_values(diff, data, n)[rows]
+    value = _linear_values(diff, data, len(rows))[rows]
     if node.op in ("<=", "<"):
         target = np.minimum(value, 0.0)
     elif node.op in (">=", ">"):
@@ -498,8 +508,49 @@ def _project(node: Compare, data: dict[str, np.ndarray], rows: np.ndarray, mutab
     else:
         target = np.zeros_like(value)
     shift = target - value  # change needed in diff
-    norm = sum(a * a for _, a in cols)
-    for c, a in cols:
+    if node.op in ("<", ">"):
+        shift = shift + np.sign(shift) * EQ_ATOL * 10
+    parts = np.column_stack([np.asarray(data[c], dtype=np.float64)[rows] for c, _ in cols])
+    coefs = np.array([a for _, a in cols])
+    if node.op == "==" and (np.all(coefs > 0) or np.all(coefs < 0)):
+        new = _rescale(parts, coefs, shift)
+    else:
+        new = parts + shift[:, None] * coefs[None, :] / float(coefs @ coefs)
+    for j, (c, a) in enumerate(cols):
+        if c in integer:
+            new[:, j] = np.rint(new[:, j])
+    if node.op == "==":
+        _settle_remainder(new, coefs, parts @ coefs + shift, [c in integer for c, _ in cols])
+    for j, (c, _) in enumerate(cols):
         arr = data[c]
-        arr[rows] = arr[rows] + shift * a / norm
+        arr[rows] = new[:, j]
     return True
+
+
+def _rescale(parts: np.ndarray, coefs: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """Scale same-signed parts so that coefs @ parts moves by ``shift``; keeps shares and zeros."""
+    current = parts @ coefs
+    goal = current + shift
+    out = parts.copy()
+    ok = (current != 0) & (np.sign(goal) == np.sign(current)) | (goal == 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(current != 0, goal / current, 0.0)
+    out[ok] = parts[ok] * ratio[ok, None]
+    # parts all zero (or of the wrong sign): spread evenly
+    rest = ~ok
+    if rest.any():
+        k = parts.shape[1]
+        out[rest] = (goal[rest] / float(coefs.sum()))[:, None] * np.ones(k)[None, :]
+    return out
+
+
+def _settle_remainder(new: np.ndarray, coefs: np.ndarray, goal: np.ndarray, is_integer: list[bool]) -> None:
+    """After rounding, give what is left of an equality to its largest unit-coefficient part."""
+    resid = goal - new @ coefs
+    if not np.any(np.abs(resid) > EQ_ATOL):
+        return
+    candidates = [j for j, a in enumerate(coefs) if abs(a) == 1.0] or list(range(len(coefs)))
+    sub = np.abs(new[:, candidates])
+    pick = np.asarray(candidates)[np.argmax(sub, axis=1)]
+    idx = np.arange(new.shape[0])
+    new[idx, pick] += resid / coefs[pick]

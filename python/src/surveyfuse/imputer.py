@@ -21,7 +21,7 @@ from .data.features import FeatureEncoder
 from .data.frames import as_pandas, check_columns, long_output
 from .data.types import Variable, decode_values, encode_discrete, infer_variable, numeric_values
 from .errors import SurveyfuseError
-from .persistence import load_model, prefixed, save_model, unprefixed
+from .persistence import load_model, model_bytes, prefixed, save_model, unprefixed
 
 #: how often a (row, draw) that breaks a constraint is drawn again before repair
 MAX_REDRAWS = 10
@@ -81,6 +81,10 @@ class Imputer:
         Identities the imputed records must satisfy (see :mod:`surveyfuse.constraints`).
     random_state : int, optional
         Seed for fitting (and the default seed for sampling).
+    max_donor_rows : int, optional
+        Fit on a simple random sample (without replacement, seeded by
+        ``random_state``) of at most this many usable donor rows. Sampling
+        weights keep their meaning: every row's chance is equal.
     """
 
     def __init__(
@@ -94,6 +98,7 @@ class Imputer:
         constraints: list[str] | None = None,
         random_state: int | None = None,
         verbose: bool = False,
+        max_donor_rows: int | None = None,
     ) -> None:
         self.block = block
         self.predictors = predictors
@@ -104,6 +109,7 @@ class Imputer:
         self.constraints = constraints
         self.random_state = random_state
         self.verbose = verbose
+        self.max_donor_rows = max_donor_rows
 
     # ------------------------------------------------------------------ fit
     def _check_roles(self) -> None:
@@ -184,6 +190,16 @@ class Imputer:
                 "the donor has no usable rows (every row has a missing block value or zero weight)",
                 table="donor",
             )
+        if self.max_donor_rows is not None:
+            cap = self.max_donor_rows
+            if isinstance(cap, bool) or not isinstance(cap, (int, np.integer)) or cap < 1:
+                raise SurveyfuseError("bad_argument", f"max_donor_rows must be a positive integer, got {cap!r}", argument="max_donor_rows")
+            usable = np.flatnonzero(keep)
+            if usable.size > cap:
+                chosen = np.random.default_rng(int(self.random_state or 0)).choice(usable, size=int(cap), replace=False)
+                keep = np.zeros_like(keep)
+                keep[chosen] = True
+                report["subsampled_to"] = int(cap)
         report["donor_rows_used"] = int(keep.sum())
 
         used = frame.loc[keep] if not keep.all() else frame
@@ -314,7 +330,7 @@ class Imputer:
         if not before.ok:
             numeric = [v for v in self.variables_ if not v.kind.is_discrete]
             work = {k: np.asarray(v, dtype=np.float64) if k in {x.name for x in numeric} else v for k, v in data.items()}
-            repaired = cs.repair(work, [v.name for v in numeric])
+            repaired = cs.repair(work, [v.name for v in numeric], integer=[v.name for v in numeric if v.integer])
             flat = D.reshape(draws * n, -1)
             for j, v in enumerate(self.variables_):
                 if v.name in work and not v.kind.is_discrete:
@@ -328,6 +344,15 @@ class Imputer:
     # ------------------------------------------------------------------ persistence
     def save(self, path: str) -> str:
         """Write a model file (manifest + arrays, no pickle); see :mod:`surveyfuse.persistence`."""
+        manifest, arrays = self._state()
+        save_model(path, manifest, arrays)
+        return str(path)
+
+    def to_bytes(self) -> bytes:
+        """The model file's content: how a fitted model travels to Dask workers."""
+        return model_bytes(*self._state())
+
+    def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         self._check_fitted()
         enc_meta, enc_arrays = self.encoder_.get_state()
         be_meta, be_arrays = self.backend_.get_state()
@@ -347,12 +372,11 @@ class Imputer:
             "backend": be_meta,
         }
         arrays = {**prefixed(enc_arrays, "encoder"), **prefixed(be_arrays, "backend")}
-        save_model(path, manifest, arrays)
-        return str(path)
+        return manifest, arrays
 
     @classmethod
-    def load(cls, path: str) -> "Imputer":
-        """Load a model file written by :meth:`save`; refuses anything else."""
+    def load(cls, path: Any) -> "Imputer":
+        """Load a model file written by :meth:`save` (or its bytes); refuses anything else."""
         manifest, arrays, _ = load_model(path)
         try:
             meta = manifest["imputer"]
@@ -370,7 +394,8 @@ class Imputer:
         except SurveyfuseError:
             raise
         except (KeyError, TypeError, ValueError) as exc:
-            raise SurveyfuseError("model_unrecognised", f"'{path}' is not a valid surveyfuse model ({exc!r})", path=str(path)) from None
+            where = "model bytes" if isinstance(path, (bytes, bytearray)) else f"'{path}'"
+            raise SurveyfuseError("model_unrecognised", f"{where} is not a valid surveyfuse model ({exc!r})") from None
         return self
 
 

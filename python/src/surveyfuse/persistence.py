@@ -25,23 +25,32 @@ FORMAT = "surveyfuse-model"
 FORMAT_VERSION = 1
 
 
-def save_model(path: str | os.PathLike, manifest: dict[str, Any], arrays: dict[str, np.ndarray], extra: dict[str, bytes] | None = None) -> Path:
-    path = Path(path)
+def model_bytes(manifest: dict[str, Any], arrays: dict[str, np.ndarray], extra: dict[str, bytes] | None = None) -> bytes:
+    """The model file's content, for shipping a model to workers without a file."""
     manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "surveyfuse_version": __version__, **manifest}
     for key, value in arrays.items():
         if np.asarray(value).dtype == object:
             raise TypeError(f"array '{key}' has dtype object; model files hold numeric arrays only")
+    npz = io.BytesIO()
+    np.savez_compressed(npz, **arrays)
     buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:
+        zf.writestr("manifest.json", json.dumps(manifest, indent=1))
+        zf.writestr("arrays.npz", npz.getvalue())
+        for name, data in (extra or {}).items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def save_model(path: str | os.PathLike, manifest: dict[str, Any], arrays: dict[str, np.ndarray], extra: dict[str, bytes] | None = None) -> Path:
+    """Write a model file atomically."""
+    path = Path(path)
+    content = model_bytes(manifest, arrays, extra)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
     try:
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
-            zf.writestr("manifest.json", json.dumps(manifest, indent=1))
-            zf.writestr("arrays.npz", buf.getvalue())
-            for name, data in (extra or {}).items():
-                zf.writestr(name, data)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(content)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -49,12 +58,18 @@ def save_model(path: str | os.PathLike, manifest: dict[str, Any], arrays: dict[s
     return path
 
 
-def load_model(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, bytes]]:
-    path = Path(path)
-    if not path.exists():
-        raise SurveyfuseError("file_not_found", f"model file '{path}' does not exist", path=str(path))
+def load_model(source: str | os.PathLike | bytes) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, bytes]]:
+    """Read a model file (or its bytes); refuses anything that is not ours."""
+    if isinstance(source, (bytes, bytearray)):
+        path: Any = "<model bytes>"
+        handle: Any = io.BytesIO(source)
+    else:
+        path = Path(source)
+        if not path.exists():
+            raise SurveyfuseError("file_not_found", f"model file '{path}' does not exist", path=str(path))
+        handle = path
     try:
-        with zipfile.ZipFile(path) as zf:
+        with zipfile.ZipFile(handle) as zf:
             names = set(zf.namelist())
             if "manifest.json" not in names or "arrays.npz" not in names:
                 raise ValueError("missing manifest.json or arrays.npz")
@@ -66,7 +81,7 @@ def load_model(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.nd
         raise SurveyfuseError(
             "model_unrecognised", f"'{path}' is not a surveyfuse model file ({exc})", path=str(path)
         ) from None
-    if manifest.get("format") != FORMAT:
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise SurveyfuseError("model_unrecognised", f"'{path}' is not a surveyfuse model file", path=str(path))
     if int(manifest.get("format_version", 0)) > FORMAT_VERSION:
         raise SurveyfuseError(

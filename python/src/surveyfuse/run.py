@@ -1,20 +1,27 @@
-"""Run a task spec end to end: read, impute, check, write atomically, summarise."""
+"""Run a task spec end to end: read, fit, impute in chunks, check, write atomically, summarise."""
 
 from __future__ import annotations
 
+import resource
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .data.io import check_stata_names, format_of, read_table, write_table
+from .data.io import check_stata_names, format_of, read_table
 from .errors import SurveyfuseError
-from .imputer import Imputer
+from .imputer import Imputer, check_seed
 from .spec import TaskSpec, load_spec
+from .stream import DEFAULT_CHUNK_ROWS, LongWriter, read_partition, recipient_partitions
+
+ENGINES = ("local", "dask")
 
 
 @dataclass
 class RunResult:
+    """``table`` is the imputed long table when it was kept in memory (``write=False``)."""
+
     table: Any
     summary: dict[str, Any]
     imputer: Imputer
@@ -27,46 +34,154 @@ def run_spec(
     fmt: str | None = None,
     write: bool = True,
     overrides: dict[str, Any] | None = None,
+    chunk_rows: int | None = None,
+    engine: str = "local",
+    workers: int | None = None,
+    scheduler: str | None = None,
+    progress: bool | None = None,
 ) -> RunResult:
-    """Run a spec; ``overrides`` replaces spec fields (method, params, draws, seed)."""
+    """Run a spec.
+
+    With ``write=True`` (the CLI) the recipient streams through in chunks of
+    ``chunk_rows`` and the output is written as it goes; an output path
+    without an extension is written as a Parquet dataset folder (one file per
+    draw). ``engine="dask"`` imputes the partitions on a Dask cluster
+    (``workers`` local processes, or the cluster at ``scheduler``). With
+    ``write=False`` the whole table is returned in memory. ``overrides``
+    replaces spec fields (method, params, draws, seed).
+    """
     t0 = time.perf_counter()
     if not isinstance(spec, TaskSpec):
         spec = load_spec(spec)
     for key, value in (overrides or {}).items():
         if value is not None:
             setattr(spec, key, value)
+    if engine not in ENGINES:
+        raise SurveyfuseError("bad_argument", f"engine must be one of {', '.join(ENGINES)}, got '{engine}'", argument="engine")
+    chunk_rows = _positive(chunk_rows or spec.chunk_rows or DEFAULT_CHUNK_ROWS, "chunk_rows")
     out_path = Path(output) if output else spec.output
-    out_fmt = fmt or spec.format
+    dataset = False
+    out_fmt = None
     if write:
         if out_path is None:
             raise SurveyfuseError("bad_argument", "no output path: give 'output' in the spec or --output", argument="output")
-        out_fmt = format_of(out_path, out_fmt)
+        dataset = out_path.suffix == ""
+        out_fmt = "parquet" if dataset else format_of(out_path, fmt or spec.format)
+        if engine == "dask" and out_fmt != "parquet":
+            raise SurveyfuseError("unsupported_format", "the dask engine writes Parquet (a file or a dataset folder)", format=out_fmt)
+
     donor = read_table(spec.donor, role="donor")
-    recipient = read_table(spec.recipient, role="recipient")
+    parts = recipient_partitions(spec.recipient, chunk_rows) if write else None
     t_read = time.perf_counter()
     imputer = Imputer(
         block=spec.block, predictors=spec.predictors, method=spec.method, params=spec.params,
         categorical=spec.categorical, weights=spec.weights, constraints=spec.constraints,
-        random_state=spec.seed,
+        random_state=spec.seed, max_donor_rows=spec.max_donor_rows,
     )
     imputer.fit(donor)
-    table = imputer.sample(recipient, draws=spec.draws, seed=spec.seed)
-    if write and out_fmt == "dta":
-        check_stata_names([str(c) for c in table.columns])
+    del donor
+    t_fit = time.perf_counter()
+    seed = check_seed(spec.seed)
+
+    if not write:
+        recipient = read_table(spec.recipient, role="recipient")
+        table = imputer.sample(recipient, draws=spec.draws, seed=seed)
+        reports = [imputer.sample_report_]
+    else:
+        table = None
+        total = sum(p.rows for p in parts)
+        if total == 0:
+            raise SurveyfuseError("empty_recipient", f"recipient '{spec.recipient}' has no rows", path=str(spec.recipient))
+        writer = LongWriter(out_path, out_fmt, spec.draws, dataset=dataset, categorical=_categorical_levels(imputer))
+        bar = _progress(total, progress)
+        try:
+            if engine == "dask":
+                from .distributed import run_partitions_dask
+
+                reports = run_partitions_dask(
+                    imputer, parts, spec.draws, seed, writer.tmpdir, workers=workers, scheduler=scheduler,
+                    chunk_rows=chunk_rows, progress=bar,
+                )
+            else:
+                reports = []
+                for part in parts:
+                    for offset, chunk in read_partition(part, chunk_rows):
+                        out = imputer.sample(chunk, draws=spec.draws, seed=seed, row_offset=offset)
+                        if out_fmt == "dta":
+                            check_stata_names([str(c) for c in out.column_names])
+                        writer.write(out)
+                        reports.append(imputer.sample_report_)
+                        bar.update(chunk.num_rows)
+            writer.close()
+        except BaseException:
+            writer.abort()
+            raise
+        finally:
+            bar.close()
     t_impute = time.perf_counter()
-    if write:
-        write_table(table, out_path, out_fmt)
+    sample = _merge_reports(reports)
     summary = {
         "name": spec.name,
-        **{k: v for k, v in imputer.fit_report_.items()},
-        **{k: v for k, v in imputer.sample_report_.items()},
-        "output_rows": int(len(table)),
+        **imputer.fit_report_,
+        **sample,
+        "draws": spec.draws,
+        "seed": seed,
+        "output_rows": int(sample["recipient_rows"] * spec.draws),
         "output": str(out_path) if write else None,
-        "format": out_fmt if write else None,
+        "format": ("parquet dataset" if dataset else out_fmt) if write else None,
+        "engine": engine,
+        "chunks": len(reports),
+        "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "seconds": {
             "read": round(t_read - t0, 3),
-            "impute": round(t_impute - t_read, 3),
+            "fit": round(t_fit - t_read, 3),
+            "impute": round(t_impute - t_fit, 3),
             "total": round(time.perf_counter() - t0, 3),
         },
     }
     return RunResult(table, summary, imputer)
+
+
+def _positive(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise SurveyfuseError("bad_argument", f"{name} must be a positive integer, got {value!r}", argument=name)
+    return value
+
+
+def _progress(total: int, enabled: bool | None):
+    from tqdm import tqdm
+
+    show = sys.stderr.isatty() if enabled is None else enabled
+    return tqdm(total=total, unit="rows", desc="imputing", disable=not show, leave=False)
+
+
+def _merge_reports(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """Add up the per-chunk constraint checks into one."""
+    rows = sum(r.get("recipient_rows", 0) for r in reports)
+    violations: dict[str, int] = {}
+    repaired: dict[str, int] = {}
+    checked = 0
+    for r in reports:
+        c = r.get("constraints", {})
+        checked += c.get("rows_checked", 0)
+        for k, v in c.get("violations", {}).items():
+            violations[k] = violations.get(k, 0) + v
+        for k, v in c.get("repaired", {}).items():
+            repaired[k] = repaired.get(k, 0) + v
+    return {
+        "recipient_rows": rows,
+        "redrawn": sum(r.get("redrawn", 0) for r in reports),
+        "sample_seconds": round(sum(r.get("sample_seconds", 0.0) for r in reports), 3),
+        "constraints": {
+            "rows_checked": checked,
+            "violations": violations,
+            "repaired": repaired,
+            "ok": sum(violations.values()) == 0,
+        },
+    }
+
+
+def _categorical_levels(imputer: Imputer) -> dict[str, list]:
+    """Categorical block variables and predictors with their donor levels (for Stata value labels)."""
+    variables = list(imputer.variables_) + list(imputer.encoder_.categorical_)
+    return {v.name: list(v.levels) for v in variables if v.kind.value == "categorical" and v.levels is not None}

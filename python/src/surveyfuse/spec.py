@@ -47,6 +47,8 @@ class TaskSpec:
     seed: int | None = None
     output: Path | None = None
     format: str | None = None
+    max_donor_rows: int | None = None
+    chunk_rows: int | None = None
     expect: dict[str, Any] | None = None
     path: Path | None = None
     raw: dict[str, Any] = field(default_factory=dict)
@@ -102,6 +104,8 @@ def parse_spec(data: Any, base_dir: str | Path = ".", path: Path | None = None) 
         seed=data.get("seed"),
         output=(base / data["output"]).resolve() if data.get("output") else None,
         format=data.get("format"),
+        max_donor_rows=data.get("max_donor_rows"),
+        chunk_rows=data.get("chunk_rows"),
         expect=data.get("expect"),
         path=path,
         raw=data,

@@ -55,7 +55,9 @@ class HotDeck(Backend):
         groups[None] = list(range(len(self.Y_)))  # type: ignore[index]  # fallback pool: all donors
         for key, members in groups.items():
             idx = np.asarray(members)
-            nn = NearestNeighbors(n_neighbors=min(self.k_, idx.size)).fit(self.donor_design_[idx])
+            # a tree computes each distance exactly; brute force uses blocked BLAS whose rounding
+            # depends on the batch, which would break chunk invariance at near-ties
+            nn = NearestNeighbors(n_neighbors=min(self.k_, idx.size), algorithm="kd_tree").fit(self.donor_design_[idx])
             self._indexes[key] = (idx, nn)  # type: ignore[index]
 
     def sample(self, X: Features, rows: np.ndarray, draws: int, seed: int) -> np.ndarray:

@@ -89,15 +89,19 @@ def check_stata_names(columns: list[str]) -> None:
             )
 
 
-def write_table(data: Any, path: str | os.PathLike, fmt: str | None = None) -> Path:
-    """Write atomically; ``data`` is a pandas DataFrame or an Arrow table."""
+def write_table(data: Any, path: str | os.PathLike, fmt: str | None = None, categorical: dict[str, list] | None = None) -> Path:
+    """Write atomically; ``data`` is a pandas DataFrame or an Arrow table.
+
+    ``categorical`` (column -> levels) marks columns that Stata gets as
+    labelled integers; other formats ignore it.
+    """
     path = Path(path)
     fmt = format_of(path, fmt)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        _write(data, Path(tmp), fmt)
+        _write(data, Path(tmp), fmt, categorical or {})
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -105,7 +109,7 @@ def write_table(data: Any, path: str | os.PathLike, fmt: str | None = None) -> P
     return path
 
 
-def _write(data: Any, path: Path, fmt: str) -> None:
+def _write(data: Any, path: Path, fmt: str, categorical: dict[str, list]) -> None:
     if fmt in ("parquet", "feather"):
         table = data if isinstance(data, pa.Table) else pa.Table.from_pandas(data, preserve_index=False)
         if fmt == "parquet":
@@ -121,12 +125,20 @@ def _write(data: Any, path: Path, fmt: str) -> None:
     if fmt == "csv":
         frame.to_csv(path, index=False)
         return
-    write_stata(frame, path)
+    write_stata(frame, path, categorical)
 
 
-def write_stata(frame: pd.DataFrame, path: Path) -> None:
-    """Stata 118 file; categoricals become labelled integers (value labels)."""
+def write_stata(frame: pd.DataFrame, path: Path, categorical: dict[str, list] | None = None) -> None:
+    """Stata 118 file; text categoricals become labelled integers (value labels).
+
+    Numeric categoricals (MARS = 1..4) keep their codes unlabelled.
+    """
     check_stata_names([str(c) for c in frame.columns])
+    for col, levels in (categorical or {}).items():
+        if col in frame.columns and not isinstance(frame[col].dtype, pd.CategoricalDtype):
+            present = [v for v in pd.unique(frame[col].dropna())]
+            extra = sorted((v for v in present if v not in set(levels)), key=str)
+            frame = frame.assign(**{col: pd.Categorical(frame[col], categories=list(levels) + extra)})
     out = pd.DataFrame(index=frame.index)
     labels: dict[str, dict[int, str]] = {}
     for c in frame.columns:
@@ -135,13 +147,11 @@ def write_stata(frame: pd.DataFrame, path: Path) -> None:
             cats = list(s.cat.categories)
             codes = s.cat.codes.astype("float64").replace(-1, np.nan)
             if all(_is_int_like(v) for v in cats):
-                # numeric categories keep their own values, labelled with themselves
-                mapping = {int(v): str(v) for v in cats}
-                out[c] = codes.map(lambda k, cats=cats: np.nan if np.isnan(k) else int(cats[int(k)]))
+                # numeric categories keep their own values; a label equal to the value adds nothing
+                out[c] = codes.map(lambda k, cats=cats: np.nan if np.isnan(k) else int(float(cats[int(k)])))
             else:
-                mapping = {i + 1: str(v) for i, v in enumerate(cats)}
                 out[c] = codes + 1
-            labels[c] = mapping
+                labels[c] = {i + 1: str(v) for i, v in enumerate(cats)}
         elif pd.api.types.is_bool_dtype(s.dtype):
             out[c] = s.astype("int8")
         elif pd.api.types.is_string_dtype(s.dtype) or pd.api.types.is_object_dtype(s.dtype):

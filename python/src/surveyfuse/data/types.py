@@ -14,6 +14,10 @@ zero_inflated   numeric, >= 0, at least 5% exact zeros
 continuous      everything else numeric
 ==============  ==========================================================
 
+A text column whose values are at least 90% numbers is refused (``non_numeric``,
+naming the first bad row) unless declared categorical: it is almost surely a
+numeric column with a typo, and guessing would silently change its meaning.
+
 Numeric columns whose donor values are all whole numbers are flagged
 ``integer``: draws are rounded and the original integer dtype restored.
 """
@@ -31,6 +35,8 @@ from ..errors import SurveyfuseError
 
 COUNT_MAX_LEVELS = 20
 ZERO_INFLATED_SHARE = 0.05
+#: a text column with at least this share of numbers is taken as numeric with bad values
+MOSTLY_NUMERIC = 0.9
 
 
 class Kind(str, Enum):
@@ -131,6 +137,8 @@ def infer_variable(series: pd.Series, *, categorical: bool = False) -> Variable:
     name = str(series.name)
     dtype = str(series.dtype)
     non_null = series.dropna()
+    if not categorical and is_text_dtype(series.dtype) and not isinstance(series.dtype, pd.CategoricalDtype):
+        _refuse_mostly_numeric_text(series, non_null)
     if categorical or is_text_dtype(series.dtype):
         if isinstance(series.dtype, pd.CategoricalDtype):
             levels = tuple(_json_scalar(v) for v in series.cat.categories)
@@ -161,6 +169,16 @@ def infer_variable(series: pd.Series, *, categorical: bool = False) -> Variable:
     else:
         kind = Kind.CONTINUOUS
     return Variable(name, kind, dtype, integer=integer, lower=lower, upper=upper)
+
+
+def _refuse_mostly_numeric_text(series: pd.Series, non_null: pd.Series) -> None:
+    """A text column whose values are nearly all numbers is a numeric column with typos."""
+    if non_null.empty:
+        return
+    parsed = pd.to_numeric(non_null, errors="coerce")
+    share = float(parsed.notna().mean())
+    if MOSTLY_NUMERIC <= share < 1.0:
+        numeric_values(series, role="column")  # raises non_numeric naming the first bad row
 
 
 def _level_sort_key(v: Any) -> tuple[int, Any]:
