@@ -72,6 +72,8 @@ sf_r_terms <- function(message, context, rename = character()) {
   for (py in names(rename)) {
     message <- gsub(paste0("\\b", py, "\\b"), paste0("`", rename[[py]], "`"), message, perl = TRUE)
   }
+  # Python reprs of numbers (np.float64(-1.0)) read as plain numbers
+  message <- gsub("np\\.(float|int|uint)[0-9]+\\(([^()]*)\\)", "\\2", message, perl = TRUE)
   row <- context$row
   if (is.numeric(row) && length(row) == 1) {
     message <- gsub(paste0("\\brow ", row, "\\b"), paste0("row ", row + 1), message, perl = TRUE)

@@ -165,8 +165,11 @@ fuse_impute <- function(donor, recipient, block, predictors, method = NULL, m = 
 #' @param spec Path to the JSON spec.
 #' @param m,seed,method Optional overrides of the spec's `draws`, `seed` and
 #'   `method`.
-#' @param write If `TRUE`, also write the spec's `output` file (as the command
-#'   line does). By default nothing is written.
+#' @param write If `TRUE`, also write the spec's `output` file (or `output`)
+#'   as the command line does. By default nothing is written; the run still
+#'   fails where the command line would (e.g. names Stata cannot hold when the
+#'   spec's output is `.dta`).
+#' @param output Optional output path overriding the spec's (with `write = TRUE`).
 #' @return A long tibble with `.imp` and `.id`, as [fuse_impute()].
 #' @examples
 #' spec <- system.file("specs", "tasks", "hotdeck_investment.json", package = "surveyfuse")
@@ -175,14 +178,15 @@ fuse_impute <- function(donor, recipient, block, predictors, method = NULL, m = 
 #'   dim(long)
 #' }
 #' @export
-fuse_run <- function(spec, m = NULL, seed = NULL, method = NULL, write = FALSE) {
+fuse_run <- function(spec, m = NULL, seed = NULL, method = NULL, write = FALSE, output = NULL) {
   call <- rlang::current_env()
   if (!is.character(spec) || length(spec) != 1 || is.na(spec)) {
     sf_abort("bad_argument", "`spec` must be the path of a JSON task spec.", call = call)
   }
   result <- sf_call("run_spec", normalizePath(spec, mustWork = FALSE), write = isTRUE(write),
                     draws = sf_scalar_int(m), seed = sf_scalar_int(seed), method = sf_method(method, call),
-                    .call = call, .rename = c(draws = "m"))
+                    output = if (is.null(output)) NULL else normalizePath(output, mustWork = FALSE),
+                    .call = call, .rename = if (is.null(m)) character() else c(draws = "m"))
   info <- jsonlite::fromJSON(sf_call("spec_info", normalizePath(spec, mustWork = FALSE), .call = call)$json)
   sf_long(result, NULL, NULL, list(block = info$block, predictors = info$predictors, method = info$method))
 }
@@ -198,4 +202,31 @@ fuse_methods <- function() {
   res <- sf_call("methods")
   methods <- as.character(unlist(res$methods))
   tibble::tibble(method = methods, default = methods == res$default)
+}
+
+#' Check declared constraints on a table
+#'
+#' Counts, for each constraint, the rows of `data` that break it (for example
+#' on a long result of [fuse_impute()], or on a donor before imputing).
+#'
+#' @param data A data frame.
+#' @param constraints Character vector of constraints, e.g. `"e00650 <= e00600"`.
+#' @return A tibble with `constraint` and `violations`; its attribute
+#'   `"rows"` is the number of rows that break at least one constraint.
+#' @examples
+#' if (fuse_python_available()) {
+#'   x <- data.frame(a = c(1, 5, 3), b = c(2, 4, 3))
+#'   fuse_check_constraints(x, c("a <= b", "a + b == 6"))
+#' }
+#' @export
+fuse_check_constraints <- function(data, constraints) {
+  call <- rlang::current_env()
+  if (!is.character(constraints)) {
+    sf_abort("constraint_syntax", "`constraints` must be a character vector such as \"a <= b\".", call = call)
+  }
+  res <- sf_call("check_constraints", sf_encode(data, "data", call), as.list(constraints), .call = call)
+  out <- tibble::tibble(constraint = as.character(unlist(res$constraints)),
+                        violations = as.integer(unlist(res$violations)))
+  attr(out, "rows") <- as.integer(res$rows)
+  out
 }

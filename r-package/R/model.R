@@ -115,9 +115,9 @@ fuse_load <- function(path) {
 
 #' @export
 print.surveyfuse_model <- function(x, ...) {
-  cli::cli_text("<surveyfuse model> method {.val {x$method}}")
-  cli::cli_text("block: {.field {x$block}}")
-  cli::cli_text("predictors: {.field {x$predictors}}")
-  if (!is.null(x$state$path)) cli::cli_text("file: {.file {x$state$path}}")
+  cat("<surveyfuse model> method:", x$method, "\n")
+  cat("block:", paste(x$block, collapse = ", "), "\n")
+  cat("predictors:", paste(x$predictors, collapse = ", "), "\n")
+  if (!is.null(x$state$path)) cat("file:", x$state$path, "\n")
   invisible(x)
 }

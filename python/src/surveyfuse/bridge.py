@@ -31,7 +31,7 @@ datetime   float64 seconds since the epoch      datetime64[us, tz] (tz "UTC" if 
 Python -> R picks the type from the dtype: any integer dtype becomes
 ``integer`` when every value fits R's 32-bit integers, else ``double``; bool /
 boolean -> ``logical``; Categorical -> ``factor``; datetime at midnight and
-without a time zone -> ``date``, other datetimes -> ``datetime``; text ->
+without a time zone (also when empty or all missing) -> ``date``, other datetimes -> ``datetime``; text ->
 ``character``. Missing numbers are sent with R's NA bit pattern, so R reads NA
 (never NaN) without a mask.
 
@@ -165,7 +165,7 @@ def _encode_column(name: str, s: pd.Series) -> tuple[dict[str, Any], bytearray, 
         idx = pd.DatetimeIndex(s)
         na = idx.isna()
         secs = idx.as_unit("us").asi8.astype(np.float64) / 1e6
-        if tz is None and not na.all() and np.all(np.mod(secs[~na], _SECONDS_PER_DAY) == 0):
+        if tz is None and np.all(np.mod(secs[~na], _SECONDS_PER_DAY) == 0):
             days = secs / _SECONDS_PER_DAY
             days[na] = R_NA_REAL
             return {"name": name, "type": "date"}, _le(days, "<f8"), empty
@@ -359,16 +359,36 @@ def sample(handle: str | None, path: str | None, recipient: dict, draws: Any = 2
 
 
 @_entry
-def run_spec(path: str, write: bool = False, draws: Any = None, seed: Any = None, method: Any = None) -> dict[str, Any]:
-    """Run a JSON task spec; the long table as buffers plus the run summary."""
+def run_spec(path: str, write: bool = False, draws: Any = None, seed: Any = None, method: Any = None,
+             output: str | None = None) -> dict[str, Any]:
+    """Run a JSON task spec; the long table as buffers plus the run summary.
+
+    The table is built in memory (what the CLI would write). It fails where
+    the CLI would: an output format the spec cannot have, or column names a
+    Stata output cannot hold. With ``write`` it also writes the spec's output
+    (or ``output``) through the CLI's streaming writer.
+    """
+    from .data.io import check_stata_names, format_of
     from .run import run_spec as _run
+    from .spec import load_spec
 
     overrides: dict[str, Any] = {"draws": _int_or_none(draws, "draws"), "seed": _int_or_none(seed, "seed")}
     if method is not None:
         overrides["method"] = method
         overrides["params"] = {}
-    result = _run(path, write=bool(write), overrides=overrides)
-    return _long_result(result.table, result.summary)
+    spec = load_spec(path)
+    target = Path(output) if output else spec.output
+    fmt = None
+    if target is not None and target.suffix:
+        fmt = format_of(target, spec.format)
+    result = _run(spec, write=False, overrides=overrides)
+    if fmt == "dta":
+        check_stata_names([str(c) for c in result.table.columns])
+    summary = dict(result.summary)
+    if write:
+        written = _run(load_spec(path), output=output, write=True, overrides=overrides)
+        summary["output"] = written.summary.get("output")
+    return _long_result(result.table, summary)
 
 
 @_entry
@@ -389,12 +409,14 @@ def spec_info(path: str) -> dict[str, Any]:
 
 @_entry
 def check_constraints(payload: dict, constraints: Any) -> dict[str, Any]:
-    """Violations per constraint of a table (e.g. an imputed long table)."""
+    """Per constraint, how many rows of a table break it; and how many rows break any."""
     from .constraints import ConstraintSet
 
     frame = decode_table(payload)
-    report = ConstraintSet(_strings(constraints) or []).check(frame).to_dict()
-    return {"json": json.dumps(report, default=str)}
+    cs = ConstraintSet(_strings(constraints) or [])
+    per = {text: int(mask.sum()) for text, mask in cs.violations(frame).items()} if len(cs) else {}
+    rows = int(cs.violating_rows(frame).sum()) if len(cs) else 0
+    return {"constraints": list(per), "violations": [per[t] for t in per], "rows": rows}
 
 
 @_entry
