@@ -4,6 +4,7 @@
 args <- commandArgs(trailingOnly = TRUE)
 out <- if (length(args)) args[[1]] else "out/test-results/r.xml"
 dir.create(dirname(out), recursive = TRUE, showWarnings = FALSE)
+out <- file.path(normalizePath(dirname(out)), basename(out))  # test_dir() changes the working directory
 suppressPackageStartupMessages(library(testthat))
 if (!nzchar(Sys.getenv("SURVEYFUSE_REPO"))) Sys.setenv(SURVEYFUSE_REPO = normalizePath("."))
 reporter <- MultiReporter$new(list(
