@@ -67,6 +67,9 @@ for (path in spec_files()) {
     skip_if_no_core()
     expect <- spec_expect(path)
     expect_false(is.null(expect), label = "the spec has an expect section")
+    known <- c("error", "error_mentions", "rows", "columns_include", "constraint_violations", "recipient_unchanged",
+               "no_missing", "values_from_donor", "share_zero", "levels_subset")
+    expect_identical(setdiff(names(expect), known), character(0), label = "expect keys this runner checks")
     if (!is.null(expect$error)) {
       cls <- paste0("surveyfuse_error_", expect$error)
       e <- expect_error(fuse_run(path), class = cls)
