@@ -55,5 +55,32 @@ def main() -> None:
     d.to_stata(DATA / "tiny_donor.dta", write_index=False, version=118)
 
 
+
+def cross_survey_example() -> None:
+    """examples/cross_survey: donor = 2012 tax units, recipient = 2014 units in another survey's vocabulary."""
+    out = Path(__file__).resolve().parents[1] / "examples" / "cross_survey"
+    out.mkdir(parents=True, exist_ok=True)
+    donor = pd.read_parquet(DATA / "cps_donor.parquet")
+    donor = donor[donor["FLPDYR"] == 2012].reset_index(drop=True)
+    recip = pd.read_parquet(DATA / "cps_recipient.parquet")
+    truth = pd.read_parquet(DATA / "cps_recipient_truth.parquet")
+    keep = recip["FLPDYR"] == 2014
+    recip, truth = recip[keep].reset_index(drop=True), truth[keep].reset_index(drop=True)
+    status = {1: "single", 2: "joint", 3: "separate", 4: "head_of_household"}
+    other = pd.DataFrame({
+        "id": recip["RECID"],
+        "age": recip["age_head"],
+        "filing_status": recip["MARS"].map(status),
+        "persons": recip["XTOT"],
+        "wages_k": (recip["e00200"] / 1000).round(3),
+        "social_security": recip["e02400"],
+        "weight": recip["s006"],
+    })
+    donor.to_parquet(out / "donor_2012.parquet", index=False)
+    other.to_parquet(out / "recipient_2014.parquet", index=False)
+    truth.rename(columns={"RECID": "id"}).to_parquet(out / "recipient_2014_truth.parquet", index=False)
+
+
 if __name__ == "__main__":
     main()
+    cross_survey_example()

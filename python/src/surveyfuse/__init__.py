@@ -2,28 +2,44 @@
 
 Learn p(block | predictors) on the donor, then draw the whole block jointly for
 every recipient row, so records stay internally consistent.
+
+The public names are imported on first use, so that ``surveyfuse --version``
+and other light CLI commands start without loading pandas or scikit-learn.
 """
 
-from ._version import __version__
-from .api import impute
-from .backends import available_methods
-from .constraints import ConstraintSet, parse_constraint
-from .errors import ERROR_CODES, SurveyfuseError
-from .imputer import Imputer
-from .run import RunResult, run_spec
-from .spec import load_spec, parse_spec
+from __future__ import annotations
 
-__all__ = [
-    "__version__",
-    "impute",
-    "Imputer",
-    "run_spec",
-    "RunResult",
-    "load_spec",
-    "parse_spec",
-    "available_methods",
-    "ConstraintSet",
-    "parse_constraint",
-    "SurveyfuseError",
-    "ERROR_CODES",
-]
+import importlib
+from typing import Any
+
+from ._version import __version__
+from .errors import ERROR_CODES, SurveyfuseError
+
+_LAZY = {
+    "impute": "surveyfuse.api",
+    "Imputer": "surveyfuse.imputer",
+    "run_spec": "surveyfuse.run",
+    "diagnose_spec": "surveyfuse.run",
+    "RunResult": "surveyfuse.run",
+    "load_spec": "surveyfuse.spec",
+    "parse_spec": "surveyfuse.spec",
+    "available_methods": "surveyfuse.backends",
+    "ConstraintSet": "surveyfuse.constraints",
+    "parse_constraint": "surveyfuse.constraints",
+    "diagnose": "surveyfuse.diagnostics",
+    "rake": "surveyfuse.raking",
+}
+
+__all__ = ["__version__", "SurveyfuseError", "ERROR_CODES", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'surveyfuse' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

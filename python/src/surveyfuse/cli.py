@@ -40,6 +40,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
     run.add_argument("--quiet", "-q", action="store_true", help="print nothing on success")
 
+    diag = sub.add_parser("diagnose", help="common-support diagnostics: donor vs recipient predictors")
+    diag.add_argument("spec")
+    diag.add_argument("--out", metavar="DIR", help="write diagnostics.json, diagnostics.txt and support_flags.csv here")
+    diag.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
     val = sub.add_parser("validate", help="check a task spec without running it")
     val.add_argument("spec")
 
@@ -96,6 +101,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         elif not args.quiet:
             print(format_summary(result.summary))
         return 0
+    if args.command == "diagnose":
+        from .run import diagnose_spec
+
+        result = diagnose_spec(args.spec, out_dir=args.out)
+        print(json.dumps(result.to_dict(), indent=1, default=float) if args.json else result.to_text())
+        return 0
     if args.command == "validate":
         from .spec import load_spec
 
@@ -139,6 +150,15 @@ def format_summary(s: dict[str, Any]) -> str:
             lines.append(f"    {k:8d} broken  {text}" + (f"  ({rep} repaired)" if rep else ""))
     else:
         lines.append("  constraints     none declared")
+    if "rows_off_support" in s:
+        lines.append(f"  off support     {s['rows_off_support']} recipient rows flagged in _off_support")
+    if s.get("raking"):
+        r = s["raking"]
+        lines.append(f"  raking          donor weights raked on {', '.join(r['columns'])} in {r['iterations']} iterations "
+                     f"(largest margin gap {max(r['max_gap_before'].values()):.1%} -> {max(r['max_gap_after'].values()):.2%})")
+    for t in (s.get("calibration") or {}).get("targets", []):
+        lines.append(f"  calibration     {t['kind']} {t['target']}: target {t['value']:.4g}, model {t['before']:.4g} -> "
+                     f"{t['after']:.4g} (mean of draws {t['realized_mean']:.4g})")
     sec = s.get("seconds", {})
     lines.append(f"  time            {sec.get('total')} s (read {sec.get('read')} s, fit {sec.get('fit')} s, impute {sec.get('impute')} s)")
     lines.append(f"  peak memory     {s.get('peak_memory_mb')} MB")

@@ -21,6 +21,9 @@ from .data.features import FeatureEncoder
 from .data.frames import as_pandas, check_columns, long_output
 from .data.types import Variable, decode_values, encode_discrete, infer_variable, numeric_values
 from .errors import SurveyfuseError
+from .calibrate import DEFAULT_CANDIDATES, parse_targets, solve_tilt, tilted_choice
+from .diagnostics import SupportModel
+from .harmonise import Harmoniser
 from .persistence import load_model, model_bytes, prefixed, save_model, unprefixed
 
 #: how often a (row, draw) that breaks a constraint is drawn again before repair
@@ -85,6 +88,13 @@ class Imputer:
         Fit on a simple random sample (without replacement, seeded by
         ``random_state``) of at most this many usable donor rows. Sampling
         weights keep their meaning: every row's chance is equal.
+    harmonise : dict, optional
+        Rules mapping each survey's columns onto the shared predictor names
+        (see :mod:`surveyfuse.harmonise`); the recipient's own columns are
+        what the output carries.
+    flag_off_support : bool
+        Add a column ``_off_support`` marking recipient rows outside the
+        donor's support (see :mod:`surveyfuse.diagnostics`).
     """
 
     def __init__(
@@ -99,6 +109,8 @@ class Imputer:
         random_state: int | None = None,
         verbose: bool = False,
         max_donor_rows: int | None = None,
+        harmonise: dict[str, Any] | None = None,
+        flag_off_support: bool = False,
     ) -> None:
         self.block = block
         self.predictors = predictors
@@ -110,6 +122,8 @@ class Imputer:
         self.random_state = random_state
         self.verbose = verbose
         self.max_donor_rows = max_donor_rows
+        self.harmonise = harmonise
+        self.flag_off_support = flag_off_support
 
     # ------------------------------------------------------------------ fit
     def _check_roles(self) -> None:
@@ -144,6 +158,8 @@ class Imputer:
         self._check_roles()
         block, predictors = list(self.block), list(self.predictors)
         frame, _ = as_pandas(donor, role="donor")
+        self.harmoniser_ = Harmoniser(self.harmonise)
+        frame = self.harmoniser_.apply(frame, "donor")
         check_columns(frame, predictors, role="predictor", table="donor")
         check_columns(frame, block, role="block", table="donor")
         if self.weights is not None:
@@ -218,6 +234,8 @@ class Imputer:
         self.constraint_set_ = constraint_set
         self.method_ = name
         self.backend_ = backend.fit(X, Y[keep], context)
+        self.support_ = SupportModel().fit(X) if self.flag_off_support else None
+        self.calibration_ = None
         report["method"] = name
         report["method_params"] = self.backend_.describe()
         report["fit_seconds"] = round(time.perf_counter() - t0, 3)
@@ -259,9 +277,8 @@ class Imputer:
         t0 = time.perf_counter()
         draws = check_draws(draws)
         seed = check_seed(self.random_state if seed is None else seed)
-        frame, kind = as_pandas(recipient, role="recipient")
-        check_columns(frame, list(self.predictors), role="predictor", table="recipient")
-        present = [c for c in self.block if c in frame.columns]
+        original, kind = as_pandas(recipient, role="recipient")
+        present = [c for c in self.block if c in original.columns]
         if present:
             raise SurveyfuseError(
                 "block_in_recipient",
@@ -269,8 +286,12 @@ class Imputer:
                 f"overwrites the recipient's data",
                 column=present[0],
             )
+        frame = self.harmoniser_.apply(original, "recipient", needed=list(self.predictors))
+        check_columns(frame, list(self.predictors), role="predictor", table="recipient")
         rows = np.arange(len(frame), dtype=np.int64) + int(row_offset)
         block_values, report = self.draw_block(frame, rows, draws, seed)
+        if self.calibration_ is not None and len(frame):
+            report["calibrated_totals"] = self._weighted_totals(original, block_values, draws)
         out = long_output(recipient, kind, block_values, draws, row_offset=int(row_offset))
         report.update(recipient_rows=int(len(frame)), draws=draws, seed=seed,
                       sample_seconds=round(time.perf_counter() - t0, 3))
@@ -281,16 +302,111 @@ class Imputer:
         """Draws as decoded columns of length draws * n (draw-major), and a report."""
         X = self.encoder_.transform(frame)
         n = len(frame)
-        D = self.backend_.sample(X, rows, draws, seed) if n else np.zeros((draws, 0, len(self.variables_)))
-        cs = self.constraint_set_
-        report: dict[str, Any] = {}
-        if len(cs) and n:
-            D, report = self._enforce(frame, X, rows, D, draws, seed)
+        if self.calibration_ is not None and n:
+            D, report = self._calibrated_draws(frame, X, rows, draws, seed)
         else:
-            report["constraints"] = cs.check(self._check_frame(frame, D, draws)).to_dict() if n else {"rows_checked": 0, "violations": {}, "repaired": {}, "ok": True}
+            D, report = self._checked_draws(frame, X, rows, draws, seed)
         flat = D.reshape(draws * n, -1)
         block = {v.name: decode_values(flat[:, j], v) for j, v in enumerate(self.variables_)}
+        if self.support_ is not None:
+            flags = self.support_.flags(X)["off_support"].to_numpy()
+            block["_off_support"] = pd.Series(np.tile(flags, draws))
+            report["rows_off_support"] = int(flags.sum())
         return block, report
+
+    def _checked_draws(self, frame, X, rows, draws, seed):
+        """Backend draws with the declared constraints enforced and reported."""
+        n = len(frame)
+        D = self.backend_.sample(X, rows, draws, seed) if n else np.zeros((draws, 0, len(self.variables_)))
+        cs = self.constraint_set_
+        if len(cs) and n:
+            return self._enforce(frame, X, rows, D, draws, seed)
+        empty = {"rows_checked": 0, "violations": {}, "repaired": {}, "ok": True}
+        return D, {"constraints": cs.check(self._check_frame(frame, D, draws)).to_dict() if n else empty}
+
+    # ------------------------------------------------------------------ calibration
+    def _candidate_pool(self, frame, X, rows, seed):
+        """Each row's pool of candidate blocks and their target statistics (n, J, T)."""
+        cal = self.calibration_ or self._pending_calibration
+        J = cal["pool"]
+        pool, report = self._checked_draws(frame, X, rows, J, rng.derive_seed(seed, 0xCA1))
+        n = len(frame)
+        flat = pool.reshape(J * n, -1)
+        data = {v.name: decode_values(flat[:, j], v).to_numpy(dtype=np.float64) if not v.kind.is_discrete
+                else decode_values(flat[:, j], v).to_numpy() for j, v in enumerate(self.variables_)}
+        G = np.stack([t.statistic(data, J * n).reshape(J, n).T for t in cal["targets"]], axis=2)
+        return pool, G, report
+
+    def calibrate(self, recipients: Any, targets: list[dict[str, Any]], recipient_weights: str, draws: int = 20,
+                  seed: int | None = None, candidates: int = DEFAULT_CANDIDATES) -> dict[str, Any]:
+        """Tilt the imputations so weighted recipient totals hit ``targets``.
+
+        ``recipients`` is a table or an iterable of (row offset, table) chunks
+        of the same recipient file that :meth:`sample` will then impute with
+        the same ``draws`` and ``seed``. Returns a report with each target's
+        model total before calibration and after; the tilt is kept in
+        ``calibration_`` until :meth:`uncalibrate`.
+        """
+        self._check_fitted()
+        draws, seed = check_draws(draws), check_seed(self.random_state if seed is None else seed)
+        parsed = parse_targets(targets, list(self.block))
+        self.calibration_ = None
+        self._pending_calibration = {"targets": parsed, "pool": draws * int(candidates)}
+        chunks = [(0, recipients)] if not isinstance(recipients, (list, tuple)) and hasattr(recipients, "columns") or hasattr(recipients, "num_rows") else recipients
+        Gs, ws = [], []
+        try:
+            for offset, chunk in chunks:
+                original, _ = as_pandas(chunk, role="recipient")
+                check_columns(original, [recipient_weights], role="recipient weights", table="recipient")
+                w = numeric_values(original[recipient_weights], role="recipient weights")
+                frame = self.harmoniser_.apply(original, "recipient", needed=list(self.predictors))
+                rows = np.arange(len(frame), dtype=np.int64) + int(offset)
+                _, G, _ = self._candidate_pool(frame, self.encoder_.transform(frame), rows, seed)
+                Gs.append(G)
+                ws.append(np.nan_to_num(w))
+        finally:
+            pending = self._pending_calibration
+            del self._pending_calibration
+        G, w = np.concatenate(Gs), np.concatenate(ws)
+        values = np.array([t.value for t in parsed])
+        lam, info = solve_tilt(G, w, values)
+        before = (w[:, None] * G.mean(axis=1)).sum(0)
+        logits = G @ lam
+        p = np.exp(logits - logits.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        after = (w[:, None] * np.einsum("nj,njt->nt", p, G)).sum(0)
+        self.calibration_ = {**pending, "lambda": lam, "draws": draws, "seed": seed, "weights": recipient_weights}
+        return {
+            "targets": [{"target": t.text, "kind": t.kind, "value": t.value, "before": float(b), "after": float(a)}
+                        for t, b, a in zip(parsed, before, after)],
+            "candidates_per_row": pending["pool"], **info,
+        }
+
+    def _weighted_totals(self, original: pd.DataFrame, block: dict[str, pd.Series], draws: int) -> dict[str, list[float]]:
+        """Each target's weighted total in each draw (for the run report)."""
+        cal = self.calibration_
+        w = np.nan_to_num(numeric_values(original[cal["weights"]], role="recipient weights"))
+        data = {k: v.to_numpy() for k, v in block.items()}
+        n = len(original)
+        return {t.text: (t.statistic(data, draws * n).reshape(draws, n) @ w).tolist() for t in cal["targets"]}
+
+    def uncalibrate(self) -> "Imputer":
+        self.calibration_ = None
+        return self
+
+    def _calibrated_draws(self, frame, X, rows, draws, seed):
+        cal = self.calibration_
+        if draws != cal["draws"] or seed != cal["seed"]:
+            raise SurveyfuseError(
+                "bad_argument",
+                f"this imputer was calibrated for draws={cal['draws']}, seed={cal['seed']}; sample with the same values",
+                argument="draws",
+            )
+        pool, G, report = self._candidate_pool(frame, X, rows, seed)
+        u = rng.uniforms(seed, rows, draws, stream=0xCA2)[:, :, 0]
+        choice = tilted_choice(G, cal["lambda"], u)  # (draws, n)
+        D = pool[choice, np.arange(len(frame))[None, :]]  # (draws, n, k)
+        return D, report
 
     def _check_frame(self, frame: pd.DataFrame, D: np.ndarray, draws: int) -> dict[str, np.ndarray]:
         """Predictor + decoded block values for constraint checks, draw-major."""
@@ -364,6 +480,9 @@ class Imputer:
                 "weights": self.weights,
                 "constraints": list(self.constraints or []),
                 "random_state": self.random_state,
+                "harmonise": self.harmonise,
+                "flag_off_support": bool(self.flag_off_support),
+                "calibration": _calibration_json(self.calibration_),
                 "method": self.method_,
                 "variables": [v.to_json() for v in self.variables_],
                 "fit_report": self.fit_report_,
@@ -372,6 +491,12 @@ class Imputer:
             "backend": be_meta,
         }
         arrays = {**prefixed(enc_arrays, "encoder"), **prefixed(be_arrays, "backend")}
+        if self.support_ is not None:
+            sup_meta, sup_arrays = self.support_.get_state()
+            manifest["support"] = sup_meta
+            arrays.update(prefixed(sup_arrays, "support"))
+        if self.calibration_ is not None:
+            arrays["calibration/lambda"] = np.asarray(self.calibration_["lambda"], dtype=np.float64)
         return manifest, arrays
 
     @classmethod
@@ -383,8 +508,15 @@ class Imputer:
             self = cls(
                 block=meta["block"], predictors=meta["predictors"], method=meta["method"],
                 categorical=meta["categorical"], weights=meta["weights"], constraints=meta["constraints"],
-                random_state=meta["random_state"],
+                random_state=meta["random_state"], harmonise=meta.get("harmonise"),
             )
+            self.harmoniser_ = Harmoniser(self.harmonise)
+            self.flag_off_support = bool(meta.get("flag_off_support", False))
+            self.support_ = SupportModel.from_state(manifest["support"], unprefixed(arrays, "support")) if "support" in manifest else None
+            cal = meta.get("calibration")
+            self.calibration_ = None if cal is None else {
+                **cal, "targets": parse_targets(cal["targets"], list(self.block)), "lambda": arrays["calibration/lambda"],
+            }
             self.encoder_ = FeatureEncoder.from_state(manifest["encoder"], unprefixed(arrays, "encoder"))
             self.variables_ = [Variable.from_json(v) for v in meta["variables"]]
             self.constraint_set_ = ConstraintSet(self.constraints)
@@ -397,6 +529,15 @@ class Imputer:
             where = "model bytes" if isinstance(path, (bytes, bytearray)) else f"'{path}'"
             raise SurveyfuseError("model_unrecognised", f"{where} is not a valid surveyfuse model ({exc!r})") from None
         return self
+
+
+def _calibration_json(cal: dict[str, Any] | None) -> dict[str, Any] | None:
+    if cal is None:
+        return None
+    return {
+        "targets": [{t.kind: t.text, "value": t.value} for t in cal["targets"]],
+        "pool": cal["pool"], "draws": cal["draws"], "seed": cal["seed"], "weights": cal["weights"],
+    }
 
 
 def _encode_block_column(series: pd.Series, var: Variable) -> np.ndarray:

@@ -71,17 +71,33 @@ def run_spec(
             raise SurveyfuseError("unsupported_format", "the dask engine writes Parquet (a file or a dataset folder)", format=out_fmt)
 
     donor = read_table(spec.donor, role="donor")
-    parts = recipient_partitions(spec.recipient, chunk_rows) if write else None
+    parts = recipient_partitions(spec.recipient, chunk_rows)
     t_read = time.perf_counter()
+    harmonise = spec.harmonise or {}
+    weights, raking = spec.weights, None
+    if harmonise.get("rake"):
+        donor, weights, raking = _raked_donor(spec, donor)
     imputer = Imputer(
         block=spec.block, predictors=spec.predictors, method=spec.method, params=spec.params,
-        categorical=spec.categorical, weights=spec.weights, constraints=spec.constraints,
+        categorical=spec.categorical, weights=weights, constraints=spec.constraints,
         random_state=spec.seed, max_donor_rows=spec.max_donor_rows,
+        harmonise={k: v for k, v in harmonise.items() if k in ("donor", "recipient")} or None,
+        flag_off_support=bool(spec.diagnostics.get("flag_off_support", False)),
     )
     imputer.fit(donor)
     del donor
-    t_fit = time.perf_counter()
     seed = check_seed(spec.seed)
+    calibration = None
+    if spec.calibration:
+        if not spec.recipient_weights:
+            raise SurveyfuseError("bad_target", "calibration needs 'recipient_weights': targets are weighted recipient totals")
+        chunks = [c for part in parts for c in read_partition(part, chunk_rows)]
+        calibration = imputer.calibrate(
+            chunks, spec.calibration["targets"], spec.recipient_weights, draws=spec.draws, seed=seed,
+            candidates=spec.calibration.get("candidates", 5),
+        )
+        del chunks
+    t_fit = time.perf_counter()
 
     if not write:
         recipient = read_table(spec.recipient, role="recipient")
@@ -120,9 +136,17 @@ def run_spec(
             bar.close()
     t_impute = time.perf_counter()
     sample = _merge_reports(reports)
+    if calibration is not None:
+        realized = sample.pop("calibrated_totals", {})
+        for entry in calibration["targets"]:
+            per_draw = realized.get(entry["target"], [])
+            entry["realized_mean"] = float(sum(per_draw) / len(per_draw)) if per_draw else None
+            entry["realized_by_draw"] = per_draw
     summary = {
         "name": spec.name,
         **imputer.fit_report_,
+        **({"raking": raking} if raking else {}),
+        **({"calibration": calibration} if calibration else {}),
         **sample,
         "draws": spec.draws,
         "seed": seed,
@@ -140,6 +164,79 @@ def run_spec(
         },
     }
     return RunResult(table, summary, imputer)
+
+
+def read_recipient_predictors(spec: TaskSpec, needed: list[str]) -> "pd.DataFrame":
+    """The recipient columns that become ``needed`` after harmonisation (Parquet reads only those)."""
+    import pyarrow.parquet as pq
+
+    from .data.io import READ_FORMATS
+
+    rename = ((spec.harmonise or {}).get("recipient") or {}).get("rename", {})
+    inverse = {v: k for k, v in rename.items()}
+    path = Path(spec.recipient)
+    if path.is_dir() or READ_FORMATS.get(path.suffix.lower()) == "parquet":
+        names = set(pq.read_schema(next(iter(sorted(path.rglob("*.parquet")))) if path.is_dir() else path).names)
+        cols = [c for c in dict.fromkeys([inverse.get(c, c) for c in needed]) if c in names]
+        return pq.read_table(path, columns=cols).to_pandas()
+    return read_table(path, role="recipient")
+
+
+def _raked_donor(spec: TaskSpec, donor: "pd.DataFrame") -> tuple["pd.DataFrame", str, dict[str, Any]]:
+    """Donor with a raked weight column matching the recipient's margins of harmonise.rake."""
+    import numpy as np
+
+    from .data.types import numeric_values
+    from .harmonise import Harmoniser
+    from .raking import rake
+
+    h = spec.harmonise or {}
+    cols = list(h["rake"])
+    harmoniser = Harmoniser({k: v for k, v in h.items() if k in ("donor", "recipient")})
+    needed = cols + ([spec.recipient_weights] if spec.recipient_weights else [])
+    recipient = harmoniser.apply(read_recipient_predictors(spec, needed), "recipient", needed=needed)
+    donor_h = harmoniser.apply(donor, "donor")
+    wd = numeric_values(donor_h[spec.weights], role="weights") if spec.weights else np.ones(len(donor_h))
+    wr = numeric_values(recipient[spec.recipient_weights], role="recipient weights") if spec.recipient_weights else np.ones(len(recipient))
+    new_w, report = rake(donor_h, recipient, cols, wd, wr, categorical=spec.categorical, bins=int(h.get("rake_bins", 5)))
+    out = donor.copy(deep=False)
+    out["_raked_weight"] = new_w
+    return out, "_raked_weight", report
+
+
+def diagnose_spec(spec: TaskSpec | str | Path, out_dir: str | Path | None = None) -> Any:
+    """Common-support diagnostics for a spec's (harmonised) predictors; writes DIR/diagnostics.json."""
+    import json
+
+    import numpy as np
+
+    from .data.types import numeric_values
+    from .diagnostics import WARN_SHARE, diagnose
+    from .harmonise import Harmoniser
+
+    if not isinstance(spec, TaskSpec):
+        spec = load_spec(spec)
+    h = spec.harmonise or {}
+    harmoniser = Harmoniser({k: v for k, v in h.items() if k in ("donor", "recipient")})
+    donor = harmoniser.apply(read_table(spec.donor, role="donor"), "donor")
+    needed = list(spec.predictors) + ([spec.recipient_weights] if spec.recipient_weights else [])
+    recipient = harmoniser.apply(read_recipient_predictors(spec, needed), "recipient", needed=needed)
+    for table, name in ((donor, "donor"), (recipient, "recipient")):
+        missing = [c for c in spec.predictors if c not in table.columns]
+        if missing:
+            raise SurveyfuseError("missing_column", f"predictor '{missing[0]}' is not in the {name} (after harmonisation)", column=missing[0], table=name)
+    wd = numeric_values(donor[spec.weights], role="weights") if spec.weights else None
+    wr = numeric_values(recipient[spec.recipient_weights], role="recipient weights") if spec.recipient_weights else None
+    result = diagnose(donor, recipient, list(spec.predictors), categorical=[c for c in spec.categorical if c in spec.predictors],
+                      donor_weights=wd, recipient_weights=wr, warn_share=float(spec.diagnostics.get("warn_share", WARN_SHARE)))
+    if out_dir is not None:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "diagnostics.json").write_text(json.dumps(result.to_dict(), indent=1, default=float))
+        (out / "diagnostics.txt").write_text(result.to_text() + "\n")
+        if result.flags is not None:
+            result.flags.assign(_row=np.arange(len(result.flags))).to_csv(out / "support_flags.csv", index=False)
+    return result
 
 
 def _positive(value: Any, name: str) -> int:
@@ -168,7 +265,15 @@ def _merge_reports(reports: list[dict[str, Any]]) -> dict[str, Any]:
             violations[k] = violations.get(k, 0) + v
         for k, v in c.get("repaired", {}).items():
             repaired[k] = repaired.get(k, 0) + v
+    totals: dict[str, list[float]] = {}
+    for r in reports:
+        for k, v in r.get("calibrated_totals", {}).items():
+            totals[k] = [a + b for a, b in zip(totals[k], v)] if k in totals else list(v)
+    extra: dict[str, Any] = {"calibrated_totals": totals} if totals else {}
+    if any("rows_off_support" in r for r in reports):
+        extra["rows_off_support"] = sum(r.get("rows_off_support", 0) for r in reports)
     return {
+        **extra,
         "recipient_rows": rows,
         "redrawn": sum(r.get("redrawn", 0) for r in reports),
         "sample_seconds": round(sum(r.get("sample_seconds", 0.0) for r in reports), 3),

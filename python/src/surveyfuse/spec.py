@@ -49,6 +49,10 @@ class TaskSpec:
     format: str | None = None
     max_donor_rows: int | None = None
     chunk_rows: int | None = None
+    recipient_weights: str | None = None
+    harmonise: dict[str, Any] | None = None
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+    calibration: dict[str, Any] | None = None
     expect: dict[str, Any] | None = None
     path: Path | None = None
     raw: dict[str, Any] = field(default_factory=dict)
@@ -106,6 +110,10 @@ def parse_spec(data: Any, base_dir: str | Path = ".", path: Path | None = None) 
         format=data.get("format"),
         max_donor_rows=data.get("max_donor_rows"),
         chunk_rows=data.get("chunk_rows"),
+        recipient_weights=data.get("recipient_weights"),
+        harmonise=data.get("harmonise"),
+        diagnostics=dict(data.get("diagnostics", {})),
+        calibration=data.get("calibration"),
         expect=data.get("expect"),
         path=path,
         raw=data,

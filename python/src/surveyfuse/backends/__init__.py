@@ -15,9 +15,11 @@ from .base import Backend, FitContext
 #: method name -> "module:Class" (imported lazily)
 REGISTRY: dict[str, str] = {
     "hotdeck": "surveyfuse.backends.hotdeck:HotDeck",
+    "forest": "surveyfuse.backends.forest:ForestSampler",
+    "qrf": "surveyfuse.backends.qrf:QuantileForestChain",
 }
 
-DEFAULT_METHOD = "hotdeck"
+DEFAULT_METHOD = "forest"
 
 
 def available_methods() -> list[str]:

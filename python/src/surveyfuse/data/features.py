@@ -32,12 +32,17 @@ class Features:
     numeric: np.ndarray  # (n, p_num) float64
     codes: np.ndarray  # (n, p_cat) int64, -1 = missing or unseen
     encoder: "FeatureEncoder"
+    unseen: np.ndarray | None = None  # (n, p_cat) bool: a value the donor never had
+
+    def __post_init__(self) -> None:
+        if self.unseen is None:
+            self.unseen = np.zeros(self.codes.shape, dtype=bool)
 
     def __len__(self) -> int:
         return self.numeric.shape[0]
 
     def take(self, index: np.ndarray) -> "Features":
-        return Features(self.numeric[index], self.codes[index], self.encoder)
+        return Features(self.numeric[index], self.codes[index], self.encoder, self.unseen[index])
 
     def design(
         self,
@@ -119,7 +124,9 @@ class FeatureEncoder:
         codes = np.column_stack(
             [encode_discrete(frame[v.name], v) for v in self.categorical_]
         ) if self.categorical_ else np.zeros((len(frame), 0), dtype=np.int64)
-        return Features(num, codes.astype(np.int64), self)
+        codes = codes.astype(np.int64)
+        present = np.column_stack([frame[v.name].notna().to_numpy() for v in self.categorical_]) if self.categorical_ else np.zeros(codes.shape, bool)
+        return Features(num, codes, self, (codes < 0) & present)
 
     def rank(self, j: int, values: np.ndarray) -> np.ndarray:
         """Position of values in the donor's distribution of numeric predictor j, in [0, 1]."""

@@ -1,0 +1,26 @@
+"""Run every benchmark (``make bench``). Each benchmark is a module with ``main(argv)``.
+
+Heavy on purpose: not part of ``make test``. Pass ``--quick`` for a small run.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import bench_forest  # noqa: E402
+
+BENCHMARKS = {"forest": bench_forest.main}
+
+
+def main() -> None:
+    quick = "--quick" in sys.argv[1:]
+    for name, run in BENCHMARKS.items():
+        print(f"== benchmark: {name}", flush=True)
+        run(["--donors", "3000", "--recipients", "1000"] if quick else [])
+
+
+if __name__ == "__main__":
+    main()

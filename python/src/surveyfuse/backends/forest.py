@@ -1,0 +1,271 @@
+"""Joint forest sampler (the default method).
+
+One multi-output random forest is grown on the whole block at once. Its
+targets are rescaled so that no variable dominates the splits: numeric
+variables by their donor rank (zeros tie at one mid-rank), discrete ones as
+one-hot columns; every column is standardised and a variable with m columns
+is down-weighted by 1/sqrt(m).
+
+The forest's leaves define, for a recipient row, a distribution over donor
+rows (the weights of a quantile regression forest, Meinshausen 2006, but over
+whole records): pick a tree uniformly, find the recipient's leaf, pick a donor
+in that leaf with probability proportional to its sampling weight, and copy
+the donor's whole block. Draws are real donor records, so every identity that
+holds in the donor holds in the output.
+
+Leaf size is chosen from the data: part of the donor is held out, a small
+forest is grown for each candidate leaf size, and the candidate whose draws
+give the lowest energy score on the held-out rows (in the scaled target
+space) wins. The scores are kept for :meth:`ForestSampler.describe`.
+
+Sampling walks stored node tables (:mod:`._trees`), never the sklearn
+objects, so saved models draw exactly what the fitted one drew.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.ensemble import ExtraTreesRegressor, RandomForestRegressor
+
+from .. import rng
+from ..data.features import Features
+from ..data.types import Variable
+from ._trees import apply_trees, trees_to_arrays
+from .base import Backend, FitContext
+
+#: candidate leaf sizes for the automatic choice (filtered by donor size)
+LEAF_CANDIDATES = (3, 6, 12, 25, 50, 100)
+_TREE_KEYS = ("children_left", "children_right", "feature", "threshold", "node_offset")
+
+
+def scaled_targets(Y: np.ndarray, variables: list[Variable]) -> np.ndarray:
+    """Block as split targets of comparable weight (ranks, one-hot, standardised)."""
+    cols: list[np.ndarray] = []
+    for j, var in enumerate(variables):
+        y = Y[:, j]
+        if var.kind.is_discrete:
+            levels = max(var.n_levels, int(np.nanmax(y)) + 1 if y.size else 1)
+            block = (y[:, None] == np.arange(levels)[None, :]).astype(np.float64)
+        else:
+            order = np.sort(y)
+            lo = np.searchsorted(order, y, side="left")
+            hi = np.searchsorted(order, y, side="right")
+            block = (0.5 * (lo + hi) / max(y.size, 1))[:, None]
+        sd = block.std(axis=0)
+        block = (block - block.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+        cols.append(block / np.sqrt(block.shape[1]))
+    return np.hstack(cols)
+
+
+def energy_score_draws(draws: np.ndarray, truth: np.ndarray, weights: np.ndarray | None = None) -> float:
+    """Energy score of draws (D, n, k) against truth (n, k); lower is better."""
+    D = draws.shape[0]
+    term1 = np.linalg.norm(draws - truth[None], axis=2).mean(axis=0)
+    pair = 0.0
+    for a in range(D):
+        pair = pair + np.linalg.norm(draws[a][None] - draws, axis=2).sum(axis=0)
+    es = term1 - pair / (2.0 * D * D)
+    return float(np.average(es, weights=weights))
+
+
+class LeafSampler:
+    """Donor rows grouped by leaf, with cumulative weights, for fast draws.
+
+    ``order`` lists (tree, donor) pairs sorted by global leaf index, as donor
+    row numbers; ``leaf_start``/``leaf_end`` give each node's slice of it.
+    A draw searches the running sum of donor weights along ``order``, which
+    is monotone because weights are positive.
+    """
+
+    def __init__(self, order: np.ndarray, leaf_start: np.ndarray, leaf_end: np.ndarray, weights: np.ndarray) -> None:
+        self.order = order
+        self.leaf_start = leaf_start
+        self.leaf_end = leaf_end
+        self.cum = np.cumsum(weights[order])
+        self.cum_before = np.concatenate([[0.0], self.cum])
+
+    @classmethod
+    def build(cls, donor_leaves: np.ndarray, n_nodes: int, weights: np.ndarray) -> "LeafSampler":
+        n, T = donor_leaves.shape
+        flat = donor_leaves.T.ravel()  # tree-major: pair p = t * n + i
+        perm = np.argsort(flat, kind="stable")
+        order = (perm % n).astype(np.int32)
+        keys = flat[perm]
+        nodes = np.arange(n_nodes)
+        start = np.searchsorted(keys, nodes, side="left").astype(np.int64)
+        end = np.searchsorted(keys, nodes, side="right").astype(np.int64)
+        return cls(order, start, end, weights)
+
+    def draw(self, leaves: np.ndarray, rows: np.ndarray, draws: int, seed: int) -> np.ndarray:
+        """Donor indices (draws, n) for recipients whose leaves are ``leaves`` (n, T)."""
+        n, T = leaves.shape
+        u = rng.uniforms(seed, rows, draws, width=2)
+        tree = np.minimum((u[..., 0] * T).astype(np.int64), T - 1)
+        leaf = leaves[np.arange(n)[None, :], tree]
+        s, e = self.leaf_start[leaf], self.leaf_end[leaf]
+        base = self.cum_before[s]
+        target = base + u[..., 1] * (self.cum_before[e] - base)
+        pos = np.searchsorted(self.cum, target, side="right")
+        pos = np.clip(pos, s, e - 1)
+        return self.order[pos].astype(np.int64)
+
+
+class ForestSampler(Backend):
+    name = "forest"
+    default_params = {
+        "n_estimators": 60,
+        "min_samples_leaf": "auto",
+        "max_features": 0.6,
+        "max_samples": 0.7,
+        "extra_trees": False,
+        "leaf_candidates": None,
+        "holdout_fraction": 0.2,
+        "n_jobs": -1,
+    }
+    copies_donor_rows = True
+
+    def check_params(self) -> None:
+        p = self.params
+        if not _is_int(p["n_estimators"]) or p["n_estimators"] < 1:
+            raise self._bad_param("n_estimators", "a positive integer")
+        msl = p["min_samples_leaf"]
+        if msl != "auto" and (not _is_int(msl) or msl < 1):
+            raise self._bad_param("min_samples_leaf", "'auto' or a positive integer")
+        mf = p["max_features"]
+        if not (mf in ("sqrt", "log2") or (_is_int(mf) and mf >= 1) or (_is_float(mf) and 0 < mf <= 1)):
+            raise self._bad_param("max_features", "a fraction in (0, 1], a positive integer, 'sqrt' or 'log2'")
+        ms = p["max_samples"]
+        if ms is not None and not (_is_float(ms) and 0 < ms <= 1):
+            raise self._bad_param("max_samples", "null or a fraction in (0, 1]")
+        if not isinstance(p["extra_trees"], bool):
+            raise self._bad_param("extra_trees", "true or false")
+        lc = p["leaf_candidates"]
+        if lc is not None and (not isinstance(lc, (list, tuple)) or not lc or not all(_is_int(c) and c >= 1 for c in lc)):
+            raise self._bad_param("leaf_candidates", "null or a non-empty list of positive integers")
+        hf = p["holdout_fraction"]
+        if not _is_float(hf) or not 0.05 <= hf <= 0.5:
+            raise self._bad_param("holdout_fraction", "a fraction between 0.05 and 0.5")
+        if not _is_int(p["n_jobs"]) or p["n_jobs"] == 0:
+            raise self._bad_param("n_jobs", "a non-zero integer (-1 = all cores)")
+
+    # ------------------------------------------------------------------ fit
+    def _forest(self, n_estimators: int, min_samples_leaf: int, seed: int):
+        p = self.params
+        cls = ExtraTreesRegressor if p["extra_trees"] else RandomForestRegressor
+        kwargs: dict[str, Any] = dict(
+            n_estimators=n_estimators, min_samples_leaf=min_samples_leaf, max_features=p["max_features"],
+            n_jobs=p["n_jobs"], random_state=seed,
+        )
+        if p["max_samples"] is not None and p["max_samples"] < 1:
+            kwargs.update(bootstrap=True, max_samples=p["max_samples"])
+        elif p["extra_trees"]:
+            kwargs.update(bootstrap=False)
+        return cls(**kwargs)
+
+    def _grow(self, design: np.ndarray, targets: np.ndarray, weights: np.ndarray, n_estimators: int,
+              min_samples_leaf: int, seed: int) -> tuple[dict[str, np.ndarray], LeafSampler]:
+        model = self._forest(n_estimators, min_samples_leaf, seed)
+        model.fit(design, targets[:, 0] if targets.shape[1] == 1 else targets, sample_weight=weights)
+        trees = trees_to_arrays(model.estimators_)
+        # sklearn's apply (C, same float32 comparison) equals apply_trees, tested
+        leaves = model.apply(design) + trees["node_offset"][:-1][None, :]
+        sampler = LeafSampler.build(leaves, int(trees["node_offset"][-1]), weights)
+        return trees, sampler
+
+    def fit(self, X: Features, Y: np.ndarray, context: FitContext) -> "ForestSampler":
+        design = X.design("ordinal", "none")
+        Y = np.asarray(Y, dtype=np.float64)
+        weights = np.asarray(context.weights, dtype=np.float64)
+        targets = scaled_targets(Y, context.variables)
+        seed = int(context.random_state)
+        self.selection_: dict[str, Any] = {}
+        leaf = self.params["min_samples_leaf"]
+        if leaf == "auto":
+            leaf = self._choose_leaf(design, targets, weights, seed)
+        else:
+            self.selection_ = {"chosen_by": "user"}
+        self.min_samples_leaf_ = int(leaf)
+        self.trees_, self.sampler_ = self._grow(design, targets, weights, self.params["n_estimators"], self.min_samples_leaf_, seed)
+        self.Y_ = Y
+        self.weights_ = weights
+        return self
+
+    def _choose_leaf(self, design: np.ndarray, targets: np.ndarray, weights: np.ndarray, seed: int) -> int:
+        """Pick the leaf size whose draws score best on held-out donor rows."""
+        n = design.shape[0]
+        u = rng.uniforms(rng.derive_seed(seed, 7), np.arange(n), 1)[0, :, 0]
+        held = u < self.params["holdout_fraction"]
+        if held.sum() > 4000:  # enough to rank candidates; keeps the choice cheap at scale
+            held &= u < self.params["holdout_fraction"] * 4000 / held.sum()
+        train = ~held
+        n_train = int(train.sum())
+        cands = self.params["leaf_candidates"] or [c for c in LEAF_CANDIDATES if c <= max(n_train // 20, 1)]
+        cands = sorted(set(int(c) for c in cands)) or [1]
+        if held.sum() < 20 or len(cands) == 1:
+            choice = cands[0] if held.sum() >= 20 else max(1, min(5, n // 10))
+            self.selection_ = {"chosen_by": "too few donor rows to compare, default", "candidates": {}}
+            return choice
+        idx_train, idx_held = np.flatnonzero(train), np.flatnonzero(held)
+        n_trees = min(self.params["n_estimators"], 12)
+        draws = 10
+        scores: dict[str, float] = {}
+        for c in cands:
+            trees, sampler = self._grow(design[idx_train], targets[idx_train], weights[idx_train], n_trees, c, seed)
+            leaves = apply_trees(trees, design[idx_held])
+            donors = sampler.draw(leaves, idx_held, draws, rng.derive_seed(seed, 8))
+            D = targets[idx_train][donors]
+            scores[str(c)] = round(energy_score_draws(D, targets[idx_held], weights[idx_held]), 5)
+        best = min(cands, key=lambda c: scores[str(c)])
+        self.selection_ = {
+            "chosen_by": "holdout energy score (scaled block)",
+            "candidates": scores,
+            "holdout_rows": int(idx_held.size),
+            "selection_trees": n_trees,
+        }
+        return best
+
+    # ------------------------------------------------------------------ sample
+    def sample(self, X: Features, rows: np.ndarray, draws: int, seed: int) -> np.ndarray:
+        leaves = apply_trees(self.trees_, X.design("ordinal", "none"))
+        donors = self.sampler_.draw(leaves, np.asarray(rows), draws, seed)
+        return self.Y_[donors]
+
+    def describe(self) -> dict[str, Any]:
+        out = {k: v for k, v in self.params.items() if k not in ("min_samples_leaf", "leaf_candidates")}
+        out["min_samples_leaf"] = int(getattr(self, "min_samples_leaf_", 0)) or self.params["min_samples_leaf"]
+        out.update(getattr(self, "selection_", {}))
+        return out
+
+    # ------------------------------------------------------------------ persistence
+    def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        meta = {"params": self.params, "min_samples_leaf": self.min_samples_leaf_, "selection": self.selection_}
+        arrays = {k: self.trees_[k] for k in _TREE_KEYS}
+        arrays.update(
+            leaf_order=self.sampler_.order, leaf_start=self.sampler_.leaf_start, leaf_end=self.sampler_.leaf_end,
+            Y=self.Y_, weights=self.weights_,
+        )
+        return meta, arrays
+
+    @classmethod
+    def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> "ForestSampler":
+        self = cls(**meta["params"])
+        self.min_samples_leaf_ = int(meta["min_samples_leaf"])
+        self.selection_ = dict(meta.get("selection") or {})
+        self.trees_ = {k: np.asarray(arrays[k], dtype=np.float64 if k == "threshold" else np.int64) for k in _TREE_KEYS}
+        self.Y_ = np.asarray(arrays["Y"], dtype=np.float64)
+        self.weights_ = np.asarray(arrays["weights"], dtype=np.float64)
+        self.sampler_ = LeafSampler(
+            np.asarray(arrays["leaf_order"], dtype=np.int32), np.asarray(arrays["leaf_start"], dtype=np.int64),
+            np.asarray(arrays["leaf_end"], dtype=np.int64), self.weights_,
+        )
+        return self
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+def _is_float(v: Any) -> bool:
+    return isinstance(v, (int, float, np.floating, np.integer)) and not isinstance(v, bool)

@@ -1,0 +1,1 @@
+"""Scoring imputations against held-out truth."""

@@ -1,0 +1,176 @@
+"""The joint forest sampler (method ``forest``, the default)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.ensemble import RandomForestRegressor
+
+from surveyfuse.backends import DEFAULT_METHOD, make_backend
+from surveyfuse.backends._trees import apply_trees, trees_to_arrays
+from surveyfuse.errors import SurveyfuseError
+from surveyfuse.imputer import Imputer
+
+DATA = Path(__file__).resolve().parents[2] / "shared-specs" / "data"
+FAST = {"n_estimators": 15, "n_jobs": 1}
+INVEST = ["e00300", "e00400", "e00600", "e00650", "e01100"]
+PREDICTORS = ["age_head", "age_spouse", "MARS", "XTOT", "nu18", "e00200", "e02400", "e01500", "fips"]
+
+
+@pytest.fixture(scope="module")
+def cps() -> pd.DataFrame:
+    return pd.read_parquet(DATA / "cps_donor.parquet").iloc[:2500].reset_index(drop=True)
+
+
+def mixed_frame(n: int, seed: int = 0) -> pd.DataFrame:
+    """Predictors x (numeric, with gaps) and region (text); a block of every kind."""
+    g = np.random.default_rng(seed)
+    x = g.normal(size=n)
+    region = g.choice(["north", "south", "east"], size=n)
+    shift = pd.Series(region).map({"north": 1.0, "south": 0.0, "east": -1.0}).to_numpy()
+    zero_inf = np.where(g.random(n) < 0.5, 0.0, np.exp(x + g.normal(size=n)))
+    signed = x + shift + g.normal(scale=0.3, size=n)
+    tenure = np.where(x + g.normal(size=n) > 0.5, "owner", np.where(shift > 0, "renter", "other"))
+    flag = (g.random(n) < 0.12)
+    xm = x.copy()
+    xm[g.random(n) < 0.1] = np.nan
+    return pd.DataFrame({"x": xm, "region": region, "w": g.uniform(0.5, 2.0, n), "zi": zero_inf,
+                         "signed": signed, "tenure": tenure, "flag": flag})
+
+
+def fit_mixed(method: str = "forest", n: int = 1500, **params):
+    frame = mixed_frame(n)
+    imp = Imputer(["zi", "signed", "tenure", "flag"], ["x", "region"], method=method,
+                  params={**FAST, **params}, weights="w", random_state=3)
+    return imp.fit(frame), frame
+
+
+def test_forest_is_the_default_method():
+    assert DEFAULT_METHOD == "forest"
+
+
+def test_numpy_apply_matches_sklearn():
+    g = np.random.default_rng(1)
+    X = g.normal(size=(400, 4))
+    y = np.column_stack([X[:, 0] + g.normal(size=400), X[:, 1] > 0])
+    rf = RandomForestRegressor(n_estimators=5, min_samples_leaf=3, random_state=0).fit(X, y)
+    arrays = trees_to_arrays(rf.estimators_)
+    ours = apply_trees(arrays, X)
+    theirs = rf.apply(X) + arrays["node_offset"][:-1][None, :]
+    np.testing.assert_array_equal(ours, theirs)
+
+
+def test_draws_are_chunk_invariant():
+    imp, frame = fit_mixed()
+    recipient = mixed_frame(300, seed=9)[["x", "region"]]
+    whole = imp.sample(recipient, draws=4, seed=11)
+    first = imp.sample(recipient.iloc[:120], draws=4, seed=11)
+    second = imp.sample(recipient.iloc[120:].reset_index(drop=True), draws=4, seed=11, row_offset=120)
+    both = pd.concat([first, second]).sort_values(["_imp", "_row"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(whole.reset_index(drop=True), both[whole.columns], check_dtype=False)
+
+
+def test_fit_and_draws_are_deterministic_and_seeded():
+    a, _ = fit_mixed()
+    b, _ = fit_mixed()
+    recipient = mixed_frame(200, seed=4)[["x", "region"]]
+    pd.testing.assert_frame_equal(a.sample(recipient, draws=3, seed=5), b.sample(recipient, draws=3, seed=5))
+    assert not a.sample(recipient, draws=3, seed=5).equals(a.sample(recipient, draws=3, seed=6))
+
+
+def test_save_load_round_trip_gives_identical_draws(tmp_path):
+    imp, _ = fit_mixed()
+    recipient = mixed_frame(250, seed=2)[["x", "region"]]
+    path = imp.save(tmp_path / "forest.sfm")
+    loaded = Imputer.load(path)
+    pd.testing.assert_frame_equal(imp.sample(recipient, draws=5, seed=8), loaded.sample(recipient, draws=5, seed=8))
+    assert loaded.backend_.describe() == imp.backend_.describe()
+
+
+def test_mixed_block_decodes_to_donor_types_and_values():
+    imp, frame = fit_mixed()
+    recipient = mixed_frame(300, seed=5)[["x", "region"]]
+    recipient.loc[:9, "region"] = "west"  # unseen category
+    recipient.loc[10:19, "x"] = np.nan  # missing predictor
+    out = imp.sample(recipient, draws=3, seed=1)
+    assert out["tenure"].isin(["owner", "renter", "other"]).all()
+    assert out["flag"].dtype == bool
+    assert (out["zi"] >= 0).all() and (out["zi"] == 0).mean() > 0.3
+    assert (out["signed"] < 0).any() and (out["signed"] > 0).any()
+    # every drawn record is one donor record
+    donor_rows = set(map(tuple, frame[["zi", "signed", "tenure", "flag"]].astype(str).to_numpy()))
+    drawn = set(map(tuple, out[["zi", "signed", "tenure", "flag"]].astype(str).to_numpy()))
+    assert drawn <= donor_rows
+    assert out[["zi", "signed", "tenure", "flag"]].notna().all().all()
+
+
+def test_draws_follow_the_predictors():
+    imp, _ = fit_mixed()
+    recipient = pd.DataFrame({"x": np.r_[np.full(200, -1.5), np.full(200, 1.5)],
+                              "region": ["south"] * 400})
+    out = imp.sample(recipient, draws=5, seed=2)
+    low = out[out["_row"] < 200]["signed"].mean()
+    high = out[out["_row"] >= 200]["signed"].mean()
+    assert high - low > 2.0  # signed ~ x + noise: the true gap is 3
+
+
+def test_donor_weights_are_used():
+    g = np.random.default_rng(0)
+    n = 2000
+    group = g.random(n) < 0.5
+    frame = pd.DataFrame({"x": g.normal(size=n), "y": np.where(group, 10.0, 0.0),
+                          "w": np.where(group, 9.0, 1.0)})
+    imp = Imputer(["y"], ["x"], method="forest", params=FAST, weights="w", random_state=0).fit(frame)
+    share = (imp.sample(frame[["x"]].iloc[:500], draws=10, seed=0)["y"] == 10).mean()
+    assert abs(share - 0.9) < 0.05  # 0.5 if weights were ignored
+
+
+def test_binary_draws_keep_class_frequency():
+    g = np.random.default_rng(1)
+    n = 2500
+    frame = pd.DataFrame({"x": g.normal(size=n), "rare": g.random(n) < 0.118, "y": g.normal(size=n)})
+    imp = Imputer(["rare", "y"], ["x"], method="forest", params=FAST, random_state=0).fit(frame)
+    out = imp.sample(frame[["x"]], draws=4, seed=3)
+    assert abs(out["rare"].mean() - frame["rare"].mean()) < 0.02
+
+
+def test_constraints_hold_by_construction_on_cps(cps):
+    recipient = cps.iloc[2000:][PREDICTORS].reset_index(drop=True)
+    imp = Imputer(INVEST, PREDICTORS, method="forest", params=FAST, categorical=["MARS", "fips"], weights="s006",
+                  constraints=["e00650 <= e00600"], random_state=0).fit(cps.iloc[:2000])
+    out = imp.sample(recipient, draws=5, seed=0)
+    assert (out["e00650"] <= out["e00600"]).all()
+    assert imp.sample_report_["redrawn"] == 0 and imp.sample_report_["constraints"]["repaired"] == {}
+    # the raw backend draws too: no redraw or repair was needed
+    raw = imp.backend_.sample(imp.encoder_.transform(recipient), np.arange(len(recipient)), 5, 0)
+    assert (raw[:, :, 3] <= raw[:, :, 2]).all()
+
+
+def test_leaf_size_is_chosen_from_data_and_visible(cps):
+    small = Imputer(INVEST, PREDICTORS, params=FAST, categorical=["MARS", "fips"], random_state=0).fit(cps.iloc[:600])
+    large = Imputer(INVEST, PREDICTORS, params=FAST, categorical=["MARS", "fips"], random_state=0).fit(cps)
+    for imp in (small, large):
+        info = imp.fit_report_["method_params"]
+        assert info["chosen_by"].startswith("holdout energy score")
+        assert len(info["candidates"]) > 1
+        assert str(info["min_samples_leaf"]) in info["candidates"]
+        assert info["candidates"][str(info["min_samples_leaf"])] == min(info["candidates"].values())
+    # the grid grows with the donor: larger leaves become candidates
+    assert len(large.fit_report_["method_params"]["candidates"]) > len(small.fit_report_["method_params"]["candidates"])
+
+
+def test_fixed_leaf_size_is_respected(cps):
+    imp = Imputer(INVEST, PREDICTORS, params={**FAST, "min_samples_leaf": 7}, categorical=["MARS", "fips"]).fit(cps)
+    assert imp.fit_report_["method_params"]["min_samples_leaf"] == 7
+    assert imp.fit_report_["method_params"]["chosen_by"] == "user"
+
+
+@pytest.mark.parametrize("param, value", [("min_samples_leaf", 0), ("min_samples_leaf", "big"), ("n_estimators", 0),
+                                          ("max_features", 1.5), ("holdout_fraction", 0.9), ("trees", 3)])
+def test_bad_params_are_refused_by_name(param, value):
+    with pytest.raises(SurveyfuseError) as err:
+        make_backend("forest", {param: value})
+    assert err.value.code == "bad_param" and err.value.context["param"] == param
