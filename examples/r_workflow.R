@@ -31,7 +31,7 @@ long <- fuse_impute(
   weights = s006,
   constraints = c("e00650 <= e00600", "e00300 >= 0", "e00400 >= 0", "e00600 >= 0",
                   "e00650 >= 0", "e01100 >= 0"),
-  method = "hotdeck", m = m, seed = 2024
+  m = m, seed = 2024
 )
 print(long[1:5, c(".imp", ".id", "age_head", "e00200", investment)])
 cat("records breaking a constraint:",

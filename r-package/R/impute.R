@@ -92,8 +92,9 @@ sf_long <- function(result, recipient_proto, block_proto, info) {
 #'   to impute jointly.
 #' @param predictors <[`tidy-select`][tidyselect::language]> Columns of
 #'   `recipient` (also in `donor`) to condition on.
-#' @param method Imputation method, see [fuse_methods()]. `NULL` (the
-#'   default) uses the core's default method.
+#' @param method Imputation method, see [fuse_methods()]: `"forest"` (the
+#'   default), `"hotdeck"`, `"qrf"`, ... `NULL` uses whatever the core's
+#'   default method is.
 #' @param m Number of imputations (draws per recipient row).
 #' @param weights <[`tidy-select`][tidyselect::language]> Optional donor
 #'   column of sampling weights.
@@ -122,7 +123,7 @@ sf_long <- function(result, recipient_proto, block_proto, info) {
 #'   long
 #' }
 #' @export
-fuse_impute <- function(donor, recipient, block, predictors, method = NULL, m = 20, weights = NULL,
+fuse_impute <- function(donor, recipient, block, predictors, method = "forest", m = 20, weights = NULL,
                         constraints = NULL, seed = NULL, categorical = NULL, params = list()) {
   call <- rlang::current_env()
   if (!is.data.frame(donor)) sf_abort("bad_argument", paste0("`donor` must be a data frame, not ", sf_type_name(donor), "."), call = call)

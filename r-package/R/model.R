@@ -27,7 +27,7 @@
 #'   fuse_sample(again, data.frame(age = 44), m = 2, seed = 1)
 #' }
 #' @export
-fuse_fit <- function(donor, block, predictors, method = NULL, weights = NULL, constraints = NULL,
+fuse_fit <- function(donor, block, predictors, method = "forest", weights = NULL, constraints = NULL,
                      seed = NULL, categorical = NULL, params = list(), path = NULL) {
   call <- rlang::current_env()
   if (!is.data.frame(donor)) sf_abort("bad_argument", paste0("`donor` must be a data frame, not ", sf_type_name(donor), "."), call = call)

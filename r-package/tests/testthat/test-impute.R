@@ -108,3 +108,12 @@ test_that("fuse_check_constraints() counts violations", {
   expect_identical(res$violations, c(2L, 0L))
   expect_identical(attr(res, "rows"), 2L)
 })
+
+test_that("the default method is forest", {
+  skip_if_no_core()
+  d <- typed_data()
+  long <- fuse_impute(d$donor[1:120, ], d$recipient[1:5, ], block = c(wage, bonus), predictors = c(age, region),
+                      m = 2, seed = 1, params = list())
+  expect_identical(attr(long, "surveyfuse")$report$method, "forest")
+  expect_identical(nrow(long), 10L)
+})
