@@ -9,10 +9,11 @@ R_DEBS  := r-base-core r-base-dev r-cran-reticulate r-cran-testthat r-cran-tibbl
            r-cran-rlang r-cran-cli r-cran-jsonlite r-cran-tidyselect r-cran-mice r-cran-haven
 OUT     := out
 
-.PHONY: install install-python install-r demo test test-python test-r bench clean help
+.PHONY: install install-python install-r demo demo-r test test-python test-r bench clean help
 
 help:
 	@echo "make demo   install everything, then impute the CPS investment block on bundled data"
+	@echo "make demo-r the same from R: read, impute, pool a regression with mice, export .dta"
 	@echo "make test   install everything, then run the Python and R test suites"
 	@echo "make bench  benchmarks (slow): accuracy, calibration, consistency and speed tables"
 
@@ -48,3 +49,11 @@ bench: install
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache
+
+# the R workflow of the vignette, in a plain Rscript
+demo-r: install
+	Rscript examples/r_workflow.R
+
+test-r: install
+	@mkdir -p out/test-results
+	SURVEYFUSE_PYTHON="$(CURDIR)/$(PY)" Rscript tools/run_r_tests.R out/test-results/r.xml

@@ -1,0 +1,436 @@
+"""The R bridge: tables as raw column buffers, entry points that return plain Python types.
+
+Why not reticulate's converters: reticulate 1.28 cannot convert numpy 2 arrays
+or pandas frames, and its ``r_to_py`` turns ``NA_character_`` into ``"NA"``, a
+logical NA into TRUE and ``NA_integer_`` into -2147483648. So the R package
+sends every column as raw little-endian bytes plus a type tag, and every entry
+point here returns only ``str``, ``int``, ``float``, ``bool``, ``None``,
+``list``, ``dict`` and ``bytearray`` (``bytes`` would stay a Python object in R).
+
+Wire format of a table (a dict)::
+
+    meta    JSON text: {"nrow": n, "columns": [{"name", "type", "levels"?, "ordered"?, "tz"?}]}
+    values  list of bytearray, one per column
+    masks   list of bytearray, one per column: one byte per row, 1 = missing
+            (used for character columns, whose NA cannot live in the values)
+
+Column types and their pandas form (R -> Python):
+
+=========  ===================================  ======================================
+type       values buffer                        pandas dtype
+=========  ===================================  ======================================
+double     float64; R's NA is a NaN             float64, NaN = missing
+integer    int32; -2**31 is NA                  nullable ``Int64`` (pd.NA = missing)
+logical    int32; -2**31 is NA                  nullable ``boolean``
+character  UTF-8, each string NUL-terminated    object, str or None
+factor     int32 codes 1..L; -2**31 is NA       Categorical with the R levels in order
+date       float64 days since 1970-01-01        datetime64[s], NaT = missing
+datetime   float64 seconds since the epoch      datetime64[us, tz] (tz "UTC" if unset)
+=========  ===================================  ======================================
+
+Python -> R picks the type from the dtype: any integer dtype becomes
+``integer`` when every value fits R's 32-bit integers, else ``double``; bool /
+boolean -> ``logical``; Categorical -> ``factor``; datetime at midnight and
+without a time zone (also when empty or all missing) -> ``date``, other datetimes -> ``datetime``; text ->
+``character``. Missing numbers are sent with R's NA bit pattern, so R reads NA
+(never NaN) without a mask.
+
+Errors: every entry point catches :class:`SurveyfuseError` and returns
+``{"error": {"code", "message", "context"}}``, so R raises a condition of class
+``surveyfuse_error_<code>``. Anything else is a bug and propagates.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from ._version import __version__
+from .errors import ERROR_CODES, SurveyfuseError
+
+R_NA_INT = np.int32(-(2**31))
+#: R's NA_real_ is a NaN with payload 1954; sending it lets R read NA, not NaN
+R_NA_REAL = np.array([0x7FF00000000007A2], dtype=np.uint64).view(np.float64)[0]
+_INT32_MIN, _INT32_MAX = -(2**31) + 1, 2**31 - 1
+_SECONDS_PER_DAY = 86400
+
+
+# ---------------------------------------------------------------------- decode (R -> pandas)
+def decode_table(payload: dict[str, Any]) -> pd.DataFrame:
+    """Build a pandas DataFrame from the R side's column buffers."""
+    meta = json.loads(payload["meta"]) if isinstance(payload["meta"], str) else payload["meta"]
+    n = int(meta["nrow"])
+    values = list(payload.get("values") or [])
+    masks = list(payload.get("masks") or [])
+    columns: dict[str, Any] = {}
+    for i, col in enumerate(meta["columns"]):
+        mask = masks[i] if i < len(masks) else None
+        columns[col["name"]] = _decode_column(col, values[i], mask, n)
+    return pd.DataFrame(columns, index=pd.RangeIndex(n)) if columns else pd.DataFrame(index=pd.RangeIndex(n))
+
+
+def _decode_column(col: dict[str, Any], buf: Any, mask: Any, n: int) -> Any:
+    kind = col["type"]
+    name = col["name"]
+    if kind == "double":
+        return _frombuffer(buf, np.float64, n, name).copy()
+    if kind in ("integer", "logical", "factor"):
+        raw = _frombuffer(buf, np.int32, n, name)
+        na = raw == R_NA_INT
+        if kind == "integer":
+            return pd.arrays.IntegerArray(raw.astype(np.int64), na)
+        if kind == "logical":
+            return pd.arrays.BooleanArray(raw != 0, na)
+        levels = list(col.get("levels") or [])
+        codes = np.where(na, -1, raw.astype(np.int64) - 1)
+        return pd.Categorical.from_codes(codes, categories=levels, ordered=bool(col.get("ordered", False)))
+    if kind == "character":
+        data = bytes(buf)
+        parts = data.split(b"\0")[:-1] if data else []
+        if len(parts) != n:
+            raise SurveyfuseError("bad_data", f"column '{name}': expected {n} strings, got {len(parts)}", column=name)
+        out = np.array([p.decode("utf-8") for p in parts], dtype=object)
+        if mask is not None and len(mask):
+            out[np.frombuffer(bytes(mask), dtype=np.uint8).astype(bool)] = None
+        return out
+    if kind == "date":
+        days = _frombuffer(buf, np.float64, n, name)
+        miss = np.isnan(days)
+        secs = (np.floor(np.where(miss, 0.0, days)) * _SECONDS_PER_DAY).astype(np.int64)
+        out = secs.astype("datetime64[s]")
+        out[miss] = np.datetime64("NaT")
+        return out
+    if kind == "datetime":
+        secs = _frombuffer(buf, np.float64, n, name)
+        miss = np.isnan(secs)
+        us = np.round(np.where(miss, 0.0, secs) * 1e6).astype(np.int64).astype("datetime64[us]")
+        us[miss] = np.datetime64("NaT")
+        return pd.DatetimeIndex(us).tz_localize("UTC").tz_convert(col.get("tz") or "UTC")
+    raise SurveyfuseError("bad_data", f"column '{name}' has unsupported type '{kind}'", column=name, type=kind)
+
+
+def _frombuffer(buf: Any, dtype: Any, n: int, name: str) -> np.ndarray:
+    arr = np.frombuffer(memoryview(buf), dtype=np.dtype(dtype).newbyteorder("<"))
+    if arr.size != n:
+        raise SurveyfuseError("bad_data", f"column '{name}': expected {n} values, got {arr.size}", column=name)
+    return arr
+
+
+# ---------------------------------------------------------------------- encode (pandas -> R)
+def encode_table(frame: Any) -> dict[str, Any]:
+    """Column buffers for R from a pandas DataFrame (or a pyarrow Table)."""
+    if not isinstance(frame, pd.DataFrame):
+        frame = frame.to_pandas()
+    cols, values, masks = [], [], []
+    for name in frame.columns:
+        meta, buf, mask = _encode_column(str(name), frame[name])
+        cols.append(meta)
+        values.append(buf)
+        masks.append(mask)
+    return {"meta": json.dumps({"nrow": int(len(frame)), "columns": cols}), "values": values, "masks": masks}
+
+
+def _encode_column(name: str, s: pd.Series) -> tuple[dict[str, Any], bytearray, bytearray]:
+    dtype = s.dtype
+    empty = bytearray()
+    if isinstance(dtype, pd.CategoricalDtype):
+        codes = s.cat.codes.to_numpy().astype(np.int32) + 1
+        codes[codes == 0] = R_NA_INT
+        levels = [str(v) for v in dtype.categories]
+        return {"name": name, "type": "factor", "levels": levels, "ordered": bool(dtype.ordered)}, _le(codes, "<i4"), empty
+    if pd.api.types.is_bool_dtype(dtype):
+        na = s.isna().to_numpy()
+        vals = s.to_numpy(dtype=np.int32, na_value=0) if na.any() else s.to_numpy().astype(np.int32)
+        vals[na] = R_NA_INT
+        return {"name": name, "type": "logical"}, _le(vals, "<i4"), empty
+    if pd.api.types.is_integer_dtype(dtype):
+        na = s.isna().to_numpy()
+        vals = s.to_numpy(dtype=np.float64, na_value=np.nan) if na.any() else s.to_numpy()
+        ok = vals[~na]
+        if ok.size == 0 or (ok.min() >= _INT32_MIN and ok.max() <= _INT32_MAX):
+            out = np.where(na, 0, vals).astype(np.int32)
+            out[na] = R_NA_INT
+            return {"name": name, "type": "integer"}, _le(out, "<i4"), empty
+        out = np.asarray(vals, dtype=np.float64)
+        out[na] = R_NA_REAL
+        return {"name": name, "type": "double"}, _le(out, "<f8"), empty
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        tz = getattr(dtype, "tz", None)
+        idx = pd.DatetimeIndex(s)
+        na = idx.isna()
+        secs = idx.as_unit("us").asi8.astype(np.float64) / 1e6
+        if tz is None and np.all(np.mod(secs[~na], _SECONDS_PER_DAY) == 0):
+            days = secs / _SECONDS_PER_DAY
+            days[na] = R_NA_REAL
+            return {"name": name, "type": "date"}, _le(days, "<f8"), empty
+        secs[na] = R_NA_REAL
+        return {"name": name, "type": "datetime", "tz": str(tz) if tz is not None else "UTC"}, _le(secs, "<f8"), empty
+    if pd.api.types.is_numeric_dtype(dtype):
+        vals = s.to_numpy(dtype=np.float64, na_value=np.nan).copy()
+        # keep the bits of NaNs that came from R (NA payload) and turn the others into R's NA
+        vals[np.isnan(vals) & (vals.view(np.uint64) != R_NA_REAL.view(np.uint64))] = R_NA_REAL
+        return {"name": name, "type": "double"}, _le(vals, "<f8"), empty
+    # text (object / string): anything non-missing is sent as its str()
+    obj = s.to_numpy(dtype=object, na_value=None)
+    na = pd.isna(obj)
+    texts = ["" if m else (v if isinstance(v, str) else str(v)) for v, m in zip(obj, na)]
+    if any("\0" in t for t in texts):
+        row = next(i for i, t in enumerate(texts) if "\0" in t)
+        raise SurveyfuseError("bad_data", f"column '{name}' row {row} holds a NUL character, which R strings cannot hold",
+                              column=name, row=row)
+    data = bytearray("\0".join(texts).encode("utf-8"))
+    if texts:
+        data += b"\0"
+    return {"name": name, "type": "character"}, data, bytearray(na.astype(np.uint8).tobytes())
+
+
+def _le(arr: np.ndarray, dtype: str) -> bytearray:
+    return bytearray(np.ascontiguousarray(arr, dtype=np.dtype(dtype)).tobytes())
+
+
+# ---------------------------------------------------------------------- entry points for R
+def _entry(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn SurveyfuseError into an error dict R can map to a condition class."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except SurveyfuseError as exc:
+            return {"error": exc.to_dict()}
+
+    return wrapper
+
+
+def _strings(x: Any) -> list[str] | None:
+    """R sends a length-one character vector as a str; the core wants lists."""
+    if x is None:
+        return None
+    if isinstance(x, str):
+        return [x]
+    return [str(v) for v in x]
+
+
+def _int_or_none(x: Any, what: str) -> int | None:
+    if x is None:
+        return None
+    if isinstance(x, float) and x.is_integer():
+        return int(x)
+    return x
+
+
+def _params(x: Any) -> dict[str, Any]:
+    if x is None:
+        return {}
+    if isinstance(x, str):
+        return json.loads(x)
+    return dict(x)
+
+
+#: fitted imputers by handle; R holds the handle and a model file to reload from
+_MODELS: dict[str, Any] = {}
+_HANDLES = itertools.count(1)
+
+
+def _long_result(table: pd.DataFrame, report: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"table": encode_table(table), "report": json.dumps(report or {}, default=str)}
+
+
+@_entry
+def version() -> str:
+    return __version__
+
+
+@_entry
+def error_codes() -> dict[str, str]:
+    return dict(ERROR_CODES)
+
+
+@_entry
+def methods() -> dict[str, Any]:
+    from .backends import DEFAULT_METHOD, available_methods
+
+    return {"methods": available_methods(), "default": DEFAULT_METHOD}
+
+
+@_entry
+def roundtrip(payload: dict[str, Any]) -> dict[str, Any]:
+    """Decode and re-encode a table: the R tests check that nothing changes."""
+    return encode_table(decode_table(payload))
+
+
+@_entry
+def describe(payload: dict[str, Any]) -> dict[str, str]:
+    """The pandas dtype of each decoded column (for tests and debugging)."""
+    frame = decode_table(payload)
+    return {str(c): str(frame[c].dtype) for c in frame.columns}
+
+
+def _imputer(block, predictors, method, params, categorical, weights, constraints, seed):
+    from .imputer import Imputer
+
+    return Imputer(
+        block=_strings(block), predictors=_strings(predictors), method=method, params=_params(params),
+        categorical=_strings(categorical), weights=weights, constraints=_strings(constraints),
+        random_state=_int_or_none(seed, "seed"),
+    )
+
+
+@_entry
+def impute(donor: dict, recipient: dict, block: Any, predictors: Any, method: Any = None, params: Any = None,
+           draws: Any = 20, constraints: Any = None, categorical: Any = None, weights: Any = None,
+           seed: Any = None) -> dict[str, Any]:
+    """Fit on the donor and draw the block for the recipient: the long table as buffers."""
+    imp = _imputer(block, predictors, method, params, categorical, weights, constraints, seed)
+    imp.fit(decode_table(donor))
+    table = imp.sample(decode_table(recipient), draws=_int_or_none(draws, "draws"), seed=_int_or_none(seed, "seed"))
+    return _long_result(table, {**imp.fit_report_, **imp.sample_report_})
+
+
+@_entry
+def fit(donor: dict, block: Any, predictors: Any, method: Any = None, params: Any = None,
+        constraints: Any = None, categorical: Any = None, weights: Any = None, seed: Any = None,
+        path: str | None = None) -> dict[str, Any]:
+    """Fit an Imputer, keep it under a handle and save it to ``path`` (when given)."""
+    imp = _imputer(block, predictors, method, params, categorical, weights, constraints, seed)
+    imp.fit(decode_table(donor))
+    handle = f"model{next(_HANDLES)}"
+    _MODELS[handle] = imp
+    if path:
+        imp.save(path)
+    return {"handle": handle, "path": path, "info": _model_info(imp)}
+
+
+def _model_info(imp: Any) -> dict[str, Any]:
+    return {
+        "block": list(imp.block), "predictors": list(imp.predictors), "method": imp.method_,
+        "report": json.dumps(imp.fit_report_, default=str),
+    }
+
+
+@_entry
+def load(path: str) -> dict[str, Any]:
+    """Load a model file and keep it under a new handle."""
+    from .imputer import Imputer
+
+    imp = Imputer.load(path)
+    handle = f"model{next(_HANDLES)}"
+    _MODELS[handle] = imp
+    return {"handle": handle, "path": path, "info": _model_info(imp)}
+
+
+@_entry
+def save(handle: str, path: str) -> str:
+    return str(_model(handle, None).save(path))
+
+
+def _model(handle: str | None, path: str | None) -> Any:
+    if handle and handle in _MODELS:
+        return _MODELS[handle]
+    if path:
+        from .imputer import Imputer
+
+        imp = Imputer.load(path)
+        if handle:
+            _MODELS[handle] = imp
+        return imp
+    raise SurveyfuseError("not_fitted", "this model is no longer in memory and has no model file; fit it again")
+
+
+@_entry
+def release(handle: str) -> bool:
+    return _MODELS.pop(handle, None) is not None
+
+
+@_entry
+def sample(handle: str | None, path: str | None, recipient: dict, draws: Any = 20, seed: Any = None,
+           row_offset: Any = 0) -> dict[str, Any]:
+    """Draw from a fitted model (by handle, or reloaded from its file)."""
+    imp = _model(handle, path)
+    table = imp.sample(decode_table(recipient), draws=_int_or_none(draws, "draws"), seed=_int_or_none(seed, "seed"),
+                       row_offset=int(row_offset or 0))
+    return _long_result(table, imp.sample_report_)
+
+
+@_entry
+def run_spec(path: str, write: bool = False, draws: Any = None, seed: Any = None, method: Any = None,
+             output: str | None = None) -> dict[str, Any]:
+    """Run a JSON task spec; the long table as buffers plus the run summary.
+
+    The table is built in memory (what the CLI would write). It fails where
+    the CLI would: an output format the spec cannot have, or column names a
+    Stata output cannot hold. With ``write`` it also writes the spec's output
+    (or ``output``) through the CLI's streaming writer.
+    """
+    from .data.io import check_stata_names, format_of
+    from .run import run_spec as _run
+    from .spec import load_spec
+
+    overrides: dict[str, Any] = {"draws": _int_or_none(draws, "draws"), "seed": _int_or_none(seed, "seed")}
+    if method is not None:
+        overrides["method"] = method
+        overrides["params"] = {}
+    spec = load_spec(path)
+    target = Path(output) if output else spec.output
+    fmt = None
+    if target is not None and target.suffix:
+        fmt = format_of(target, spec.format)
+    result = _run(spec, write=False, overrides=overrides)
+    if fmt == "dta":
+        check_stata_names([str(c) for c in result.table.columns])
+    summary = dict(result.summary)
+    if write:
+        written = _run(load_spec(path), output=output, write=True, overrides=overrides)
+        summary["output"] = written.summary.get("output")
+    return _long_result(result.table, summary)
+
+
+@_entry
+def spec_info(path: str) -> dict[str, Any]:
+    """The parts of a spec the R test runner needs (resolved paths, roles, expectations)."""
+    from .spec import load_spec
+
+    spec = load_spec(path)
+    return {
+        "json": json.dumps({
+            "name": spec.name, "donor": str(spec.donor), "recipient": str(spec.recipient),
+            "predictors": spec.predictors, "block": spec.block, "categorical": spec.categorical,
+            "constraints": spec.constraints, "draws": spec.draws, "seed": spec.seed, "method": spec.method,
+            "expect": spec.expect,
+        })
+    }
+
+
+@_entry
+def check_constraints(payload: dict, constraints: Any) -> dict[str, Any]:
+    """Per constraint, how many rows of a table break it; and how many rows break any."""
+    from .constraints import ConstraintSet
+
+    frame = decode_table(payload)
+    cs = ConstraintSet(_strings(constraints) or [])
+    per = {text: int(mask.sum()) for text, mask in cs.violations(frame).items()} if len(cs) else {}
+    rows = int(cs.violating_rows(frame).sum()) if len(cs) else 0
+    return {"constraints": list(per), "violations": [per[t] for t in per], "rows": rows}
+
+
+@_entry
+def read_table(path: str) -> dict[str, Any]:
+    """Read Parquet, CSV, Feather or Stata through the core's reader."""
+    from .data.io import read_table as _read
+
+    return encode_table(_read(path, role="input"))
+
+
+@_entry
+def write_table(payload: dict, path: str, fmt: str | None = None) -> str:
+    """Write atomically through the core's writer (Stata: factors become value labels)."""
+    from .data.io import write_table as _write
+
+    frame = decode_table(payload)
+    return str(_write(frame, Path(path), fmt))

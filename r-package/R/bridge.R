@@ -1,0 +1,181 @@
+# The columnar bridge: a data frame crosses to Python as raw little-endian
+# buffers plus a JSON description (names, types, factor levels), never through
+# reticulate's data-frame converters (see python/src/surveyfuse/bridge.py for
+# the wire format). Missing values travel as R's own NA bit patterns for
+# numbers, logicals and factor codes, and as a one-byte-per-row mask for text.
+
+sf_encode <- function(data, arg = "data", call = rlang::caller_env()) {
+  if (!is.data.frame(data)) {
+    sf_abort("bad_argument", paste0("`", arg, "` must be a data frame, not ", sf_type_name(data), "."),
+             call = call)
+  }
+  n <- nrow(data)
+  cols <- vector("list", ncol(data))
+  values <- vector("list", ncol(data))
+  masks <- vector("list", ncol(data))
+  nms <- names(data)
+  if (anyDuplicated(nms)) {
+    dup <- nms[anyDuplicated(nms)]
+    sf_abort("duplicate_column", paste0("`", arg, "` has two columns named '", dup, "'."), call = call,
+             context = list(column = dup))
+  }
+  for (j in seq_along(data)) {
+    x <- data[[j]]
+    name <- enc2utf8(nms[[j]])
+    mask <- raw(0)
+    if (inherits(x, "haven_labelled") || inherits(x, "labelled")) {
+      x <- sf_strip(x)
+    }
+    if (is.factor(x)) {
+      col <- list(name = name, type = "factor", levels = I(enc2utf8(levels(x))), ordered = is.ordered(x))
+      buf <- writeBin(as.integer(unclass(x)), raw(), size = 4L, endian = "little")
+    } else if (inherits(x, "Date")) {
+      col <- list(name = name, type = "date")
+      buf <- writeBin(as.double(unclass(x)), raw(), size = 8L, endian = "little")
+    } else if (inherits(x, "POSIXct")) {
+      tz <- attr(x, "tzone")
+      col <- list(name = name, type = "datetime", tz = if (length(tz) && nzchar(tz[[1]])) tz[[1]] else "UTC")
+      buf <- writeBin(as.double(unclass(x)), raw(), size = 8L, endian = "little")
+    } else if (is.logical(x) && is.null(dim(x))) {
+      col <- list(name = name, type = "logical")
+      buf <- writeBin(as.vector(x), raw(), size = 4L, endian = "little")
+    } else if (is.integer(x) && is.null(dim(x)) && !is.object(x)) {
+      col <- list(name = name, type = "integer")
+      buf <- writeBin(x, raw(), size = 4L, endian = "little")
+    } else if (is.double(x) && is.null(dim(x)) && !is.object(x)) {
+      col <- list(name = name, type = "double")
+      buf <- writeBin(x, raw(), size = 8L, endian = "little")
+    } else if (is.character(x) && is.null(dim(x))) {
+      na <- is.na(x)
+      x <- enc2utf8(as.vector(x))
+      x[na] <- ""
+      col <- list(name = name, type = "character")
+      buf <- writeBin(x, raw())
+      mask <- as.raw(na)
+    } else {
+      sf_abort("bad_data", paste0("Column '", name, "' of `", arg, "` is ", sf_type_name(x),
+                                  "; surveyfuse takes numeric, integer, logical, character, factor, Date and POSIXct columns."),
+               call = call, context = list(column = name))
+    }
+    cols[[j]] <- col
+    values[[j]] <- buf
+    masks[[j]] <- mask
+  }
+  meta <- jsonlite::toJSON(list(nrow = n, columns = cols), auto_unbox = TRUE, null = "null")
+  list(meta = as.character(meta), values = values, masks = masks)
+}
+
+sf_decode <- function(payload) {
+  meta <- jsonlite::fromJSON(payload$meta, simplifyVector = FALSE)
+  n <- as.integer(meta$nrow)
+  columns <- meta$columns
+  out <- vector("list", length(columns))
+  for (j in seq_along(columns)) {
+    col <- columns[[j]]
+    buf <- payload$values[[j]]
+    out[[j]] <- switch(col$type,
+      double = readBin(buf, "double", n = n, size = 8L, endian = "little"),
+      integer = readBin(buf, "integer", n = n, size = 4L, endian = "little"),
+      logical = readBin(buf, "logical", n = n, size = 4L, endian = "little"),
+      factor = {
+        codes <- readBin(buf, "integer", n = n, size = 4L, endian = "little")
+        levels <- as.character(unlist(col$levels))
+        Encoding(levels) <- "UTF-8"
+        structure(codes, levels = levels, class = if (isTRUE(col$ordered)) c("ordered", "factor") else "factor")
+      },
+      character = {
+        x <- if (n) readBin(buf, "character", n = n) else character(0)
+        Encoding(x) <- "UTF-8"
+        mask <- payload$masks[[j]]
+        if (length(mask)) x[as.logical(mask)] <- NA_character_
+        x
+      },
+      date = structure(readBin(buf, "double", n = n, size = 8L, endian = "little"), class = "Date"),
+      datetime = structure(readBin(buf, "double", n = n, size = 8L, endian = "little"),
+                           class = c("POSIXct", "POSIXt"), tzone = col$tz %||% "UTC"),
+      sf_abort("bad_data", paste0("Column '", col$name, "' came back with unknown type '", col$type, "'."))
+    )
+  }
+  nms <- vapply(columns, function(c) as.character(c$name), character(1))
+  Encoding(nms) <- "UTF-8"
+  names(out) <- nms
+  tibble::new_tibble(out, nrow = n)
+}
+
+# Plain values of a labelled vector (haven / labelled): their storage type.
+sf_strip <- function(x) {
+  attributes(x) <- NULL
+  x
+}
+
+sf_type_name <- function(x) {
+  if (is.null(x)) return("NULL")
+  cls <- class(x)
+  paste0("a ", if (is.object(x)) paste0("<", cls[[1]], ">") else typeof(x), " object")
+}
+
+# Give the columns of `x` that `proto` also has the R type of `proto`'s column
+# (factor levels, integer, Date, haven labels): values are already right, this
+# restores what the Python side cannot know, such as labelled vectors.
+sf_restore_types <- function(x, proto) {
+  for (name in intersect(names(x), names(proto))) {
+    x[[name]] <- sf_restore_like(x[[name]], proto[[name]])
+  }
+  x
+}
+
+sf_restore_like <- function(x, proto) {
+  if (is.factor(proto)) {
+    if (is.factor(x) && identical(levels(x), levels(proto)) && identical(class(x), class(proto))) return(x)
+    codes <- match(as.character(x), levels(proto))
+    return(structure(codes, levels = levels(proto), class = class(proto)))
+  }
+  base <- typeof(proto)
+  if (!base %in% c("double", "integer", "logical", "character")) return(x)
+  if (is.factor(x)) x <- as.character(x)
+  if (base == "character" && !is.character(x)) return(x)
+  value <- unclass(x)
+  attributes(value) <- NULL
+  if (typeof(value) != base) {
+    if (base == "integer" && is.numeric(value) && all(is.na(value) | (abs(value) < .Machine$integer.max))) {
+      value <- as.integer(value)
+    } else if (base == "double" && is.numeric(value)) {
+      value <- as.double(value)
+    } else if (base == "logical" && is.numeric(value)) {
+      value <- as.logical(value)
+    } else {
+      return(x)
+    }
+  }
+  keep <- attributes(proto)
+  keep <- keep[setdiff(names(keep), c("names", "dim", "dimnames", "row.names"))]
+  if (length(keep)) attributes(value) <- keep
+  value
+}
+
+#' Send a table through the bridge and back (for checking the bridge)
+#'
+#' Encodes `data` as column buffers, decodes it into a pandas DataFrame in
+#' Python, encodes that again and decodes the result in R. The result is
+#' `identical()` to the input for double, integer, logical, character,
+#' factor and Date columns, NAs included (a `NaN` in a double column comes
+#' back as `NA`, since pandas has one missing value for numbers).
+#'
+#' @param data A data frame.
+#' @param dtypes If `TRUE`, return the pandas dtype of each column instead.
+#' @return A tibble equal to `data`, or a named character vector of dtypes.
+#' @examples
+#' if (fuse_python_available()) {
+#'   x <- data.frame(a = c(1.5, NA), b = c("x", NA), d = as.Date(c("2020-01-01", NA)))
+#'   identical(fuse_roundtrip(x), tibble::as_tibble(x))
+#'   fuse_roundtrip(x, dtypes = TRUE)
+#' }
+#' @export
+fuse_roundtrip <- function(data, dtypes = FALSE) {
+  payload <- sf_encode(data, arg = "data")
+  if (isTRUE(dtypes)) {
+    res <- sf_call("describe", payload)
+    return(unlist(res))
+  }
+  sf_decode(sf_call("roundtrip", payload))
+}

@@ -1,0 +1,3 @@
+library(testthat)
+library(surveyfuse)
+test_check("surveyfuse")

@@ -1,0 +1,119 @@
+# fuse_impute(), fuse_fit() + predict(): types, layout, reproducibility, constraints.
+
+typed_data <- function() {
+  set.seed(3)
+  n <- 300
+  region <- factor(sample(c("north", "south", "east"), n, TRUE), levels = c("north", "south", "east", "west"))
+  age <- sample(20:70, n, TRUE)
+  wage <- round(exp(rnorm(n, 10, 0.6)))
+  bonus <- ifelse(runif(n) < 0.4, 0, round(wage * runif(n, 0, 0.3)))
+  donor <- tibble::tibble(
+    age = age, region = region, when = as.Date("2021-01-01") + sample(0:364, n, TRUE),
+    wage = wage, bonus = bonus, union = runif(n) < 0.3, sector = factor(sample(c("a", "b"), n, TRUE)),
+    kids = sample(0:3, n, TRUE), w = runif(n, 0.5, 2)
+  )
+  m <- 40
+  recipient <- tibble::tibble(
+    id = sprintf("r%03d", 1:m), age = sample(20:70, m, TRUE),
+    region = factor(sample(c("north", "south", "east", NA), m, TRUE), levels = levels(region)),
+    when = as.Date("2021-06-01") + c(NA, sample(0:100, m - 1, TRUE)), note = c(NA, rep("x", m - 1)),
+    score = c(1.5, NA, rnorm(m - 2)), flag = c(NA, rep(c(TRUE, FALSE), length.out = m - 1))
+  )
+  list(donor = donor, recipient = recipient)
+}
+
+test_that("long output: mice layout, recipient unchanged with its types, block with the donor's types", {
+  skip_if_no_core()
+  d <- typed_data()
+  long <- fuse_impute(d$donor, d$recipient, block = c(wage, bonus, union, sector, kids),
+                      predictors = c(age, region, when), method = "hotdeck", m = 3, seed = 11,
+                      weights = w, constraints = "bonus <= wage")
+  expect_s3_class(long, "tbl_df")
+  expect_identical(names(long)[1:2], c(".imp", ".id"))
+  expect_identical(nrow(long), 3L * nrow(d$recipient))
+  expect_identical(long$.imp, rep(1:3, each = nrow(d$recipient)))
+  expect_identical(long$.id, rep(seq_len(nrow(d$recipient)), 3))
+  for (k in 1:3) {
+    part <- strip(long[long$.imp == k, names(d$recipient)])
+    expect_identical(part, d$recipient)
+  }
+  expect_identical(levels(long$sector), levels(d$donor$sector))
+  expect_type(long$kids, "integer")
+  expect_type(long$union, "logical")
+  expect_type(long$wage, "double")
+  expect_true(all(long$bonus <= long$wage))
+  expect_false(anyNA(long[c("wage", "bonus", "union", "sector", "kids")]))
+  expect_identical(attr(long, "surveyfuse")$block, c("wage", "bonus", "union", "sector", "kids"))
+})
+
+test_that("tidyselect helpers and character vectors select columns", {
+  skip_if_no_core()
+  d <- typed_data()
+  cols <- c("wage", "bonus")
+  a <- fuse_impute(d$donor, d$recipient, block = tidyselect::all_of(cols), predictors = c("age", "region"),
+                   method = "hotdeck", m = 2, seed = 5)
+  b <- fuse_impute(d$donor, d$recipient, block = cols, predictors = c(age, region), method = "hotdeck", m = 2, seed = 5)
+  c <- fuse_impute(d$donor, d$recipient, block = tidyselect::starts_with(c("wage", "bonus")),
+                   predictors = c(age, region), method = "hotdeck", m = 2, seed = 5)
+  expect_identical(strip(a), strip(b))
+  expect_identical(a$bonus, c$bonus)
+})
+
+test_that("the same seed gives the same draws; another seed other draws", {
+  skip_if_no_core()
+  d <- typed_data()
+  go <- function(seed) fuse_impute(d$donor, d$recipient, block = c(wage, bonus), predictors = c(age, region),
+                                   method = "hotdeck", m = 2, seed = seed)
+  expect_identical(go(1)$wage, go(1)$wage)
+  expect_false(identical(go(1)$wage, go(2)$wage))
+})
+
+test_that("fit once, predict many: equals fuse_impute, survives save/load, chunks with row_offset", {
+  skip_if_no_core()
+  d <- typed_data()
+  one <- fuse_impute(d$donor, d$recipient, block = c(wage, bonus, sector), predictors = c(age, region),
+                     method = "hotdeck", m = 2, seed = 9)
+  model <- fuse_fit(d$donor, block = c(wage, bonus, sector), predictors = c(age, region), method = "hotdeck", seed = 9)
+  expect_s3_class(model, "surveyfuse_model")
+  expect_output(print(model), "hotdeck")
+  two <- predict(model, d$recipient, m = 2, seed = 9)
+  expect_identical(strip(two), strip(one))
+  file <- fuse_save(model, tempfile(fileext = ".sfmodel"))
+  expect_true(file.exists(file))
+  again <- fuse_load(file)
+  three <- fuse_sample(again, d$recipient, m = 2, seed = 9)
+  expect_identical(three$wage, one$wage)
+  expect_identical(as.character(three$sector), as.character(one$sector))
+  # chunks keyed by row_offset reproduce the whole table's draws
+  top <- predict(model, d$recipient[1:15, ], m = 2, seed = 9)
+  rest <- predict(model, d$recipient[16:40, ], m = 2, seed = 9, row_offset = 15)
+  expect_identical(rest$.id[1], 16L)
+  whole <- two[two$.id <= 15, ]
+  expect_identical(top$wage, whole$wage)
+  expect_identical(rest$wage, two$wage[two$.id > 15])
+  expect_error(predict(model, d$recipient[c("id")], m = 2), class = "surveyfuse_error_missing_column")
+})
+
+test_that("fuse_methods() lists the core's methods and its default", {
+  skip_if_no_core()
+  m <- fuse_methods()
+  expect_true("hotdeck" %in% m$method)
+  expect_identical(sum(m$default), 1L)
+})
+
+test_that("fuse_check_constraints() counts violations", {
+  skip_if_no_core()
+  x <- data.frame(a = c(1, 5, 3, 9), b = c(2, 4, 3, 1))
+  res <- fuse_check_constraints(x, c("a <= b", "a >= 0"))
+  expect_identical(res$violations, c(2L, 0L))
+  expect_identical(attr(res, "rows"), 2L)
+})
+
+test_that("the default method is forest", {
+  skip_if_no_core()
+  d <- typed_data()
+  long <- fuse_impute(d$donor[1:120, ], d$recipient[1:5, ], block = c(wage, bonus), predictors = c(age, region),
+                      m = 2, seed = 1, params = list())
+  expect_identical(attr(long, "surveyfuse")$report$method, "forest")
+  expect_identical(nrow(long), 10L)
+})
