@@ -6,7 +6,9 @@
 #' `fuse_read()` reads a table with the core's reader and returns a tibble
 #' (Stata value labels become factors). `fuse_write()` writes atomically (a
 #' failed write leaves no partial file); in a Stata `.dta` file factors become
-#' labelled integers, so Stata users see their labels.
+#' labelled integers, so Stata users see their labels. Stata names cannot
+#' start with a dot, so the long layout's `.imp` and `.id` are written as
+#' `_imp` and `_id` in `.dta` files (with a message).
 #'
 #' @param path File path; the extension picks the format (`.parquet`, `.dta`,
 #'   `.feather`, `.csv`) unless `format` is given.
@@ -37,6 +39,14 @@ fuse_write <- function(data, path, format = NULL) {
   call <- rlang::current_env()
   if (!is.character(path) || length(path) != 1 || is.na(path)) {
     sf_abort("bad_argument", "`path` must be one file path.", call = call)
+  }
+  is_dta <- identical(format, "dta") || (is.null(format) && grepl("[.]dta$", path, ignore.case = TRUE))
+  dotted <- intersect(c(".imp", ".id"), names(data))
+  if (is_dta && length(dotted) > 0) {
+    # Stata names cannot start with a dot: mice's long layout becomes _imp / _id
+    stata <- sub("^[.]", "_", dotted)
+    names(data)[match(dotted, names(data))] <- stata
+    cli::cli_inform("Stata names cannot start with a dot: wrote {.field {dotted}} as {.field {stata}}.")
   }
   out <- sf_call("write_table", sf_encode(data, "data", call), normalizePath(path, mustWork = FALSE),
                  fmt = format, .call = call)

@@ -34,3 +34,14 @@ test_that("the shared CPS sample reads with its columns", {
   expect_error(fuse_read(tempfile(fileext = ".parquet")), class = "surveyfuse_error_file_not_found")
   expect_error(fuse_read(tempfile(fileext = ".xyz")), class = "surveyfuse_error_unsupported_format")
 })
+
+test_that("a long imputation tibble can be written to Stata", {
+  skip_if_no_core()
+  long <- tibble::tibble(.imp = rep(1:2, each = 2), .id = rep(1:2, 2), x = c(1, 2, 3, 4))
+  path <- tempfile(fileext = ".dta")
+  expect_message(fuse_write(long, path), "Stata names")
+  back <- haven::read_dta(path)
+  expect_equal(names(back), c("_imp", "_id", "x"))
+  expect_equal(as.numeric(back$`_imp`), c(1, 1, 2, 2))
+  expect_true(all(c(".imp", ".id") %in% names(long)))
+})
