@@ -15,6 +15,10 @@ from .base import Backend, FitContext
 #: method name -> "module:Class" (imported lazily)
 REGISTRY: dict[str, str] = {
     "hotdeck": "surveyfuse.backends.hotdeck:HotDeck",
+    "tvae": "surveyfuse.backends.deep.tvae:TVAE",
+    "diffusion": "surveyfuse.backends.deep.diffusion:Diffusion",
+    "ctgan": "surveyfuse.backends.deep.ctgan:CTGAN",
+    "ctabgan": "surveyfuse.backends.deep.ctabgan:CTABGAN",
 }
 
 DEFAULT_METHOD = "hotdeck"
