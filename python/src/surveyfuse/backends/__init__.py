@@ -17,6 +17,10 @@ REGISTRY: dict[str, str] = {
     "hotdeck": "surveyfuse.backends.hotdeck:HotDeck",
     "forest": "surveyfuse.backends.forest:ForestSampler",
     "qrf": "surveyfuse.backends.qrf:QuantileForestChain",
+    "tvae": "surveyfuse.backends.deep.tvae:TVAE",
+    "diffusion": "surveyfuse.backends.deep.diffusion:Diffusion",
+    "ctgan": "surveyfuse.backends.deep.ctgan:CTGAN",
+    "ctabgan": "surveyfuse.backends.deep.ctabgan:CTABGAN",
 }
 
 DEFAULT_METHOD = "forest"

@@ -1,0 +1,318 @@
+"""What the four generative backends share: encode, condition, train, draw, save.
+
+A subclass builds its torch module (``_build``), trains it (``_train``) and
+turns conditioning rows plus keyed noise into encoded draws (``_generate``).
+This class does the rest:
+
+* the block goes through the :class:`ConstraintLayer` (identities by
+  construction) and the :class:`BlockEncoder` fitted with donor weights;
+* predictors are conditioned on as ``X.design("onehot", "normal")``;
+* draws take their noise from :mod:`surveyfuse.rng` keyed by (seed, row,
+  draw, stream), and run in fixed-size padded batches, so a row's draws are
+  the same whatever rows are imputed with it;
+* state is saved as a JSON manifest plus numpy arrays of the weights.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, ClassVar
+
+import numpy as np
+import torch
+
+from ... import rng
+from ...data.features import Features
+from ..base import Backend, FitContext
+from .constraint_layer import ConstraintLayer
+from .encoding import BlockEncoder
+from .training import (
+    INFER_BATCH,
+    EarlyStopping,
+    MinibatchSampler,
+    holdout_split,
+    limit_threads,
+    numpy_to_state,
+    pad_rows,
+    progress,
+    resolve_device,
+    seed_everything,
+    state_to_numpy,
+)
+
+#: parameters every generative backend accepts
+COMMON_PARAMS: dict[str, Any] = {
+    "device": "auto",
+    "epochs": 200,
+    "batch_size": 500,
+    "lr": 2e-3,
+    "patience": 6,
+    "eval_every": 5,
+    "holdout": 0.12,
+    "transform": "quantile",
+    "point_masses": False,
+    "verbose": False,
+    "threads": 1,
+}
+
+Noise = Callable[[str, int, int], torch.Tensor]
+
+
+def sample_categorical(logits: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """One-hot draws by inverse CDF from uniforms ``u`` (one per row)."""
+    cdf = torch.cumsum(torch.softmax(logits, dim=-1), dim=-1)
+    idx = (cdf < u[:, None]).sum(dim=-1).clamp(max=logits.shape[-1] - 1)
+    return torch.nn.functional.one_hot(idx, logits.shape[-1]).to(logits.dtype)
+
+
+class DeepBackend(Backend):
+    """Base of the torch backends; see the module docstring."""
+
+    copies_donor_rows = False
+    method_params: ClassVar[dict[str, Any]] = {}
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        cls.default_params = {**COMMON_PARAMS, **cls.method_params}
+
+    # ------------------------------------------------------------------ params
+    def check_params(self) -> None:
+        p = self.params
+        if p["device"] not in ("auto", "cpu", "cuda"):
+            raise self._bad_param("device", '"auto", "cpu" or "cuda"')
+        if p["threads"] not in (1, 2) or isinstance(p["threads"], bool):
+            raise self._bad_param("threads", "1 or 2 (CPU threads for torch)")
+        for name in ("epochs", "batch_size", "patience", "eval_every"):
+            v = p[name]
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise self._bad_param(name, "a positive integer")
+        if p["batch_size"] < 2:
+            raise self._bad_param("batch_size", "an integer >= 2")
+        if not isinstance(p["lr"], (int, float)) or isinstance(p["lr"], bool) or not 0 < p["lr"] < 1:
+            raise self._bad_param("lr", "a number in (0, 1)")
+        if not isinstance(p["holdout"], (int, float)) or isinstance(p["holdout"], bool) or not 0 <= p["holdout"] < 0.5:
+            raise self._bad_param("holdout", "a fraction in [0, 0.5)")
+        if p["transform"] not in ("quantile", "log"):
+            raise self._bad_param("transform", '"quantile" or "log"')
+        for name in ("point_masses", "verbose"):
+            if not isinstance(p[name], bool):
+                raise self._bad_param(name, "true or false")
+        self.check_method_params()
+
+    def check_method_params(self) -> None:
+        """Subclasses validate their own parameters here."""
+
+    def _positive_int(self, name: str) -> None:
+        v = self.params[name]
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise self._bad_param(name, "a positive integer")
+
+    def _hidden(self, name: str = "hidden") -> None:
+        v = self.params[name]
+        if not isinstance(v, (list, tuple)) or not v or not all(isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in v):
+            raise self._bad_param(name, "a non-empty list of positive integers")
+
+    def _fraction(self, name: str, lo: float = 0.0, hi: float = 1.0) -> None:
+        v = self.params[name]
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not lo <= v <= hi:
+            raise self._bad_param(name, f"a number in [{lo}, {hi}]")
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X: Features, Y: np.ndarray, context: FitContext) -> "DeepBackend":
+        t0 = time.perf_counter()
+        seed = int(context.random_state)
+        seed_everything(seed, self.params["threads"])
+        self.layer_ = ConstraintLayer().fit(context.variables, context.constraints)
+        M = self.layer_.to_model(np.asarray(Y, dtype=np.float64))
+        self.encoder_ = BlockEncoder(self.params["transform"], self.params["point_masses"]).fit(
+            M, self.layer_.model_specs(), context.weights
+        )
+        V, mask = self.encoder_.transform(M)
+        C = X.design("onehot", "normal").astype(np.float32)
+        self.cond_dim_ = int(C.shape[1])
+        self.layout_ = self.encoder_.layout
+        self.device_ = resolve_device(self.params["device"])
+        weights = np.asarray(context.weights, dtype=np.float64)
+        train, hold = holdout_split(len(V), float(self.params["holdout"]), seed)
+        self.arch_ = self._arch()
+        self.net_ = self._build().to(self.device_)
+        data = {
+            "V": torch.from_numpy(V).to(self.device_),
+            "mask": torch.from_numpy(mask).to(self.device_),
+            "C": torch.from_numpy(C).to(self.device_),
+        }
+        self.history_ = self._train(data, weights, train, hold, seed, verbose=bool(self.params["verbose"] or context.verbose))
+        self.net_ = self.net_.to("cpu").eval()
+        self.fit_seconds_ = round(time.perf_counter() - t0, 3)
+        self.trained_device_ = str(self.device_)
+        return self
+
+    def _train(self, data: dict[str, torch.Tensor], weights: np.ndarray, train: np.ndarray, hold: np.ndarray,
+               seed: int, verbose: bool) -> dict[str, Any]:
+        """Default loop: weighted minibatches, ``self._step`` per batch, early stopping on held-out energy."""
+        p = self.params
+        self._train_rows, self._train_weights, self._seed = train, weights[train], seed
+        self._setup_optim()
+        sampler = MinibatchSampler(weights[train], self._batch_size(), seed)
+        train_t = torch.from_numpy(train).to(self.device_)
+        stopper = EarlyStopping(p["patience"])
+        history: dict[str, Any] = {"loss": [], "val": []}
+        val_gen = torch.Generator(device="cpu")
+        with progress(p["epochs"], self.name, verbose) as bar:
+            epoch = 0
+            for epoch in range(p["epochs"]):
+                self.net_.train()
+                total, steps = 0.0, 0
+                for batch in sampler.epoch():
+                    idx = train_t[torch.from_numpy(batch).to(self.device_)]
+                    total += self._step(data, idx, epoch)
+                    steps += 1
+                history["loss"].append(total / max(steps, 1))
+                stop = False
+                if hold.size and ((epoch + 1) % p["eval_every"] == 0 or epoch + 1 == p["epochs"]):
+                    val_gen.manual_seed(seed)
+                    score = self._validate(data, hold, val_gen)
+                    history["val"].append((epoch + 1, score))
+                    stop = stopper.step(score, self.net_, epoch + 1)
+                    bar.set_postfix(loss=f"{history['loss'][-1]:.4f}", val=f"{score:.4f}")
+                else:
+                    bar.set_postfix(loss=f"{history['loss'][-1]:.4f}")
+                bar.update(1)
+                if stop:
+                    break
+        stopper.restore(self.net_)
+        history["epochs_run"] = epoch + 1
+        history["best_epoch"] = stopper.best_epoch
+        return history
+
+    def _batch_size(self) -> int:
+        return int(self.params["batch_size"])
+
+    def _setup_optim(self) -> None:
+        self.opt_ = torch.optim.Adam(self.net_.parameters(), lr=self.params["lr"])
+
+    def _step(self, data: dict[str, torch.Tensor], idx: torch.Tensor, epoch: int) -> float:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def _validate(self, data: dict[str, torch.Tensor], hold: np.ndarray, gen: torch.Generator) -> float:
+        """Energy score of two draws per held-out row, in encoded space (a proper score)."""
+        self.net_.eval()
+        idx = torch.from_numpy(hold).to(self.device_)
+        C = data["C"][idx]
+        truth = self._canonical(data["V"][idx])
+
+        def noise(kind: str, width: int, stream: int) -> torch.Tensor:
+            if kind == "normal":
+                return torch.randn(len(C), width, generator=gen).to(self.device_)
+            return torch.rand(len(C), width, generator=gen).clamp(1e-6, 1 - 1e-6).to(self.device_)
+
+        a = self._canonical(self._generate(C, noise))
+        b = self._canonical(self._generate(C, noise))
+        es = (a - truth).norm(dim=1).mean() + (b - truth).norm(dim=1).mean() - (a - b).norm(dim=1).mean()
+        return float(0.5 * es)
+
+    def _canonical(self, V: torch.Tensor) -> torch.Tensor:
+        """Zero the continuous slots whose mode is a point mass (they carry no value)."""
+        V = V.clone()
+        for k, (pos, gate) in enumerate(zip(self.encoder_.cont_index, self.encoder_.cont_gate)):
+            if gate >= 0:
+                start, width = self.encoder_.cat_slices[gate]
+                V[:, pos] = V[:, pos] * V[:, start + width - 1]
+        return V
+
+    # ------------------------------------------------------------------ sample
+    @torch.no_grad()
+    def sample(self, X: Features, rows: np.ndarray, draws: int, seed: int) -> np.ndarray:
+        limit_threads(self.params["threads"])
+        self.net_.eval()
+        rows = np.asarray(rows, dtype=np.int64)
+        n = len(X)
+        k = len(self.layer_.variables)
+        if n == 0:
+            return np.zeros((draws, 0, k))
+        C_all = torch.from_numpy(X.design("onehot", "normal").astype(np.float32))
+        out = np.zeros((draws, n, k))
+        for d in range(draws):
+            draw_seed = rng.derive_seed(int(seed), int(d))
+            encoded = []
+            for start in range(0, n, INFER_BATCH):
+                stop = min(start + INFER_BATCH, n)
+                batch_rows = rows[start:stop]
+
+                def noise(kind: str, width: int, stream: int, _r: np.ndarray = batch_rows) -> torch.Tensor:
+                    fn = rng.normals if kind == "normal" else rng.uniforms
+                    arr = fn(draw_seed, _r, 1, width, stream)[0].astype(np.float32)
+                    return pad_rows(torch.from_numpy(arr), INFER_BATCH)
+
+                C = pad_rows(C_all[start:stop], INFER_BATCH)
+                V = self._generate(C, noise)
+                encoded.append(V[: stop - start].double().numpy())
+            M = self.encoder_.inverse(np.vstack(encoded))
+            Yd, report = self.layer_.restore(M, X)
+            out[d] = Yd
+            self.last_constraint_report_ = report
+        return out
+
+    def _generate(self, C: torch.Tensor, noise: Noise) -> torch.Tensor:
+        """Encoded draws (one-hot softmax segments) for conditioning rows ``C``."""
+        raise NotImplementedError
+
+    def _finish(self, raw: torch.Tensor, noise: Noise, stream: int) -> torch.Tensor:
+        """Turn a raw output (values at continuous slots, logits at softmax segments) into a draw."""
+        out = raw.clone()
+        cats = self.layout_["cat"]
+        if cats:
+            u = noise("uniform", len(cats), stream)
+            for j, (start, width) in enumerate(cats):
+                out[:, start : start + width] = sample_categorical(raw[:, start : start + width], u[:, j])
+        return out
+
+    # ------------------------------------------------------------------ architecture, persistence
+    def _arch(self) -> dict[str, Any]:
+        return {"dim": self.layout_["dim"], "cond_dim": self.cond_dim_}
+
+    def _build(self) -> torch.nn.Module:
+        raise NotImplementedError
+
+    def describe(self) -> dict[str, Any]:
+        out = dict(self.params)
+        if hasattr(self, "history_"):
+            out["epochs_run"] = self.history_.get("epochs_run")
+            out["best_epoch"] = self.history_.get("best_epoch")
+            out["trained_on"] = self.trained_device_
+            out["by_construction"] = list(self.layer_.by_construction)
+        return out
+
+    def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        enc_meta, enc_arrays = self.encoder_.get_state()
+        meta = {
+            "params": self.params,
+            "arch": self.arch_,
+            "layout": {"dim": self.layout_["dim"], "cont": list(self.layout_["cont"]),
+                       "cat": [list(s) for s in self.layout_["cat"]]},
+            "cond_dim": self.cond_dim_,
+            "encoder": enc_meta,
+            "layer": self.layer_.get_state(),
+            "history": {"epochs_run": self.history_.get("epochs_run"), "best_epoch": self.history_.get("best_epoch")},
+            "trained_on": self.trained_device_,
+        }
+        arrays = {"encoder.grids": enc_arrays["grids"], **state_to_numpy(self.net_)}
+        return meta, arrays
+
+    @classmethod
+    def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> "DeepBackend":
+        self = cls(**meta["params"])
+        self.encoder_ = BlockEncoder.from_state(meta["encoder"], {"grids": arrays["encoder.grids"]})
+        self.layer_ = ConstraintLayer.from_state(meta["layer"])
+        self.layout_ = {"dim": meta["layout"]["dim"], "cont": list(meta["layout"]["cont"]),
+                        "cat": [tuple(s) for s in meta["layout"]["cat"]]}
+        self.cond_dim_ = int(meta["cond_dim"])
+        self.arch_ = meta["arch"]
+        self.history_ = dict(meta.get("history", {}))
+        self.trained_device_ = meta.get("trained_on", "cpu")
+        self.device_ = torch.device("cpu")
+        self.net_ = self._build()
+        numpy_to_state(self.net_, arrays)
+        self.net_.eval()
+        return self
