@@ -55,6 +55,14 @@ def normalise_methods(methods: Any) -> list[tuple[str, Any]]:
             out.append((str(m[0]), m[1]))
         else:
             out.append((method_label(m), m))
+    from ..backends import REGISTRY, available_methods
+    from .reference import REFERENCE_METHODS
+
+    for label, spec in out:
+        name = spec if isinstance(spec, str) else spec.get("name") if isinstance(spec, dict) else None
+        if name not in REGISTRY and name not in REFERENCE_METHODS and name != "auto":
+            choices = ", ".join(available_methods() + list(REFERENCE_METHODS))
+            raise SurveyfuseError("unknown_method", f"unknown method '{name}' in methods; choose from: {choices}", method=str(name))
     labels = [lab for lab, _ in out]
     if len(set(labels)) != len(labels) or not labels:
         raise SurveyfuseError("bad_argument", f"methods must be a non-empty list of distinct methods, got {labels}", argument="methods")
@@ -227,6 +235,29 @@ def evaluate_methods(
     return Evaluation(metrics=json.loads(json.dumps(metrics, default=_json_default)), examples=examples)
 
 
+def evaluate_spec(spec: Any, methods: Any = None, *, folds: int = 5, draws: int | None = None, seed: int | None = None,
+                  max_rows: int | None = None, keep_examples: bool = False) -> Evaluation:
+    """:func:`evaluate_methods` on a task spec's donor (after its donor-side harmonise rules)."""
+    from ..data.io import read_table
+    from ..harmonise import Harmoniser
+    from ..spec import TaskSpec, load_spec
+
+    if not isinstance(spec, TaskSpec):
+        spec = load_spec(spec)
+    donor = read_table(spec.donor, role="donor")
+    rules = {k: v for k, v in (spec.harmonise or {}).items() if k == "donor"}
+    if rules:
+        donor = Harmoniser(rules).apply(donor, "donor")
+    if isinstance(draws, bool) or draws is not None and (not isinstance(draws, int) or draws < 1):
+        raise SurveyfuseError("bad_draws", f"draws must be a positive integer, got {draws!r}", value=str(draws))
+    ev = evaluate_methods(donor, spec.block, spec.predictors, methods, folds=folds, draws=draws or spec.draws,
+                          weights=spec.weights, constraints=spec.constraints, categorical=spec.categorical,
+                          seed=int(seed if seed is not None else spec.seed or 0), max_rows=max_rows,
+                          keep_examples=keep_examples)
+    ev.metrics["settings"]["name"] = spec.name
+    return ev
+
+
 def _json_default(x: Any) -> Any:
     if isinstance(x, (np.integer,)):
         return int(x)
@@ -235,4 +266,4 @@ def _json_default(x: Any) -> Any:
     return str(x)
 
 
-__all__ = ["Evaluation", "evaluate_methods", "fold_ids", "normalise_methods", "method_label", "DEFAULT_METHODS"]
+__all__ = ["Evaluation", "evaluate_methods", "evaluate_spec", "fold_ids", "normalise_methods", "method_label", "DEFAULT_METHODS"]
