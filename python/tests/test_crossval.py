@@ -48,10 +48,16 @@ def test_evaluate_rejects_unknown_method_and_bad_folds(donor):
         sf.evaluate_methods(donor, BLOCK, PREDICTORS, methods=["hotdeck"], folds=1)
 
 
-def test_reference_method_is_skipped_or_scored(donor):
-    ev = sf.evaluate_methods(donor, BLOCK, PREDICTORS, methods=["hotdeck", "microimpute"], folds=2, draws=3)
-    assert "microimpute" in ev.metrics["skipped"] or "microimpute" in ev.metrics["methods"]
+def test_reference_methods_are_skipped_or_scored(donor):
+    small = donor.head(400)
+    ev = sf.evaluate_methods(small, BLOCK, PREDICTORS, methods=["hotdeck", "microimpute", "mice"], folds=2, draws=3,
+                             constraints=["e00650 <= e00600"], categorical=["MARS"])
+    for ref in ("microimpute", "mice"):
+        assert (ref in ev.metrics["skipped"]) != (ref in ev.metrics["methods"])
     assert "hotdeck" in ev.metrics["methods"]
+    if "mice" in ev.metrics["methods"]:  # R + r-cran-mice installed: a real comparison row
+        o = ev.metrics["methods"]["mice"]["overall"]
+        assert o["energy_score"] > 0 and o["rows"] == 200
 
 
 def test_cli_evaluate(tmp_path, capsys):
