@@ -146,7 +146,8 @@ def numeric_metrics(draws: np.ndarray, truth: np.ndarray, w: np.ndarray, mu: flo
     true_total = float((w * truth).sum())
     draw_totals = draws @ w
     tds_true = top_decile_share(truth, w)
-    tds_imp = float(np.nanmean([top_decile_share(draws[d], w) for d in range(m)])) if m else float("nan")
+    shares = [s for s in (top_decile_share(draws[d], w) for d in range(m)) if np.isfinite(s)]  # all-zero draws: undefined
+    tds_imp = float(np.mean(shares)) if shares else float("nan")
     zero_imp, zero_true = _wmean((draws == 0).mean(axis=0), w), _wmean((truth == 0).astype(float), w)
     out = {
         "kind": "numeric",
