@@ -9,7 +9,7 @@ import pytest
 import surveyfuse as sf
 from surveyfuse.cli import main
 from surveyfuse.errors import SurveyfuseError
-from surveyfuse.evaluate.crossval import fold_ids
+from surveyfuse.evaluate.crossval import fold_ids, normalise_methods
 
 DATA = "shared-specs/data/cps_donor.parquet"
 BLOCK = ["e00300", "e00600", "e00650"]
@@ -79,3 +79,12 @@ def test_cli_evaluate(tmp_path, capsys):
     assert (out / "report.html").stat().st_size > 10_000
     assert main(["evaluate", str(path), "--methods", "nosuch", "--folds", "2"]) == 2
     assert "error[unknown_method]" in capsys.readouterr().err
+
+
+def test_method_text_with_params():
+    pairs = normalise_methods("forest, hotdeck:k=50, hotdeck")
+    assert pairs == [("forest", "forest"), ("hotdeck_k50", {"name": "hotdeck", "params": {"k": 50}}), ("hotdeck", "hotdeck")]
+    with pytest.raises(SurveyfuseError, match="param=value"):
+        normalise_methods("hotdeck:k")
+    with pytest.raises(SurveyfuseError, match="distinct"):
+        normalise_methods("hotdeck,hotdeck")

@@ -48,7 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("evaluate", help="donor-only K-fold validation of methods: metrics.json, report.html, best method")
     ev.add_argument("spec", help="task spec (JSON); its donor, block, predictors, weights and constraints are used")
     ev.add_argument("--methods", default="forest,qrf,hotdeck",
-                    help="comma-separated methods (backends, or microimpute / mice when installed); default forest,qrf,hotdeck")
+                    help="comma-separated methods: backends (with parameters as name:param=value, e.g. hotdeck:k=50), auto, "
+                         "or microimpute / mice when installed; default forest,qrf,hotdeck")
     ev.add_argument("--folds", type=int, default=5, help="number of folds (default 5)")
     ev.add_argument("--draws", type=int, default=20, help="draws per held-out row (default 20)")
     ev.add_argument("--out", metavar="DIR", help="write metrics.json and report.html here")

@@ -41,12 +41,34 @@ def method_label(method: Any) -> str:
     raise SurveyfuseError("unknown_method", f"method must be a name or {{'name', 'params'}}, got {method!r}", method=str(method))
 
 
+def parse_method_text(text: str) -> Any:
+    """``"hotdeck"`` -> ``"hotdeck"``; ``"hotdeck:k=50:metric=rank"`` -> ``{"name": "hotdeck", "params": {"k": 50, ...}}``
+    (values read as JSON when they parse, else as text), so the CLI can name parameterised variants."""
+    name, *pairs = [p.strip() for p in text.split(":")]
+    if not pairs:
+        return name
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SurveyfuseError("bad_argument", f"method '{text}': expected name:param=value, got '{pair}'", argument="methods")
+        try:
+            params[key] = json.loads(value)
+        except ValueError:
+            params[key] = value
+    return {"name": name, "params": params}
+
+
 def normalise_methods(methods: Any) -> list[tuple[str, Any]]:
-    """``[label, method spec]`` pairs from names, dicts, (label, spec) pairs or a {label: spec} dict."""
+    """``[label, method spec]`` pairs from names, dicts, (label, spec) pairs or a {label: spec} dict.
+
+    A comma-separated string is split; each part may carry parameters
+    (``"forest,hotdeck:k=50"``, see :func:`parse_method_text`).
+    """
     if methods is None:
         methods = list(DEFAULT_METHODS)
     if isinstance(methods, str):
-        methods = [m.strip() for m in methods.split(",") if m.strip()]
+        methods = [parse_method_text(m.strip()) for m in methods.split(",") if m.strip()]
     if isinstance(methods, dict):
         return [(str(k), v) for k, v in methods.items()]
     out = []
