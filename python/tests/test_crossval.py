@@ -34,6 +34,12 @@ def test_evaluate_methods_api(donor):
     assert set(m["methods"]) == {"hotdeck", "hotdeck_k50"}
     es = {k: v["overall"]["energy_score"] for k, v in m["methods"].items()}
     assert ev.best == min(es, key=es.get)
+    (other,) = set(es) - {ev.best}
+    gap = m["margins"][other]
+    folds = [f["energy_score"] for f in m["methods"][other]["folds"]]
+    best_folds = [f["energy_score"] for f in m["methods"][ev.best]["folds"]]
+    assert gap["gap"] == pytest.approx(np.mean(np.subtract(folds, best_folds))) and gap["gap"] > 0
+    assert gap["se"] == pytest.approx(np.std(np.subtract(folds, best_folds), ddof=1) / np.sqrt(2))
     assert len(m["methods"]["hotdeck"]["folds"]) == 2
     assert m["methods"]["hotdeck"]["overall"]["constraint_violations"]["e00650 <= e00600"] == 0.0
     t = ev.table()

@@ -244,6 +244,7 @@ def evaluate_methods(
         }
     scored = {k: v["overall"].get("energy_score") for k, v in per_method.items() if v["overall"].get("energy_score") is not None}
     best = min(scored, key=scored.get) if scored else None
+    margins = paired_margins(per_method, best) if best else {}
     metrics = {
         "settings": {"block": block, "predictors": predictors, "folds": int(folds), "draws": int(draws),
                      "weights": weights, "constraints": list(constraints or []), "categorical": sorted(cats),
@@ -252,9 +253,30 @@ def evaluate_methods(
         "best": best,
         "best_reason": (f"lowest mean energy score of the standardised block over {folds} donor folds "
                         f"({scored[best]:.4f})") if best else "no method could be scored",
+        "margins": margins,
         "skipped": skipped,
     }
     return Evaluation(metrics=json.loads(json.dumps(metrics, default=_json_default)), examples=examples)
+
+
+def paired_margins(per_method: dict[str, Any], best: str) -> dict[str, Any]:
+    """Each method's energy-score gap to ``best``: mean over folds of the paired
+    per-fold difference, its standard error ``sd / sqrt(K)``, and how many
+    folds ``best`` won. The same folds score every method, so pairing removes
+    the fold-to-fold swing that heavy tails cause; a gap within ~2 se is a tie."""
+    ref = [f.get("energy_score") for f in per_method[best]["folds"]]
+    out = {}
+    for label, res in per_method.items():
+        if label == best:
+            continue
+        diff = np.array([(a - b) if a is not None and b is not None else np.nan
+                         for a, b in zip([f.get("energy_score") for f in res["folds"]], ref)], dtype=float)
+        diff = diff[np.isfinite(diff)]
+        if diff.size == 0:
+            continue
+        se = float(diff.std(ddof=1) / np.sqrt(diff.size)) if diff.size > 1 else None
+        out[label] = {"gap": float(diff.mean()), "se": se, "folds_won_by_best": int((diff > 0).sum()), "folds": int(diff.size)}
+    return out
 
 
 def evaluate_spec(spec: Any, methods: Any = None, *, folds: int = 5, draws: int | None = None, seed: int | None = None,

@@ -41,6 +41,10 @@ def text_table(ev: Evaluation) -> str:
         lines.append(f"{label:18s} skipped: {why}")
     if ev.best:
         lines.append(f"best method: {ev.best} ({ev.metrics['best_reason']})")
+        for label, g in sorted(ev.metrics.get("margins", {}).items(), key=lambda kv: kv[1]["gap"]):
+            se = f" +- {g['se']:.4f}" if g.get("se") is not None else ""
+            lines.append(f"  {label}: energy score {g['gap']:+.4f}{se} vs {ev.best} (paired over folds; "
+                         f"{ev.best} better in {g['folds_won_by_best']}/{g['folds']} folds)")
     return "\n".join(lines)
 
 
@@ -141,6 +145,10 @@ def render_html(ev: Evaluation, title: str = "surveyfuse evaluation") -> str:
     table_html = t.to_html(float_format=lambda x: f"{x:.4f}", na_rep="-", border=0)
     var_html = ev.variable_table().to_html(float_format=lambda x: f"{x:.4f}", na_rep="-", border=0, index=False)
     figs = "".join(f"<h2>{html.escape(cap)}</h2><img alt='{html.escape(cap)}' src='{src}'>" for cap, src in _plots(ev))
+    margins = "".join(
+        f"<li>{html.escape(k)}: {g['gap']:+.4f}" + (f" &plusmn; {g['se']:.4f}" if g.get("se") is not None else "")
+        + f" ({html.escape(str(ev.best))} better in {g['folds_won_by_best']}/{g['folds']} folds)</li>"
+        for k, g in sorted(ev.metrics.get("margins", {}).items(), key=lambda kv: kv[1]["gap"]))
     skipped = "".join(f"<li>{html.escape(k)}: {html.escape(v)}</li>" for k, v in ev.metrics.get("skipped", {}).items())
     return f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:sans-serif;max-width:1200px;margin:1em auto;}} table{{border-collapse:collapse;font-size:12px}}
@@ -149,6 +157,7 @@ td,th{{padding:2px 6px;border-bottom:1px solid #ddd;text-align:right}} img{{max-
 <p>Donor-only {s['folds']}-fold validation on {s['rows']} donor rows, {s['draws']} draws per held-out row, seed {s['seed']}.
 Block: {html.escape(', '.join(s['block']))}. Weights: {html.escape(str(s['weights']))}.</p>
 <p><b>Best method: {html.escape(str(ev.best))}</b> - {html.escape(ev.metrics['best_reason'])}.</p>
+{f'<p>Energy-score gap to the best method (paired over folds, &plusmn; se; within about 2 se is a tie):</p><ul>{margins}</ul>' if margins else ''}
 {f'<p>Skipped:</p><ul>{skipped}</ul>' if skipped else ''}
 <h2>Overall (mean over folds)</h2>{table_html}
 <h2>Per variable</h2>{var_html}
