@@ -26,6 +26,8 @@ def test_auto_picks_and_reports(donor):
     best = min(auto["energy_score"], key=auto["energy_score"].get)
     assert auto["chosen"] == best and rep["method"] == "hotdeck"
     assert best in auto["reason"] and "energy score" in auto["reason"]
+    (other,) = set(auto["energy_score"]) - {best}
+    assert auto["margins"][other]["gap"] == pytest.approx(auto["energy_score"][other] - auto["energy_score"][best])
     assert (imp.backend_.describe()["k"] == 40) == (best == "hotdeck_k40")
     out = imp.sample(donor[PREDICTORS].head(20), draws=2, seed=1)
     assert len(out) == 40

@@ -74,6 +74,7 @@ def choose_method(donor: pd.DataFrame, block: Sequence[str], predictors: Sequenc
         "crps_std": {m: r["overall"].get("crps_std") for m, r in ev.metrics["methods"].items()},
         "coverage90": {m: r["overall"].get("coverage90") for m, r in ev.metrics["methods"].items()},
         "seconds": {m: r["seconds"] for m, r in ev.metrics["methods"].items()},
+        "margins": ev.metrics["margins"],
         "skipped": ev.metrics["skipped"],
         "settings": {"folds": folds, "draws": draws, "rows": ev.metrics["settings"]["rows"]},
         "reason": f"{ev.best} has the lowest energy score ({scores[ev.best]:.4f}) in {folds}-fold donor-only "
