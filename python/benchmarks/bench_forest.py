@@ -26,10 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,63 +96,27 @@ def run_surveyfuse(method: str, task: Task, donor: pd.DataFrame, recipient: pd.D
     return D, {"fixed": fixed, "params": imp.fit_report_.get("method_params", {})}
 
 
+def _reference(name: str, task: Task, donor: pd.DataFrame, recipient: pd.DataFrame, draws: int, seed: int):
+    """microimpute / R mice through surveyfuse.evaluate.reference (shared with ``surveyfuse evaluate``)."""
+    from surveyfuse.errors import SurveyfuseError
+    from surveyfuse.evaluate.reference import run_reference
+
+    try:
+        D, _, _ = run_reference(name, donor, recipient, task.block, task.predictors, task.categorical,
+                                WEIGHT if name == "microimpute" else None, draws, seed)
+    except SurveyfuseError as exc:
+        if exc.code == "missing_dependency":
+            raise ModuleNotFoundError(exc.context.get("dependency", name), name=name) from exc
+        raise
+    return np.stack([D[c] for c in task.block], axis=2), {}
+
+
 def run_microimpute(task: Task, donor: pd.DataFrame, recipient: pd.DataFrame, draws: int, seed: int):
-    import logging
-
-    from microimpute.models import QRF
-
-    logging.getLogger("microimpute").setLevel(logging.ERROR)
-    train = donor[task.predictors + task.block + [WEIGHT]].astype("float64")
-    fitted = QRF(seed=seed, log_level="ERROR").fit(train, task.predictors, task.block, weight_col=WEIGHT)
-    test = recipient[task.predictors].astype("float64")
-    D = np.zeros((draws, len(recipient), len(task.block)))
-    for d in range(draws):  # each predict() draws fresh random quantiles
-        pred = fitted.predict(test)
-        if isinstance(pred, dict):
-            pred = next(iter(pred.values()))
-        D[d] = pred[task.block].to_numpy(dtype=np.float64)
-    return D, {}
-
-
-MICE_R = r"""
-suppressMessages(library(mice))
-args <- commandArgs(trailingOnly = TRUE)
-d <- read.csv(args[1])
-cats <- strsplit(args[4], ",")[[1]]
-for (c in cats) d[[c]] <- factor(d[[c]])
-block <- strsplit(args[5], ",")[[1]]
-meth <- make.method(d)
-meth[block] <- "pmm"
-imp <- mice(d, m = as.integer(args[3]), method = meth, maxit = 5, printFlag = FALSE, seed = as.integer(args[6]))
-long <- complete(imp, "long")
-long <- long[long$.id %in% which(d$.recipient == 1), c(".imp", ".id", block)]
-write.csv(long, args[2], row.names = FALSE)
-"""
+    return _reference("microimpute", task, donor, recipient, draws, seed)
 
 
 def run_mice(task: Task, donor: pd.DataFrame, recipient: pd.DataFrame, draws: int, seed: int):
-    rscript = shutil.which("Rscript")
-    if rscript is None:
-        raise ModuleNotFoundError("Rscript")
-    with tempfile.TemporaryDirectory() as tmp:
-        cols = task.predictors + task.block
-        stacked = pd.concat([donor[cols].assign(**{".recipient": 0}),
-                             recipient[task.predictors].assign(**{".recipient": 1})], ignore_index=True)
-        stacked = stacked.rename(columns={".recipient": "X.recipient"})
-        src = Path(tmp) / "in.csv"
-        stacked.to_csv(src, index=False)
-        script = Path(tmp) / "mice.R"
-        script.write_text(MICE_R.replace("d$.recipient", "d$X.recipient"))
-        out = Path(tmp) / "out.csv"
-        proc = subprocess.run([rscript, str(script), str(src), str(out), str(draws), ",".join(task.categorical),
-                               ",".join(task.block), str(seed)], capture_output=True, text=True)
-        if proc.returncode != 0:
-            if "there is no package called" in proc.stderr:
-                raise ModuleNotFoundError("mice")
-            raise RuntimeError(proc.stderr[-2000:])
-        long = pd.read_csv(out).sort_values([".imp", ".id"])
-    D = long[task.block].to_numpy(dtype=np.float64).reshape(draws, len(recipient), len(task.block))
-    return D, {}
+    return _reference("mice", task, donor, recipient, draws, seed)
 
 
 # ---------------------------------------------------------------------------- scoring

@@ -10,16 +10,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+import bench_evaluate  # noqa: E402
 import bench_forest  # noqa: E402
 
-BENCHMARKS = {"forest": bench_forest.main}
+BENCHMARKS = {"forest": bench_forest.main, "evaluate": bench_evaluate.main}
+QUICK_ARGS = {"forest": ["--donors", "3000", "--recipients", "1000"], "evaluate": ["--folds", "3", "--draws", "10", "--max-rows", "3000"]}
 
 
 def main() -> None:
     quick = "--quick" in sys.argv[1:]
     for name, run in BENCHMARKS.items():
         print(f"== benchmark: {name}", flush=True)
-        run(["--donors", "3000", "--recipients", "1000"] if quick else [])
+        run(QUICK_ARGS[name] if quick else [])
 
 
 if __name__ == "__main__":

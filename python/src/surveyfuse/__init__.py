@@ -28,6 +28,9 @@ _LAZY = {
     "parse_constraint": "surveyfuse.constraints",
     "diagnose": "surveyfuse.diagnostics",
     "rake": "surveyfuse.raking",
+    "evaluate_methods": "surveyfuse.evaluate.crossval",
+    "pool": "surveyfuse.evaluate.pooling",
+    "write_report": "surveyfuse.evaluate.report",
 }
 
 __all__ = ["__version__", "SurveyfuseError", "ERROR_CODES", *_LAZY]

@@ -45,6 +45,18 @@ def _parser() -> argparse.ArgumentParser:
     diag.add_argument("--out", metavar="DIR", help="write diagnostics.json, diagnostics.txt and support_flags.csv here")
     diag.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
+    ev = sub.add_parser("evaluate", help="donor-only K-fold validation of methods: metrics.json, report.html, best method")
+    ev.add_argument("spec", help="task spec (JSON); its donor, block, predictors, weights and constraints are used")
+    ev.add_argument("--methods", default="forest,qrf,hotdeck",
+                    help="comma-separated methods: backends (with parameters as name:param=value, e.g. hotdeck:k=50), auto, "
+                         "or microimpute / mice when installed; default forest,qrf,hotdeck")
+    ev.add_argument("--folds", type=int, default=5, help="number of folds (default 5)")
+    ev.add_argument("--draws", type=int, default=20, help="draws per held-out row (default 20)")
+    ev.add_argument("--out", metavar="DIR", help="write metrics.json and report.html here")
+    ev.add_argument("--max-rows", type=int, metavar="N", help="validate on a seeded sample of at most N donor rows")
+    ev.add_argument("--seed", type=int, help="seed (default: the spec's, else 0)")
+    ev.add_argument("--json", action="store_true", help="print the metrics as JSON instead of a table")
+
     val = sub.add_parser("validate", help="check a task spec without running it")
     val.add_argument("spec")
 
@@ -106,6 +118,18 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         result = diagnose_spec(args.spec, out_dir=args.out)
         print(json.dumps(result.to_dict(), indent=1, default=float) if args.json else result.to_text())
+        return 0
+    if args.command == "evaluate":
+        from .evaluate.crossval import evaluate_spec
+        from .evaluate.report import text_table, write_report
+
+        ev = evaluate_spec(args.spec, methods=args.methods, folds=args.folds, draws=args.draws, seed=args.seed,
+                           max_rows=args.max_rows, keep_examples=bool(args.out))
+        if args.out:
+            paths = write_report(ev, args.out, title=f"surveyfuse evaluation: {ev.metrics['settings'].get('name', '')}")
+        print(json.dumps(ev.metrics, indent=1) if args.json else text_table(ev))
+        if args.out and not args.json:
+            print(f"wrote {', '.join(paths.values())}")
         return 0
     if args.command == "validate":
         from .spec import load_spec

@@ -39,6 +39,7 @@ ERROR_CODES: dict[str, str] = {
     "missing_dependency": "an optional dependency is needed but not installed",
     "bad_argument": "an argument has an invalid value",
     "bad_data": "the data have a value surveyfuse cannot use",
+    "reference_failed": "a reference comparison tool (microimpute, R mice) failed while evaluating",
     "unmatched_category": "a value has no entry in a declared recode map",
     "bad_harmonise": "a harmonisation rule is malformed",
     "rake_failed": "donor weights could not be calibrated to the recipient's margins",

@@ -173,6 +173,13 @@ class Imputer:
             raise SurveyfuseError("empty_donor", "the donor has no rows", table="donor")
         constraint_set = ConstraintSet(self.constraints or []).validate_columns(predictors + block)
         name, params = parse_method(self.method, self.params)
+        auto_report = None
+        if name == "auto":  # pick by donor-only validation (see surveyfuse.evaluate.auto)
+            from .evaluate.auto import choose_method
+
+            name, params, auto_report = choose_method(
+                frame, block, predictors, params, weights=self.weights, constraints=self.constraints,
+                categorical=self.categorical, seed=int(self.random_state or 0))
         backend = make_backend(name, params)  # refuses unknown methods and parameters early
 
         weights = self._donor_weights(frame)
@@ -237,6 +244,8 @@ class Imputer:
         self.support_ = SupportModel().fit(X) if self.flag_off_support else None
         self.calibration_ = None
         report["method"] = name
+        if auto_report is not None:
+            report["auto"] = auto_report
         report["method_params"] = self.backend_.describe()
         report["fit_seconds"] = round(time.perf_counter() - t0, 3)
         self.fit_report_ = report

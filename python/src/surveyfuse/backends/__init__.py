@@ -26,8 +26,13 @@ REGISTRY: dict[str, str] = {
 DEFAULT_METHOD = "forest"
 
 
+#: pseudo-methods the Imputer resolves itself before making a backend
+#: ("auto": pick by donor-only validation, see surveyfuse.evaluate.auto)
+META_METHODS = ("auto",)
+
+
 def available_methods() -> list[str]:
-    return sorted(REGISTRY)
+    return sorted(REGISTRY) + list(META_METHODS)
 
 
 def backend_class(name: str) -> type[Backend]:

@@ -1,0 +1,313 @@
+"""Donor-only K-fold validation: which method should a user trust?
+
+The recipient's block is never observed, so we hide it on held-out donor
+rows instead: split the donor into K folds (seeded), fit each method on K-1
+folds, draw the block for the held-out fold from its predictors alone, and
+score the draws against the hidden values with :mod:`.metrics`. Scores are
+averaged over folds, per method, per variable and overall; the best method
+is the one with the lowest energy score (a proper score of the joint
+distribution, so it rewards neither over- nor under-dispersion).
+
+A "method" is a registered backend name, ``{"name": ..., "params": {...}}``,
+a label with a spec (``("hotdeck_k50", {"name": "hotdeck", "params": {"k": 50}})``),
+or a reference tool (``microimpute``, ``mice``; see :mod:`.reference`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..constraints import ConstraintSet
+from ..data.frames import as_pandas, check_columns
+from ..data.types import infer_variable
+from ..errors import SurveyfuseError
+from .metrics import score_block
+
+DEFAULT_METHODS = ("forest", "qrf", "hotdeck")
+
+
+def method_label(method: Any) -> str:
+    if isinstance(method, str):
+        return method
+    if isinstance(method, dict):
+        params = method.get("params") or {}
+        return method["name"] + "".join(f"_{k}{v}" for k, v in sorted(params.items()))
+    raise SurveyfuseError("unknown_method", f"method must be a name or {{'name', 'params'}}, got {method!r}", method=str(method))
+
+
+def parse_method_text(text: str) -> Any:
+    """``"hotdeck"`` -> ``"hotdeck"``; ``"hotdeck:k=50:metric=rank"`` -> ``{"name": "hotdeck", "params": {"k": 50, ...}}``
+    (values read as JSON when they parse, else as text), so the CLI can name parameterised variants."""
+    name, *pairs = [p.strip() for p in text.split(":")]
+    if not pairs:
+        return name
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SurveyfuseError("bad_argument", f"method '{text}': expected name:param=value, got '{pair}'", argument="methods")
+        try:
+            params[key] = json.loads(value)
+        except ValueError:
+            params[key] = value
+    return {"name": name, "params": params}
+
+
+def normalise_methods(methods: Any) -> list[tuple[str, Any]]:
+    """``[label, method spec]`` pairs from names, dicts, (label, spec) pairs or a {label: spec} dict.
+
+    A comma-separated string is split; each part may carry parameters
+    (``"forest,hotdeck:k=50"``, see :func:`parse_method_text`).
+    """
+    if methods is None:
+        methods = list(DEFAULT_METHODS)
+    if isinstance(methods, str):
+        methods = [parse_method_text(m.strip()) for m in methods.split(",") if m.strip()]
+    if isinstance(methods, dict):
+        return [(str(k), v) for k, v in methods.items()]
+    out = []
+    for m in methods:
+        if isinstance(m, (tuple, list)) and len(m) == 2:
+            out.append((str(m[0]), m[1]))
+        else:
+            out.append((method_label(m), m))
+    from ..backends import REGISTRY, available_methods
+    from .reference import REFERENCE_METHODS
+
+    for label, spec in out:
+        name = spec if isinstance(spec, str) else spec.get("name") if isinstance(spec, dict) else None
+        if name not in REGISTRY and name not in REFERENCE_METHODS and name != "auto":
+            choices = ", ".join(available_methods() + list(REFERENCE_METHODS))
+            raise SurveyfuseError("unknown_method", f"unknown method '{name}' in methods; choose from: {choices}", method=str(name))
+    labels = [lab for lab, _ in out]
+    if len(set(labels)) != len(labels) or not labels:
+        raise SurveyfuseError("bad_argument", f"methods must be a non-empty list of distinct methods, got {labels}", argument="methods")
+    return out
+
+
+def fold_ids(n: int, folds: int, seed: int) -> np.ndarray:
+    """Fold number of each row: a seeded permutation cut into ``folds`` near-equal parts."""
+    ids = np.empty(n, dtype=np.int64)
+    ids[np.random.default_rng(seed).permutation(n)] = np.arange(n) % folds
+    return ids
+
+
+@dataclass
+class Evaluation:
+    """Result of :func:`evaluate_methods`.
+
+    ``metrics`` is JSON-able: ``{"settings", "methods": {label: {"overall",
+    "variables", "seconds", "folds"}}, "best", "skipped"}``. ``table()`` is a
+    one-row-per-method summary; ``best`` the label with the lowest mean
+    energy score.
+    """
+
+    metrics: dict[str, Any]
+    examples: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def best(self) -> str | None:
+        return self.metrics.get("best")
+
+    def table(self) -> pd.DataFrame:
+        rows = []
+        for label, res in self.metrics["methods"].items():
+            o = res["overall"]
+            rows.append({"method": label, **{k: v for k, v in o.items() if not isinstance(v, (dict, list))},
+                         "fit_seconds": res["seconds"]["fit"], "sample_seconds": res["seconds"]["sample"]})
+        frame = pd.DataFrame(rows).set_index("method")
+        return frame.sort_values("energy_score") if "energy_score" in frame else frame
+
+    def variable_table(self) -> pd.DataFrame:
+        rows = []
+        for label, res in self.metrics["methods"].items():
+            for var, d in res["variables"].items():
+                rows.append({"method": label, "variable": var,
+                             **{k: v for k, v in d.items() if not isinstance(v, (dict, list, str))}})
+        return pd.DataFrame(rows)
+
+    def to_json(self) -> str:
+        return json.dumps(self.metrics, indent=1)
+
+
+def _mean_nested(items: list[Any]) -> Any:
+    """Average a list of equally-shaped JSON structures (numbers averaged, NaN/None skipped)."""
+    first = items[0]
+    if isinstance(first, dict):
+        return {k: _mean_nested([it[k] for it in items if isinstance(it, dict) and k in it]) for k in first}
+    if isinstance(first, list) and first and not isinstance(first[0], str):
+        if all(isinstance(it, list) and len(it) == len(first) for it in items):
+            return [_mean_nested([it[i] for it in items]) for i in range(len(first))]
+        return first
+    if isinstance(first, (int, float)) and not isinstance(first, bool) or first is None:
+        vals = [float(v) for v in items if isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)]
+        return float(np.mean(vals)) if vals else None
+    return first
+
+
+def evaluate_methods(
+    donor: Any,
+    block: Sequence[str],
+    predictors: Sequence[str],
+    methods: Any = None,
+    *,
+    folds: int = 5,
+    draws: int = 20,
+    weights: str | None = None,
+    constraints: Sequence[str] | None = None,
+    categorical: Sequence[str] | None = None,
+    seed: int = 0,
+    max_rows: int | None = None,
+    params: dict[str, Any] | None = None,
+    keep_examples: bool = False,
+    verbose: bool = False,
+) -> Evaluation:
+    """K-fold donor-only validation of ``methods``; see the module docstring.
+
+    ``weights`` (a donor column) weights both fitting and scoring.
+    ``max_rows`` first takes a seeded simple random sample of the donor.
+    Methods whose optional dependency is missing are listed in
+    ``metrics["skipped"]`` rather than failing the run. With
+    ``keep_examples`` the first fold's draws and truth are kept (for plots).
+    """
+    from ..imputer import Imputer
+    from .reference import REFERENCE_METHODS, run_reference
+
+    frame, _ = as_pandas(donor, role="donor")
+    block, predictors = list(block), list(predictors)
+    check_columns(frame, predictors, role="predictor", table="donor")
+    check_columns(frame, block, role="block", table="donor")
+    if isinstance(folds, bool) or not isinstance(folds, (int, np.integer)) or folds < 2:
+        raise SurveyfuseError("bad_argument", f"folds must be an integer >= 2, got {folds!r}", argument="folds")
+    frame = frame.dropna(subset=block).reset_index(drop=True)
+    if max_rows is not None and len(frame) > max_rows:
+        frame = frame.iloc[np.sort(np.random.default_rng(seed).choice(len(frame), int(max_rows), replace=False))].reset_index(drop=True)
+    if len(frame) < 2 * folds:
+        raise SurveyfuseError("empty_donor", f"the donor has {len(frame)} usable rows, too few for {folds} folds", table="donor")
+    if constraints:
+        ConstraintSet(list(constraints)).validate_columns(predictors + block)
+    cats = set(categorical or [])
+    variables = [infer_variable(frame[c], categorical=c in cats) for c in block]
+    w_all = frame[weights].to_numpy(dtype=np.float64) if weights else np.ones(len(frame))
+    ids = fold_ids(len(frame), folds, seed)
+    pairs = normalise_methods(methods)
+    per_method: dict[str, Any] = {}
+    skipped: dict[str, str] = {}
+    examples: dict[str, Any] = {}
+    for label, spec in pairs:
+        fold_scores, fit_s, sample_s = [], 0.0, 0.0
+        try:
+            for k in range(folds):
+                train, test = frame[ids != k], frame[ids == k].reset_index(drop=True)
+                truth = test
+                t0 = time.perf_counter()
+                name = spec if isinstance(spec, str) else spec.get("name") if isinstance(spec, dict) else None
+                if name in REFERENCE_METHODS:
+                    D, fs, ss = run_reference(name, train, test.drop(columns=block), block, predictors, list(cats),
+                                              weights, draws, seed + k)
+                    fit_s, sample_s = fit_s + fs, sample_s + ss
+                else:
+                    imp = Imputer(block, predictors, method=spec, params=params, categorical=list(cats) or None,
+                                  weights=weights, constraints=list(constraints or []) or None, random_state=seed + k)
+                    imp.fit(train)
+                    t1 = time.perf_counter()
+                    out = imp.sample(test.drop(columns=block), draws=draws, seed=seed + 1000 + k)
+                    fit_s += t1 - t0
+                    sample_s += time.perf_counter() - t1
+                    D = {c: out[c].to_numpy().reshape(draws, len(test)) for c in block}
+                score = score_block(D, truth, variables, weights=w_all[ids == k] if weights else None,
+                                    reference=train, reference_weights=w_all[ids != k] if weights else None,
+                                    constraints=constraints, predictors=predictors, seed=seed + k)
+                fold_scores.append(score)
+                if keep_examples and k == 0:
+                    examples[label] = {"draws": D, "truth": truth}
+                if verbose:
+                    print(f"  {label} fold {k + 1}/{folds}: energy {score['overall']['energy_score']:.4f}", flush=True)
+        except SurveyfuseError as exc:
+            if exc.code != "missing_dependency":
+                raise
+            skipped[label] = exc.message
+            continue
+        per_method[label] = {
+            "method": spec,
+            "overall": _mean_nested([s["overall"] for s in fold_scores]),
+            "variables": _mean_nested([s["variables"] for s in fold_scores]),
+            "correlation": _mean_nested([s["correlation"] for s in fold_scores]) if fold_scores[0]["correlation"] else None,
+            "folds": [s["overall"] for s in fold_scores],
+            "seconds": {"fit": round(fit_s / folds, 4), "sample": round(sample_s / folds, 4)},
+        }
+    scored = {k: v["overall"].get("energy_score") for k, v in per_method.items() if v["overall"].get("energy_score") is not None}
+    best = min(scored, key=scored.get) if scored else None
+    margins = paired_margins(per_method, best) if best else {}
+    metrics = {
+        "settings": {"block": block, "predictors": predictors, "folds": int(folds), "draws": int(draws),
+                     "weights": weights, "constraints": list(constraints or []), "categorical": sorted(cats),
+                     "seed": int(seed), "rows": int(len(frame)), "variables": [v.to_json() for v in variables]},
+        "methods": per_method,
+        "best": best,
+        "best_reason": (f"lowest mean energy score of the standardised block over {folds} donor folds "
+                        f"({scored[best]:.4f})") if best else "no method could be scored",
+        "margins": margins,
+        "skipped": skipped,
+    }
+    return Evaluation(metrics=json.loads(json.dumps(metrics, default=_json_default)), examples=examples)
+
+
+def paired_margins(per_method: dict[str, Any], best: str) -> dict[str, Any]:
+    """Each method's energy-score gap to ``best``: mean over folds of the paired
+    per-fold difference, its standard error ``sd / sqrt(K)``, and how many
+    folds ``best`` won. The same folds score every method, so pairing removes
+    the fold-to-fold swing that heavy tails cause; a gap within ~2 se is a tie."""
+    ref = [f.get("energy_score") for f in per_method[best]["folds"]]
+    out = {}
+    for label, res in per_method.items():
+        if label == best:
+            continue
+        diff = np.array([(a - b) if a is not None and b is not None else np.nan
+                         for a, b in zip([f.get("energy_score") for f in res["folds"]], ref)], dtype=float)
+        diff = diff[np.isfinite(diff)]
+        if diff.size == 0:
+            continue
+        se = float(diff.std(ddof=1) / np.sqrt(diff.size)) if diff.size > 1 else None
+        out[label] = {"gap": float(diff.mean()), "se": se, "folds_won_by_best": int((diff > 0).sum()), "folds": int(diff.size)}
+    return out
+
+
+def evaluate_spec(spec: Any, methods: Any = None, *, folds: int = 5, draws: int | None = None, seed: int | None = None,
+                  max_rows: int | None = None, keep_examples: bool = False) -> Evaluation:
+    """:func:`evaluate_methods` on a task spec's donor (after its donor-side harmonise rules)."""
+    from ..data.io import read_table
+    from ..harmonise import Harmoniser
+    from ..spec import TaskSpec, load_spec
+
+    if not isinstance(spec, TaskSpec):
+        spec = load_spec(spec)
+    donor = read_table(spec.donor, role="donor")
+    rules = {k: v for k, v in (spec.harmonise or {}).items() if k == "donor"}
+    if rules:
+        donor = Harmoniser(rules).apply(donor, "donor")
+    if isinstance(draws, bool) or draws is not None and (not isinstance(draws, int) or draws < 1):
+        raise SurveyfuseError("bad_draws", f"draws must be a positive integer, got {draws!r}", value=str(draws))
+    ev = evaluate_methods(donor, spec.block, spec.predictors, methods, folds=folds, draws=draws or spec.draws,
+                          weights=spec.weights, constraints=spec.constraints, categorical=spec.categorical,
+                          seed=int(seed if seed is not None else spec.seed or 0), max_rows=max_rows,
+                          keep_examples=keep_examples)
+    ev.metrics["settings"]["name"] = spec.name
+    return ev
+
+
+def _json_default(x: Any) -> Any:
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    if isinstance(x, (np.floating,)):
+        return None if not np.isfinite(x) else float(x)
+    return str(x)
+
+
+__all__ = ["Evaluation", "evaluate_methods", "evaluate_spec", "fold_ids", "normalise_methods", "method_label", "DEFAULT_METHODS"]

@@ -1,0 +1,161 @@
+"""Rubin's rules: one estimate and honest uncertainty from m imputations.
+
+Each completed data set ``l = 1..m`` (rows with ``_imp == l`` in the long
+output) gives an estimate ``Q_l`` and its complete-data sampling variance
+``U_l``. Rubin (1987), with the Barnard & Rubin (1999) small-sample df:
+
+* point estimate ``Qbar = mean_l Q_l``
+* within variance ``Ubar = mean_l U_l``; between variance ``B = sum_l (Q_l - Qbar)^2 / (m - 1)``
+* total variance ``T = Ubar + (1 + 1/m) B``
+* ``riv = (1 + 1/m) B / Ubar`` (relative increase in variance), ``lambda = (1 + 1/m) B / T``
+* ``df_old = (m - 1) / lambda^2``, ``df_obs = (nu + 1) / (nu + 3) * nu * (1 - lambda)``
+  with complete-data df ``nu`` (n - 1, or n - p for a regression),
+  ``df = 1 / (1/df_old + 1/df_obs)``
+* fraction of missing information ``fmi = (riv + 2 / (df + 3)) / (1 + riv)``
+* interval ``Qbar +- t_{df, 0.975} sqrt(T)``
+
+Complete-data variances ``U_l`` (survey weights ``w``, rows treated as
+drawn with replacement, i.e. the usual linearisation without strata or
+clusters; pass ``weights=None`` for simple random sampling):
+
+* weighted mean ``ybar = sum w y / sum w``: ``U = n/(n-1) sum w_i^2 (y_i - ybar)^2 / (sum w)^2``
+* weighted total ``t = sum w y``: ``U = n/(n-1) sum (w_i y_i - t/n)^2``
+* weighted quantile ``q_p = min{y: F(y) >= p}`` (Woodruff 1952): the
+  standard error of ``F`` at ``q_p`` is that of the weighted mean of
+  ``1[y <= q_p]``; with ``s`` that se, ``se(q_p) = (q_{p + 1.96 s} - q_{p - 1.96 s}) / (2 * 1.96)``
+* weighted least squares ``b = (X'WX)^{-1} X'Wy`` (intercept added): the
+  sandwich ``U = n/(n-p) (X'WX)^{-1} (sum w_i^2 e_i^2 x_i x_i') (X'WX)^{-1}``
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ..errors import SurveyfuseError
+
+Z_WOODRUFF = 1.959963984540054
+
+
+def rubin(estimates: Any, variances: Any, nu_com: float | None = None) -> pd.DataFrame:
+    """Combine ``estimates`` (m, p) and their variances (m, p) by Rubin's rules (see module)."""
+    Q = np.asarray(estimates, dtype=np.float64)
+    Q = Q[:, None] if Q.ndim == 1 else Q
+    U = np.asarray(variances, dtype=np.float64).reshape(Q.shape)
+    m = Q.shape[0]
+    if m < 2:
+        raise SurveyfuseError("bad_argument", "Rubin's rules need at least 2 imputations (_imp values)", argument="draws")
+    qbar, ubar = Q.mean(axis=0), U.mean(axis=0)
+    b = Q.var(axis=0, ddof=1)
+    t = ubar + (1 + 1 / m) * b
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lam = np.where(t > 0, (1 + 1 / m) * b / t, 0.0)
+        riv = np.where(ubar > 0, (1 + 1 / m) * b / ubar, np.inf)
+        df_old = np.where(lam > 0, (m - 1) / lam**2, np.inf)
+        if nu_com is None or not np.isfinite(nu_com):
+            df = df_old
+        else:
+            df_obs = (nu_com + 1) / (nu_com + 3) * nu_com * (1 - lam)
+            df = 1 / (1 / df_old + 1 / df_obs)
+        fmi = (riv + 2 / (df + 3)) / (1 + riv)
+    tq = stats.t.ppf(0.975, np.minimum(df, 1e12))
+    se = np.sqrt(t)
+    return pd.DataFrame({"estimate": qbar, "within": ubar, "between": b, "total": t, "se": se, "df": df,
+                         "riv": riv, "fmi": fmi, "ci_low": qbar - tq * se, "ci_high": qbar + tq * se, "m": m})
+
+
+# ---------------------------------------------------------------------------- complete-data estimators
+def weighted_mean(y: np.ndarray, w: np.ndarray) -> tuple[float, float]:
+    n, sw = len(y), w.sum()
+    mean = float((w * y).sum() / sw)
+    var = n / (n - 1) * float((w**2 * (y - mean) ** 2).sum()) / sw**2
+    return mean, var
+
+
+def weighted_total(y: np.ndarray, w: np.ndarray) -> tuple[float, float]:
+    n = len(y)
+    wy = w * y
+    return float(wy.sum()), n / (n - 1) * float(((wy - wy.mean()) ** 2).sum())
+
+
+def weighted_quantile(y: np.ndarray, w: np.ndarray, p: float) -> float:
+    """``min{y : F(y) >= p}`` for the weighted empirical CDF ``F``."""
+    order = np.argsort(y, kind="stable")
+    cdf = np.cumsum(w[order]) / w.sum()
+    i = min(int(np.searchsorted(cdf, min(max(p, 0.0), 1.0) - 1e-12)), len(y) - 1)
+    return float(y[order][i])
+
+
+def weighted_quantile_var(y: np.ndarray, w: np.ndarray, p: float) -> tuple[float, float]:
+    q = weighted_quantile(y, w, p)
+    _, var_f = weighted_mean((y <= q).astype(np.float64), w)
+    s = np.sqrt(var_f)
+    lo, hi = weighted_quantile(y, w, p - Z_WOODRUFF * s), weighted_quantile(y, w, p + Z_WOODRUFF * s)
+    return q, ((hi - lo) / (2 * Z_WOODRUFF)) ** 2
+
+
+def wls(y: np.ndarray, X: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Coefficients and their sandwich variance (diagonal) of weighted least squares."""
+    n, p = X.shape
+    XtW = X.T * w
+    bread = np.linalg.pinv(XtW @ X)
+    beta = bread @ (XtW @ y)
+    e = y - X @ beta
+    meat = (X * (w * e)[:, None]).T @ (X * (w * e)[:, None])
+    cov = n / max(n - p, 1) * bread @ meat @ bread
+    return beta, np.diag(cov)
+
+
+# ---------------------------------------------------------------------------- the public entry
+def pool(table: Any, statistic: str, column: str | None = None, *, weights: str | None = None, q: float = 0.5,
+         y: str | None = None, x: Sequence[str] | None = None, imp: str = "_imp") -> pd.DataFrame:
+    """Pool a statistic over the imputations of a long output table by Rubin's rules.
+
+    ``statistic``: ``"mean"``, ``"total"`` or ``"quantile"`` (of ``column``,
+    quantile level ``q``), or ``"regression"`` (WLS of ``y`` on ``x`` with an
+    intercept). ``weights`` names a column of survey weights. Returns one row
+    per quantity (index: the column, or the regression terms) with
+    ``estimate, within, between, total, se, df, riv, fmi, ci_low, ci_high, m``.
+    """
+    frame = table.to_pandas() if hasattr(table, "to_pandas") and not isinstance(table, pd.DataFrame) else table
+    if imp not in frame.columns:
+        raise SurveyfuseError("missing_column", f"the table has no '{imp}' column; pass the long output of sample()", column=imp)
+    needed = [c for c in ([column] if column else []) + ([y] if y else []) + list(x or []) + ([weights] if weights else [])]
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        raise SurveyfuseError("missing_column", f"column '{missing[0]}' is not in the table", column=missing[0])
+    groups = [g for _, g in frame.groupby(imp, sort=True)]
+    ests, vars_ = [], []
+    if statistic in ("mean", "total", "quantile"):
+        if column is None:
+            raise SurveyfuseError("bad_argument", f"statistic '{statistic}' needs column=", argument="column")
+        for g in groups:
+            v = g[column].to_numpy(dtype=np.float64)
+            w = g[weights].to_numpy(dtype=np.float64) if weights else np.ones(len(g))
+            e, u = (weighted_mean(v, w) if statistic == "mean" else weighted_total(v, w) if statistic == "total"
+                    else weighted_quantile_var(v, w, q))
+            ests.append([e])
+            vars_.append([u])
+        out = rubin(np.array(ests), np.array(vars_), nu_com=len(groups[0]) - 1)
+        out.index = [column if statistic != "quantile" else f"{column}@q{q:g}"]
+        return out
+    if statistic == "regression":
+        if y is None or not x:
+            raise SurveyfuseError("bad_argument", "statistic 'regression' needs y= and x=[...]", argument="x")
+        for g in groups:
+            X = np.column_stack([np.ones(len(g))] + [g[c].to_numpy(dtype=np.float64) for c in x])
+            w = g[weights].to_numpy(dtype=np.float64) if weights else np.ones(len(g))
+            b, u = wls(g[y].to_numpy(dtype=np.float64), X, w)
+            ests.append(b)
+            vars_.append(u)
+        out = rubin(np.array(ests), np.array(vars_), nu_com=len(groups[0]) - len(x) - 1)
+        out.index = ["(intercept)", *x]
+        return out
+    raise SurveyfuseError("bad_argument", f"statistic must be mean, total, quantile or regression, got '{statistic}'",
+                          argument="statistic")
+
+
+__all__ = ["pool", "rubin", "weighted_mean", "weighted_total", "weighted_quantile", "weighted_quantile_var", "wls"]

@@ -1,0 +1,46 @@
+"""method="auto" picks a method by donor-only validation and says why."""
+
+import pandas as pd
+import pytest
+
+import surveyfuse as sf
+from surveyfuse.cli import main
+from surveyfuse.errors import SurveyfuseError
+
+BLOCK = ["e00300", "e00600", "e00650"]
+PREDICTORS = ["age_head", "MARS", "XTOT", "e00200"]
+
+
+@pytest.fixture(scope="module")
+def donor():
+    return pd.read_parquet("shared-specs/data/cps_donor.parquet").sample(700, random_state=2).reset_index(drop=True)
+
+
+def test_auto_picks_and_reports(donor):
+    imp = sf.Imputer(BLOCK, PREDICTORS, method={"name": "auto", "params": {
+        "candidates": ["hotdeck", {"name": "hotdeck", "params": {"k": 40}}], "folds": 2, "draws": 4}},
+        weights="s006", constraints=["e00650 <= e00600"], categorical=["MARS"], random_state=0).fit(donor)
+    rep = imp.fit_report_
+    auto = rep["auto"]
+    assert set(auto["energy_score"]) == {"hotdeck", "hotdeck_k40"}
+    best = min(auto["energy_score"], key=auto["energy_score"].get)
+    assert auto["chosen"] == best and rep["method"] == "hotdeck"
+    assert best in auto["reason"] and "energy score" in auto["reason"]
+    (other,) = set(auto["energy_score"]) - {best}
+    assert auto["margins"][other]["gap"] == pytest.approx(auto["energy_score"][other] - auto["energy_score"][best])
+    assert (imp.backend_.describe()["k"] == 40) == (best == "hotdeck_k40")
+    out = imp.sample(donor[PREDICTORS].head(20), draws=2, seed=1)
+    assert len(out) == 40
+
+
+def test_auto_rejects_bad_params(donor):
+    with pytest.raises(SurveyfuseError) as err:
+        sf.Imputer(BLOCK, PREDICTORS, method={"name": "auto", "params": {"speed": 1}}).fit(donor)
+    assert err.value.code == "bad_param"
+    with pytest.raises(SurveyfuseError, match="nosuch"):
+        sf.Imputer(BLOCK, PREDICTORS, method={"name": "auto", "params": {"candidates": ["nosuch"]}}).fit(donor)
+
+
+def test_methods_lists_auto(capsys):
+    assert main(["methods"]) == 0
+    assert "auto" in capsys.readouterr().out.split()

@@ -1,0 +1,96 @@
+"""Donor-only K-fold evaluation, the API and the CLI, on the bundled CPS sample."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import surveyfuse as sf
+from surveyfuse.cli import main
+from surveyfuse.errors import SurveyfuseError
+from surveyfuse.evaluate.crossval import fold_ids, normalise_methods
+
+DATA = "shared-specs/data/cps_donor.parquet"
+BLOCK = ["e00300", "e00600", "e00650"]
+PREDICTORS = ["age_head", "MARS", "XTOT", "e00200", "e02400"]
+
+
+@pytest.fixture(scope="module")
+def donor():
+    return pd.read_parquet(DATA).sample(900, random_state=0).reset_index(drop=True)
+
+
+def test_fold_ids_balanced_and_seeded():
+    a = fold_ids(103, 5, 1)
+    assert np.bincount(a).tolist() == [21, 21, 21, 20, 20]
+    assert (a == fold_ids(103, 5, 1)).all() and not (a == fold_ids(103, 5, 2)).all()
+
+
+def test_evaluate_methods_api(donor):
+    ev = sf.evaluate_methods(donor, block=BLOCK, predictors=PREDICTORS, methods=["hotdeck", ("hotdeck_k50", {"name": "hotdeck", "params": {"k": 50}})],
+                             folds=2, draws=5, weights="s006", constraints=["e00650 <= e00600"], categorical=["MARS"], seed=0)
+    m = json.loads(json.dumps(ev.metrics))
+    assert set(m["methods"]) == {"hotdeck", "hotdeck_k50"}
+    es = {k: v["overall"]["energy_score"] for k, v in m["methods"].items()}
+    assert ev.best == min(es, key=es.get)
+    (other,) = set(es) - {ev.best}
+    gap = m["margins"][other]
+    folds = [f["energy_score"] for f in m["methods"][other]["folds"]]
+    best_folds = [f["energy_score"] for f in m["methods"][ev.best]["folds"]]
+    assert gap["gap"] == pytest.approx(np.mean(np.subtract(folds, best_folds))) and gap["gap"] > 0
+    assert gap["se"] == pytest.approx(np.std(np.subtract(folds, best_folds), ddof=1) / np.sqrt(2))
+    assert len(m["methods"]["hotdeck"]["folds"]) == 2
+    assert m["methods"]["hotdeck"]["overall"]["constraint_violations"]["e00650 <= e00600"] == 0.0
+    t = ev.table()
+    assert t.index[0] == ev.best and "fit_seconds" in t.columns
+    assert set(ev.variable_table()["variable"]) == set(BLOCK)
+
+
+def test_evaluate_rejects_unknown_method_and_bad_folds(donor):
+    with pytest.raises(SurveyfuseError, match="nosuch"):
+        sf.evaluate_methods(donor, BLOCK, PREDICTORS, methods=["hotdeck", "nosuch"], folds=2)
+    with pytest.raises(SurveyfuseError, match="folds"):
+        sf.evaluate_methods(donor, BLOCK, PREDICTORS, methods=["hotdeck"], folds=1)
+
+
+def test_reference_methods_are_skipped_or_scored(donor):
+    small = donor.head(400)
+    ev = sf.evaluate_methods(small, BLOCK, PREDICTORS, methods=["hotdeck", "microimpute", "mice"], folds=2, draws=3,
+                             constraints=["e00650 <= e00600"], categorical=["MARS"])
+    for ref in ("microimpute", "mice"):
+        assert (ref in ev.metrics["skipped"]) != (ref in ev.metrics["methods"])
+    assert "hotdeck" in ev.metrics["methods"]
+    if "mice" in ev.metrics["methods"]:  # R + r-cran-mice installed: a real comparison row
+        o = ev.metrics["methods"]["mice"]["overall"]
+        assert o["energy_score"] > 0 and o["rows"] == 200
+
+
+def test_cli_evaluate(tmp_path, capsys):
+    spec = json.load(open("examples/cps_investment.json"))
+    spec["donor"] = str(pd.io.common.os.path.abspath(DATA))
+    spec["recipient"] = str(pd.io.common.os.path.abspath("shared-specs/data/cps_recipient.parquet"))
+    spec.pop("output", None)
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(spec))
+    out = tmp_path / "ev"
+    rc = main(["evaluate", str(path), "--methods", "hotdeck,forest", "--folds", "2", "--draws", "5",
+               "--max-rows", "1500", "--out", str(out)])
+    text = capsys.readouterr().out
+    assert rc == 0, text
+    assert "best method:" in text
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["methods"]) == {"hotdeck", "forest"} and metrics["best"] in text
+    assert metrics["settings"]["rows"] == 1500
+    assert (out / "report.html").stat().st_size > 10_000
+    assert main(["evaluate", str(path), "--methods", "nosuch", "--folds", "2"]) == 2
+    assert "error[unknown_method]" in capsys.readouterr().err
+
+
+def test_method_text_with_params():
+    pairs = normalise_methods("forest, hotdeck:k=50, hotdeck")
+    assert pairs == [("forest", "forest"), ("hotdeck_k50", {"name": "hotdeck", "params": {"k": 50}}), ("hotdeck", "hotdeck")]
+    with pytest.raises(SurveyfuseError, match="param=value"):
+        normalise_methods("hotdeck:k")
+    with pytest.raises(SurveyfuseError, match="distinct"):
+        normalise_methods("hotdeck,hotdeck")
