@@ -434,3 +434,47 @@ def write_table(payload: dict, path: str, fmt: str | None = None) -> str:
 
     frame = decode_table(payload)
     return str(_write(frame, Path(path), fmt))
+
+
+@_entry
+def evaluate(donor: dict, block: Any, predictors: Any, methods: Any = None, folds: Any = 5, draws: Any = 20,
+             weights: Any = None, constraints: Any = None, categorical: Any = None, seed: Any = 0,
+             max_rows: Any = None, out: str | None = None) -> dict[str, Any]:
+    """Donor-only K-fold validation; overall and per-variable metrics as tables, plus the full JSON."""
+    from .evaluate.crossval import evaluate_methods
+    from .evaluate.report import write_report
+
+    ev = evaluate_methods(
+        decode_table(donor), _strings(block), _strings(predictors), _strings(methods),
+        folds=_int_or_none(folds, "folds"), draws=_int_or_none(draws, "draws"), weights=weights,
+        constraints=_strings(constraints), categorical=_strings(categorical), seed=_int_or_none(seed, "seed") or 0,
+        max_rows=_int_or_none(max_rows, "max_rows"), keep_examples=out is not None,
+    )
+    paths = write_report(ev, out) if out else {}
+    return {
+        "overall": encode_table(ev.table().reset_index()),
+        "variables": encode_table(ev.variable_table()),
+        "best": ev.best or "",
+        "metrics": json.dumps(ev.metrics, default=str),
+        "files": paths,
+    }
+
+
+@_entry
+def diagnose(donor: dict, recipient: dict, predictors: Any, categorical: Any = None, weights: Any = None,
+             recipient_weights: Any = None) -> dict[str, Any]:
+    """Common-support diagnostics: numeric and categorical comparison tables, support shares, row flags."""
+    from .data.types import numeric_values
+    from .diagnostics import diagnose as _diagnose
+
+    d, r = decode_table(donor), decode_table(recipient)
+    wd = numeric_values(d[weights], role="weights") if weights else None
+    wr = numeric_values(r[recipient_weights], role="recipient weights") if recipient_weights else None
+    res = _diagnose(d, r, _strings(predictors), categorical=_strings(categorical), donor_weights=wd, recipient_weights=wr)
+    return {
+        "numeric": encode_table(res.numeric.reset_index()),
+        "categorical": encode_table(res.categorical),
+        "flags": encode_table(res.flags),
+        "support": json.dumps(res.support),
+        "warnings": list(res.warnings),
+    }

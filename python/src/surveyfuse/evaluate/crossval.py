@@ -68,13 +68,16 @@ def normalise_methods(methods: Any) -> list[tuple[str, Any]]:
     if methods is None:
         methods = list(DEFAULT_METHODS)
     if isinstance(methods, str):
-        methods = [parse_method_text(m.strip()) for m in methods.split(",") if m.strip()]
+        methods = [m.strip() for m in methods.split(",") if m.strip()]
     if isinstance(methods, dict):
         return [(str(k), v) for k, v in methods.items()]
     out = []
     for m in methods:
         if isinstance(m, (tuple, list)) and len(m) == 2:
             out.append((str(m[0]), m[1]))
+        elif isinstance(m, str):
+            spec = parse_method_text(m)  # "hotdeck:k=50" carries parameters
+            out.append((method_label(spec), spec))
         else:
             out.append((method_label(m), m))
     from ..backends import REGISTRY, available_methods

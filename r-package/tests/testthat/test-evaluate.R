@@ -1,0 +1,43 @@
+test_that("fuse_evaluate scores methods on the donor and returns tibbles", {
+  skip_if_no_core()
+  donor <- fuse_read(spec_data("cps_donor.parquet"))[1:1200, ]
+  ev <- fuse_evaluate(donor, block = c(e00600, e00650), predictors = c(age_head, MARS, e00200),
+                      methods = c("hotdeck", "hotdeck:k=1"), folds = 2, m = 5, categorical = MARS,
+                      weights = s006, constraints = "e00650 <= e00600", seed = 1)
+  expect_s3_class(ev, "surveyfuse_evaluation")
+  expect_s3_class(ev$overall, "tbl_df")
+  expect_setequal(ev$overall$method, c("hotdeck", "hotdeck_k1"))
+  expect_true(all(c("energy_score", "coverage90") %in% names(ev$overall)))
+  expect_setequal(unique(ev$variables$variable), c("e00600", "e00650"))
+  # ten neighbours beat one on the joint score: more honest spread
+  es <- setNames(ev$overall$energy_score, ev$overall$method)
+  expect_lt(es[["hotdeck"]], es[["hotdeck_k1"]])
+  expect_identical(ev$best, "hotdeck")
+})
+
+test_that("fuse_evaluate writes a report and maps errors to classes", {
+  skip_if_no_core()
+  donor <- fuse_read(spec_data("cps_donor.parquet"))[1:600, ]
+  dir <- tempfile()
+  ev <- fuse_evaluate(donor, block = e00600, predictors = age_head, methods = "hotdeck", folds = 2, m = 3,
+                      report_dir = dir)
+  expect_true(file.exists(file.path(dir, "report.html")))
+  expect_true(file.exists(file.path(dir, "metrics.json")))
+  expect_error(fuse_evaluate(donor, block = e00600, predictors = age_head, methods = "magic", folds = 2, m = 3),
+               class = "surveyfuse_error_unknown_method")
+  expect_error(fuse_evaluate(donor, block = e00600, predictors = age_head, methods = "hotdeck", folds = 2, m = 0),
+               class = "surveyfuse_error_bad_draws")
+})
+
+test_that("fuse_diagnose flags rows outside the donor's support", {
+  skip_if_no_core()
+  donor <- data.frame(age = rep(20:69, 4), region = rep(c("north", "south"), 100))
+  recipient <- data.frame(age = c(25, 40, 90, 33), region = c("north", "south", "north", "west"))
+  d <- fuse_diagnose(donor, recipient, predictors = c(age, region), categorical = region)
+  expect_s3_class(d$numeric, "tbl_df")
+  expect_identical(d$flags$out_of_range, c(FALSE, FALSE, TRUE, FALSE))
+  expect_identical(d$flags$unseen_category, c(FALSE, FALSE, FALSE, TRUE))
+  expect_equal(d$support$share_off_support, 0.5)
+  expect_error(fuse_diagnose(donor, recipient[, "age", drop = FALSE], predictors = c(age, region)),
+               class = "surveyfuse_error_missing_column")
+})
