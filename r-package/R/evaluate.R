@@ -35,11 +35,12 @@ fuse_evaluate <- function(donor, block, predictors, methods = c("forest", "qrf",
                           weights = NULL, constraints = NULL, categorical = NULL, seed = 0, max_rows = NULL,
                           report_dir = NULL) {
   call <- rlang::current_env()
-  if (!is.data.frame(donor)) sf_abort("bad_argument", paste0("`donor` must be a data frame, not ", sf_type_name(donor), "."), call = call)
-  block <- sf_select(rlang::enquo(block), donor, "block", "donor", call, allow_null = FALSE)
-  predictors <- sf_select(rlang::enquo(predictors), donor, "predictors", "donor", call, allow_null = FALSE)
-  weights <- sf_select(rlang::enquo(weights), donor, "weights", "donor", call)
-  categorical <- sf_select(rlang::enquo(categorical), donor, "categorical", "donor", call)
+  roles <- sf_donor_roles(donor, rlang::enquo(block), rlang::enquo(predictors), rlang::enquo(weights),
+                          rlang::enquo(categorical), call)
+  block <- roles$block
+  predictors <- roles$predictors
+  weights <- roles$weights
+  categorical <- roles$categorical
   if (!is.character(methods) || length(methods) == 0) {
     sf_abort("unknown_method", "`methods` must be a character vector of method names, see `fuse_methods()`.", call = call)
   }

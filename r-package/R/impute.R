@@ -27,6 +27,18 @@ sf_select <- function(quo, data, arg, table, call, allow_null = TRUE) {
   names(pos)
 }
 
+# The donor's column roles, chosen with tidyselect: the same for every verb
+# that fits on a donor (fuse_fit, fuse_evaluate).
+sf_donor_roles <- function(donor, block, predictors, weights, categorical, call) {
+  if (!is.data.frame(donor)) sf_abort("bad_argument", paste0("`donor` must be a data frame, not ", sf_type_name(donor), "."), call = call)
+  list(
+    block = sf_select(block, donor, "block", "donor", call, allow_null = FALSE),
+    predictors = sf_select(predictors, donor, "predictors", "donor", call, allow_null = FALSE),
+    weights = sf_select(weights, donor, "weights", "donor", call),
+    categorical = sf_select(categorical, donor, "categorical", "donor", call)
+  )
+}
+
 sf_scalar_int <- function(x) {
   if (is.numeric(x) && length(x) == 1 && !is.na(x) && x == round(x) && abs(x) < .Machine$integer.max) {
     return(as.integer(x))
