@@ -9,13 +9,14 @@ R_DEBS  := r-base-core r-base-dev r-cran-reticulate r-cran-testthat r-cran-tibbl
            r-cran-rlang r-cran-cli r-cran-jsonlite r-cran-tidyselect r-cran-mice r-cran-haven
 OUT     := out
 
-.PHONY: install install-python install-r demo demo-r test test-python test-r bench clean help
+.PHONY: install install-python install-r demo demo-r test test-python test-r bench bench-quick clean help
 
 help:
 	@echo "make demo   install everything, then impute the CPS investment block on bundled data"
 	@echo "make demo-r the same from R: read, impute, pool a regression with mice, export .dta"
 	@echo "make test   install everything, then run the Python and R test suites"
 	@echo "make bench  benchmarks (slow): accuracy, calibration, consistency and speed tables"
+	@echo "make bench-quick  the same tables on small tasks"
 
 install: install-python install-r
 
@@ -46,6 +47,9 @@ test-python: install-python
 
 bench: install
 	$(PY) python/benchmarks/run_all.py
+
+bench-quick: install
+	$(PY) python/benchmarks/run_all.py --quick
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache

@@ -14,8 +14,8 @@ recipient; we report wall seconds (fit + sample), the energy score of the
 standardised block (lower is better; also on a signed-log scale, where
 heavy tails weigh less), the randomised-PIT coverage of central 90 %
 intervals (target 0.90), and rows that break a declared constraint.
-Timings are only comparable within one run (the machine is shared): hotdeck
-is measured in the same run as the reference.
+Timings are only comparable within one run (the machine is shared): hotdeck,
+forest and qrf are measured in the same run as references.
 
     .venv/bin/python python/benchmarks/bench_deep.py [--tasks investment wages] [--methods ...] [--json out.json]
 """
@@ -157,7 +157,7 @@ def run_reference(task: dict, kind: str, epochs: int, seed: int = 0) -> dict:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tasks", nargs="+", default=["investment", "wages"])
-    ap.add_argument("--methods", nargs="*", default=["hotdeck", "tvae", "diffusion", "ctgan", "ctabgan"])
+    ap.add_argument("--methods", nargs="*", default=["hotdeck", "forest", "qrf", "tvae", "diffusion", "ctgan", "ctabgan"])
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--reference", nargs="*", default=[], choices=["CTGAN", "TVAE"],
                     help="also run the `ctgan` package's unconditional models, if it is importable")

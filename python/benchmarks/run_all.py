@@ -10,11 +10,23 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+import bench_deep  # noqa: E402
 import bench_evaluate  # noqa: E402
 import bench_forest  # noqa: E402
+import bench_scale  # noqa: E402
 
-BENCHMARKS = {"forest": bench_forest.main, "evaluate": bench_evaluate.main}
-QUICK_ARGS = {"forest": ["--donors", "3000", "--recipients", "1000"], "evaluate": ["--folds", "3", "--draws", "10", "--max-rows", "3000"]}
+BENCHMARKS = {
+    "forest": bench_forest.main,
+    "deep": bench_deep.main,
+    "scale": bench_scale.main,
+    "evaluate": bench_evaluate.main,
+}
+QUICK_ARGS = {
+    "forest": ["--donors", "3000", "--recipients", "1000"],
+    "deep": ["--tasks", "investment", "--methods", "hotdeck", "forest", "tvae"],
+    "scale": ["--sizes", "1000,20000"],
+    "evaluate": ["--folds", "3", "--draws", "10", "--max-rows", "3000"],
+}
 
 
 def main() -> None:
