@@ -33,6 +33,7 @@ from sklearn.ensemble import ExtraTreesRegressor, RandomForestRegressor
 from .. import rng
 from ..data.features import Features
 from ..data.types import Variable
+from ..evaluate.scores import energy_score
 from ._trees import apply_trees, trees_to_arrays
 from .base import Backend, FitContext
 
@@ -64,17 +65,6 @@ def scaled_targets(Y: np.ndarray, variables: list[Variable], scale: str = "rank"
         block = (block - block.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
         cols.append(block / np.sqrt(block.shape[1]))
     return np.hstack(cols)
-
-
-def energy_score_draws(draws: np.ndarray, truth: np.ndarray, weights: np.ndarray | None = None) -> float:
-    """Energy score of draws (D, n, k) against truth (n, k); lower is better."""
-    D = draws.shape[0]
-    term1 = np.linalg.norm(draws - truth[None], axis=2).mean(axis=0)
-    pair = 0.0
-    for a in range(D):
-        pair = pair + np.linalg.norm(draws[a][None] - draws, axis=2).sum(axis=0)
-    es = term1 - pair / (2.0 * D * D)
-    return float(np.average(es, weights=weights))
 
 
 class LeafSampler:
@@ -226,7 +216,7 @@ class ForestSampler(Backend):
             leaves = apply_trees(trees, design[idx_held])
             donors = sampler.draw(leaves, idx_held, draws, rng.derive_seed(seed, 8))
             D = targets[idx_train][donors]
-            scores[str(c)] = round(energy_score_draws(D, targets[idx_held], weights[idx_held]), 5)
+            scores[str(c)] = round(energy_score(D, targets[idx_held], weights[idx_held]), 5)
         best = min(cands, key=lambda c: scores[str(c)])
         self.selection_ = {
             "chosen_by": "holdout energy score (scaled block)",
