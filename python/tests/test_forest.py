@@ -169,7 +169,8 @@ def test_fixed_leaf_size_is_respected(cps):
 
 
 @pytest.mark.parametrize("param, value", [("min_samples_leaf", 0), ("min_samples_leaf", "big"), ("n_estimators", 0),
-                                          ("max_features", 1.5), ("holdout_fraction", 0.9), ("trees", 3)])
+                                          ("max_features", 1.5), ("holdout_fraction", 0.9), ("target_scale", "log"),
+                                          ("trees", 3)])
 def test_bad_params_are_refused_by_name(param, value):
     with pytest.raises(SurveyfuseError) as err:
         make_backend("forest", {param: value})

@@ -27,11 +27,13 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from scipy.special import ndtri
 from sklearn.ensemble import ExtraTreesRegressor, RandomForestRegressor
 
 from .. import rng
 from ..data.features import Features
 from ..data.types import Variable
+from ..evaluate.scores import energy_score
 from ._trees import apply_trees, trees_to_arrays
 from .base import Backend, FitContext
 
@@ -40,8 +42,12 @@ LEAF_CANDIDATES = (3, 6, 12, 25, 50, 100)
 _TREE_KEYS = ("children_left", "children_right", "feature", "threshold", "node_offset")
 
 
-def scaled_targets(Y: np.ndarray, variables: list[Variable]) -> np.ndarray:
-    """Block as split targets of comparable weight (ranks, one-hot, standardised)."""
+def scaled_targets(Y: np.ndarray, variables: list[Variable], scale: str = "rank") -> np.ndarray:
+    """Block as split targets of comparable weight (ranks, one-hot, standardised).
+
+    ``scale="normal"`` maps ranks to normal scores, which spreads the tails
+    (large incomes) further apart than plain ranks do.
+    """
     cols: list[np.ndarray] = []
     for j, var in enumerate(variables):
         y = Y[:, j]
@@ -53,21 +59,12 @@ def scaled_targets(Y: np.ndarray, variables: list[Variable]) -> np.ndarray:
             lo = np.searchsorted(order, y, side="left")
             hi = np.searchsorted(order, y, side="right")
             block = (0.5 * (lo + hi) / max(y.size, 1))[:, None]
+            if scale == "normal":
+                block = ndtri(np.clip(block, 0.5 / y.size, 1 - 0.5 / y.size))
         sd = block.std(axis=0)
         block = (block - block.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
         cols.append(block / np.sqrt(block.shape[1]))
     return np.hstack(cols)
-
-
-def energy_score_draws(draws: np.ndarray, truth: np.ndarray, weights: np.ndarray | None = None) -> float:
-    """Energy score of draws (D, n, k) against truth (n, k); lower is better."""
-    D = draws.shape[0]
-    term1 = np.linalg.norm(draws - truth[None], axis=2).mean(axis=0)
-    pair = 0.0
-    for a in range(D):
-        pair = pair + np.linalg.norm(draws[a][None] - draws, axis=2).sum(axis=0)
-    es = term1 - pair / (2.0 * D * D)
-    return float(np.average(es, weights=weights))
 
 
 class LeafSampler:
@@ -120,6 +117,7 @@ class ForestSampler(Backend):
         "max_features": 0.6,
         "max_samples": 0.7,
         "extra_trees": False,
+        "target_scale": "rank",
         "leaf_candidates": None,
         "holdout_fraction": 0.2,
         "n_jobs": -1,
@@ -141,6 +139,8 @@ class ForestSampler(Backend):
             raise self._bad_param("max_samples", "null or a fraction in (0, 1]")
         if not isinstance(p["extra_trees"], bool):
             raise self._bad_param("extra_trees", "true or false")
+        if p["target_scale"] not in ("rank", "normal"):
+            raise self._bad_param("target_scale", "'rank' or 'normal'")
         lc = p["leaf_candidates"]
         if lc is not None and (not isinstance(lc, (list, tuple)) or not lc or not all(_is_int(c) and c >= 1 for c in lc)):
             raise self._bad_param("leaf_candidates", "null or a non-empty list of positive integers")
@@ -178,7 +178,7 @@ class ForestSampler(Backend):
         design = X.design("ordinal", "none")
         Y = np.asarray(Y, dtype=np.float64)
         weights = np.asarray(context.weights, dtype=np.float64)
-        targets = scaled_targets(Y, context.variables)
+        targets = scaled_targets(Y, context.variables, self.params["target_scale"])
         seed = int(context.random_state)
         self.selection_: dict[str, Any] = {}
         leaf = self.params["min_samples_leaf"]
@@ -216,7 +216,7 @@ class ForestSampler(Backend):
             leaves = apply_trees(trees, design[idx_held])
             donors = sampler.draw(leaves, idx_held, draws, rng.derive_seed(seed, 8))
             D = targets[idx_train][donors]
-            scores[str(c)] = round(energy_score_draws(D, targets[idx_held], weights[idx_held]), 5)
+            scores[str(c)] = round(energy_score(D, targets[idx_held], weights[idx_held]), 5)
         best = min(cands, key=lambda c: scores[str(c)])
         self.selection_ = {
             "chosen_by": "holdout energy score (scaled block)",
