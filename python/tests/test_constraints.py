@@ -96,3 +96,13 @@ def test_repair_never_touches_immutable_columns():
     data = {"x": np.array([5.0]), "y": np.array([1.0])}
     cs.repair(data, mutable=["x"])
     assert data["y"][0] == 1.0 and data["x"][0] <= 1.0 + EQ_ATOL
+
+
+def test_repair_moves_an_imputed_total_not_its_parts():
+    # the implication pins b to 0; the total must follow its parts instead of pulling b back up
+    cs = ConstraintSet(["t == a + b", "(m != 2) -> (b == 0)", "a >= 0", "b >= 0"])
+    data = {"t": np.array([90.0, 100.0]), "a": np.array([40.0, 60.0]), "b": np.array([30.0, 30.0]), "m": np.array([1, 2])}
+    cs.repair(data, mutable=["t", "a", "b"], integer=["t", "a", "b"])
+    assert cs.check(data).ok
+    assert data["b"].tolist() == [0.0, 30.0] and data["a"].tolist() == [40.0, 60.0]
+    assert data["t"].tolist() == [40.0, 90.0]

@@ -443,8 +443,9 @@ class ConstraintSet:
         condition holds) is fixed by a small change of its mutable columns:
         a bound is clipped; an equality whose mutable parts share a sign is
         met by rescaling those parts proportionally (shares and zeros are
-        kept, so ``total == a + b`` keeps a's share of the total); anything
-        else takes the smallest Euclidean step. Columns in ``integer`` stay
+        kept, so ``total == a + b`` keeps a's share of the total); when the
+        total itself is imputed, it alone moves to equal the sum of its parts;
+        anything else takes the smallest Euclidean step. Columns in ``integer`` stay
         whole numbers, the rounding remainder going to the largest part.
         Cycling over the set handles overlapping constraints. ``data`` is
         modified in place; returns how many rows each constraint had changed.
@@ -512,7 +513,12 @@ def _project(node: Compare, data: dict[str, np.ndarray], rows: np.ndarray, mutab
         shift = shift + np.sign(shift) * EQ_ATOL * 10
     parts = np.column_stack([np.asarray(data[c], dtype=np.float64)[rows] for c, _ in cols])
     coefs = np.array([a for _, a in cols])
-    if node.op == "==" and (np.all(coefs > 0) or np.all(coefs < 0)):
+    lone = _lone_total(diff, cols) if node.op == "==" else None
+    if lone is not None:
+        # total == a + b + ...: the total alone moves, so the parts (and their zeros) stay
+        new = parts.copy()
+        new[:, lone] += shift / coefs[lone]
+    elif node.op == "==" and (np.all(coefs > 0) or np.all(coefs < 0)):
         new = _rescale(parts, coefs, shift)
     else:
         new = parts + shift[:, None] * coefs[None, :] / float(coefs @ coefs)
@@ -525,6 +531,15 @@ def _project(node: Compare, data: dict[str, np.ndarray], rows: np.ndarray, mutab
         arr = data[c]
         arr[rows] = new[:, j]
     return True
+
+
+def _lone_total(diff: Linear, cols: list[tuple[str, float]]) -> int | None:
+    """Index in ``cols`` of the one mutable column whose sign differs from every other term (a total)."""
+    signs = [np.sign(a) for _, a in diff.coefs]
+    for j, (c, a) in enumerate(cols):
+        if len(signs) > 1 and signs.count(np.sign(a)) == 1:
+            return j
+    return None
 
 
 def _rescale(parts: np.ndarray, coefs: np.ndarray, shift: np.ndarray) -> np.ndarray:
