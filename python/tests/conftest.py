@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -26,3 +27,19 @@ def cps_recipient() -> pd.DataFrame:
 def small_split(cps_donor):
     """1,500 donor rows and 300 recipient rows (block columns dropped by the tests that need it)."""
     return cps_donor.iloc[:1500].reset_index(drop=True), cps_donor.iloc[1500:1800].reset_index(drop=True)
+
+
+def mixed_frame(n: int, seed: int = 0) -> pd.DataFrame:
+    """Predictors x (numeric, with gaps) and region (text); a block of every kind."""
+    g = np.random.default_rng(seed)
+    x = g.normal(size=n)
+    region = g.choice(["north", "south", "east"], size=n)
+    shift = pd.Series(region).map({"north": 1.0, "south": 0.0, "east": -1.0}).to_numpy()
+    zero_inf = np.where(g.random(n) < 0.5, 0.0, np.exp(x + g.normal(size=n)))
+    signed = x + shift + g.normal(scale=0.3, size=n)
+    tenure = np.where(x + g.normal(size=n) > 0.5, "owner", np.where(shift > 0, "renter", "other"))
+    flag = (g.random(n) < 0.12)
+    xm = x.copy()
+    xm[g.random(n) < 0.1] = np.nan
+    return pd.DataFrame({"x": xm, "region": region, "w": g.uniform(0.5, 2.0, n), "zi": zero_inf,
+                         "signed": signed, "tenure": tenure, "flag": flag})

@@ -14,6 +14,8 @@ from surveyfuse.backends._trees import apply_trees, trees_to_arrays
 from surveyfuse.errors import SurveyfuseError
 from surveyfuse.imputer import Imputer
 
+from conftest import mixed_frame
+
 DATA = Path(__file__).resolve().parents[2] / "shared-specs" / "data"
 FAST = {"n_estimators": 15, "n_jobs": 1}
 INVEST = ["e00300", "e00400", "e00600", "e00650", "e01100"]
@@ -23,22 +25,6 @@ PREDICTORS = ["age_head", "age_spouse", "MARS", "XTOT", "nu18", "e00200", "e0240
 @pytest.fixture(scope="module")
 def cps() -> pd.DataFrame:
     return pd.read_parquet(DATA / "cps_donor.parquet").iloc[:2500].reset_index(drop=True)
-
-
-def mixed_frame(n: int, seed: int = 0) -> pd.DataFrame:
-    """Predictors x (numeric, with gaps) and region (text); a block of every kind."""
-    g = np.random.default_rng(seed)
-    x = g.normal(size=n)
-    region = g.choice(["north", "south", "east"], size=n)
-    shift = pd.Series(region).map({"north": 1.0, "south": 0.0, "east": -1.0}).to_numpy()
-    zero_inf = np.where(g.random(n) < 0.5, 0.0, np.exp(x + g.normal(size=n)))
-    signed = x + shift + g.normal(scale=0.3, size=n)
-    tenure = np.where(x + g.normal(size=n) > 0.5, "owner", np.where(shift > 0, "renter", "other"))
-    flag = (g.random(n) < 0.12)
-    xm = x.copy()
-    xm[g.random(n) < 0.1] = np.nan
-    return pd.DataFrame({"x": xm, "region": region, "w": g.uniform(0.5, 2.0, n), "zi": zero_inf,
-                         "signed": signed, "tenure": tenure, "flag": flag})
 
 
 def fit_mixed(method: str = "forest", n: int = 1500, **params):

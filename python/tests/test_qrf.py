@@ -10,21 +10,9 @@ from surveyfuse.backends import make_backend
 from surveyfuse.errors import SurveyfuseError
 from surveyfuse.imputer import Imputer
 
+from conftest import mixed_frame
+
 FAST = {"n_estimators": 12, "n_jobs": 1, "quantile_grid": 51}
-
-
-def mixed_frame(n: int, seed: int = 0) -> pd.DataFrame:
-    g = np.random.default_rng(seed)
-    x = g.normal(size=n)
-    region = g.choice(["north", "south", "east"], size=n)
-    shift = pd.Series(region).map({"north": 1.0, "south": 0.0, "east": -1.0}).to_numpy()
-    zero_inf = np.where(g.random(n) < 0.5, 0.0, np.exp(x + g.normal(size=n)))
-    signed = x + shift + g.normal(scale=0.3, size=n)
-    tenure = np.where(x + g.normal(size=n) > 0.5, "owner", np.where(shift > 0, "renter", "other"))
-    xm = x.copy()
-    xm[g.random(n) < 0.1] = np.nan
-    return pd.DataFrame({"x": xm, "region": region, "w": g.uniform(0.5, 2.0, n), "zi": zero_inf,
-                         "signed": signed, "tenure": tenure, "flag": g.random(n) < 0.12})
 
 
 @pytest.fixture(scope="module")
