@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from surveyfuse.constraints import ConstraintSet
+from surveyfuse.evaluate.scores import energy_score
 from surveyfuse.imputer import Imputer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,17 +60,6 @@ def load_task(name: str) -> dict:
 
 
 # --- scores (private to this script; the shared scoring module may replace them) -------------
-def energy_score(draws: np.ndarray, truth: np.ndarray) -> float:
-    """Mean over rows of E||Y - y|| - 0.5 E||Y - Y'||; draws (D, n, k), truth (n, k)."""
-    first = np.linalg.norm(draws - truth[None], axis=2).mean(axis=0)
-    D = draws.shape[0]
-    spread = np.zeros(draws.shape[1])
-    for d in range(D):
-        spread += np.linalg.norm(draws - draws[d][None], axis=2).sum(axis=0)
-    spread /= D * D
-    return float(np.mean(first - 0.5 * spread))
-
-
 def pit_coverage(draws: np.ndarray, truth: np.ndarray, level: float = 0.9, seed: int = 0) -> float:
     """Share of randomised PIT values inside the central ``level`` interval, averaged over variables."""
     u_noise = np.random.default_rng(seed).random(truth.shape)
@@ -118,6 +108,39 @@ def run_one(task: dict, method: str, seed: int = 0) -> dict:
     }
 
 
+def score_row(label: str, task: dict, draws: np.ndarray, seconds: float, fit_seconds: float) -> dict:
+    """The table row for draws (D, n, k) of the task's block, from any method."""
+    block = task["block"]
+    truth = task["truth"].to_numpy(float)
+    donor_block = task["donor"][block].to_numpy(float)
+    sd = donor_block.std(axis=0)
+    sd[sd == 0] = 1.0
+    lsd = slog(donor_block).std(axis=0)
+    lsd[lsd == 0] = 1.0
+    D = draws.shape[0]
+    data = {**{c: draws[:, :, j].reshape(-1) for j, c in enumerate(block)},
+            **{c: np.tile(task["recipient"][c].to_numpy(), D) for c in task["recipient"].columns}}
+    cs = ConstraintSet(task["constraints"])
+    needed = set().union(*[c.columns for c in cs])
+    return {"method": label, "seconds": round(seconds, 1), "fit_seconds": round(fit_seconds, 1),
+            "energy_std": round(energy_score(draws / sd, truth / sd), 4),
+            "energy_slog": round(energy_score(slog(draws) / lsd, slog(truth) / lsd), 4),
+            "pit90": round(pit_coverage(draws, truth), 3),
+            "violations": int(cs.check({c: data[c] for c in needed}).total_violations),
+            "redrawn": 0, "repaired": 0, "epochs_run": None}
+
+
+def run_external(task: dict, name: str, seed: int = 0) -> dict:
+    """microimpute's QRF or R mice (pmm) on the same task, through surveyfuse.evaluate.reference."""
+    from surveyfuse.evaluate.reference import run_reference as external
+
+    block = task["block"]
+    draws, fit_s, sample_s = external(name, task["donor"], task["recipient"], block, task["predictors"],
+                                      ["MARS", "fips"], "s006", DRAWS, seed)
+    stacked = np.stack([draws[c] for c in block], axis=2)
+    return score_row(name, task, stacked, fit_s + sample_s, fit_s)
+
+
 def run_reference(task: dict, kind: str, epochs: int, seed: int = 0) -> dict:
     """The `ctgan` package's own unconditional CTGAN / TVAE (optional; never a dependency).
 
@@ -162,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reference", nargs="*", default=[], choices=["CTGAN", "TVAE"],
                     help="also run the `ctgan` package's unconditional models, if it is importable")
     ap.add_argument("--reference-epochs", type=int, default=100)
+    ap.add_argument("--external", nargs="*", default=[], choices=["microimpute", "mice"],
+                    help="reference rows from other tools, when installed (microimpute's QRF, R mice pmm)")
     args = ap.parse_args(argv)
     results = []
     for t in args.tasks:
@@ -170,10 +195,13 @@ def main(argv: list[str] | None = None) -> int:
               f"{DRAWS} draws", flush=True)
         print("| method | seconds (fit) | energy (std) | energy (slog) | PIT-90 cover | violations | redrawn | repaired | epochs |")
         print("|---|---|---|---|---|---|---|---|---|", flush=True)
-        jobs = [(m, None) for m in args.methods] + [(None, k) for k in args.reference]
+        jobs = [(m, None) for m in args.methods] + [(None, k) for k in args.reference] + [(e, "external") for e in args.external]
         for m, ref in jobs:
             try:
-                r = run_one(task, m) if ref is None else run_reference(task, ref, args.reference_epochs)
+                if ref == "external":
+                    r = run_external(task, m)
+                else:
+                    r = run_one(task, m) if ref is None else run_reference(task, ref, args.reference_epochs)
                 m = r["method"]
             except Exception as exc:  # keep the table going; report the failure in its row
                 print(f"| {m or 'ctgan-pkg ' + str(ref)} | failed: {exc!r} |", flush=True)
