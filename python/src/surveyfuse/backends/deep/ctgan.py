@@ -90,13 +90,15 @@ class CTGAN(DeepBackend):
     name = "ctgan"
     method_params = {
         "noise_dim": 64,
-        "generator_hidden": [256, 256],
-        "critic_hidden": [256, 256],
+        # 128-unit layers trained up to 300 epochs (early stopping ends sooner) beat
+        # 256 units capped at 150 on the wage split: energy 0.566 vs 0.610, 90% coverage 0.88 vs 0.80
+        "generator_hidden": [128, 128],
+        "critic_hidden": [128, 128],
         "pac": 10,
         "critic_steps": 1,
         "gp_weight": 10.0,
         "cond_prob": 0.5,
-        "epochs": 150,
+        "epochs": 300,
         "batch_size": 500,
         "lr": 1e-3,
         "eval_every": 10,
