@@ -85,27 +85,14 @@ def run_one(task: dict, method: str, seed: int = 0) -> dict:
     seconds = time.perf_counter() - t0
     n = len(task["recipient"])
     draws = out[block].to_numpy(float).reshape(DRAWS, n, len(block))
-    truth = task["truth"].to_numpy(float)
-    donor_block = task["donor"][block].to_numpy(float)
-    sd = donor_block.std(axis=0)
-    sd[sd == 0] = 1.0
-    lsd = slog(donor_block).std(axis=0)
-    lsd[lsd == 0] = 1.0
-    check_cols = {c: out[c].to_numpy() for c in set().union(*[c.columns for c in ConstraintSet(task["constraints"])])}
-    violations = ConstraintSet(task["constraints"]).check(check_cols).total_violations
     report = imp.sample_report_
-    return {
-        "method": method,
-        "seconds": round(seconds, 1),
-        "fit_seconds": round(t_fit, 1),
-        "energy_std": round(energy_score(draws / sd, truth / sd), 4),
-        "energy_slog": round(energy_score(slog(draws) / lsd, slog(truth) / lsd), 4),
-        "pit90": round(pit_coverage(draws, truth), 3),
-        "violations": int(violations),
-        "redrawn": int(report.get("redrawn", 0)),
-        "repaired": int(sum(report.get("constraints", {}).get("repaired", {}).values())),
-        "epochs_run": imp.backend_.describe().get("epochs_run"),
-    }
+    row = score_row(method, task, draws, seconds, t_fit)
+    row.update(
+        redrawn=int(report.get("redrawn", 0)),
+        repaired=int(sum(report.get("constraints", {}).get("repaired", {}).values())),
+        epochs_run=imp.backend_.describe().get("epochs_run"),
+    )
+    return row
 
 
 def score_row(label: str, task: dict, draws: np.ndarray, seconds: float, fit_seconds: float) -> dict:
@@ -159,22 +146,10 @@ def run_reference(task: dict, kind: str, epochs: int, seed: int = 0) -> dict:
     n = len(task["recipient"])
     sample = model.sample(DRAWS * n)[block].to_numpy(float)
     seconds = time.perf_counter() - t0
-    draws = sample.reshape(DRAWS, n, len(block))
-    truth = task["truth"].to_numpy(float)
-    donor_block = task["donor"][block].to_numpy(float)
-    sd = donor_block.std(axis=0)
-    sd[sd == 0] = 1.0
-    lsd = slog(donor_block).std(axis=0)
-    lsd[lsd == 0] = 1.0
-    cols = {c: draws[:, :, j].reshape(-1) for j, c in enumerate(block)}
-    data = {**cols, **{c: np.tile(task["recipient"][c].to_numpy(), DRAWS) for c in ("MARS",) if c in task["recipient"]}}
-    needed = set().union(*[c.columns for c in ConstraintSet(task["constraints"])])
-    violations = ConstraintSet(task["constraints"]).check({c: data[c] for c in needed}).total_violations
-    return {"method": f"ctgan-pkg {kind} (unconditional, {epochs} ep)", "seconds": round(seconds, 1),
-            "fit_seconds": round(seconds, 1), "energy_std": round(energy_score(draws / sd, truth / sd), 4),
-            "energy_slog": round(energy_score(slog(draws) / lsd, slog(truth) / lsd), 4),
-            "pit90": round(pit_coverage(draws, truth), 3), "violations": int(violations), "redrawn": 0,
-            "repaired": 0, "epochs_run": epochs}
+    row = score_row(f"ctgan-pkg {kind} (unconditional, {epochs} ep)", task, sample.reshape(DRAWS, n, len(block)),
+                    seconds, seconds)
+    row["epochs_run"] = epochs
+    return row
 
 
 def main(argv: list[str] | None = None) -> int:
