@@ -334,15 +334,13 @@ class Imputer:
         return D, {"constraints": cs.check(self._check_frame(frame, D, draws)).to_dict() if n else empty}
 
     # ------------------------------------------------------------------ calibration
-    def _candidate_pool(self, frame, X, rows, seed):
-        """Each row's pool of candidate blocks and their target statistics (n, J, T)."""
-        cal = self.calibration_ or self._pending_calibration
+    def _candidate_pool(self, frame, X, rows, seed, cal):
+        """Each row's pool of ``cal["pool"]`` candidate blocks and their target statistics (n, J, T)."""
         J = cal["pool"]
         pool, report = self._checked_draws(frame, X, rows, J, rng.derive_seed(seed, 0xCA1))
         n = len(frame)
         flat = pool.reshape(J * n, -1)
-        data = {v.name: decode_values(flat[:, j], v).to_numpy(dtype=np.float64) if not v.kind.is_discrete
-                else decode_values(flat[:, j], v).to_numpy() for j, v in enumerate(self.variables_)}
+        data = {v.name: decode_values(flat[:, j], v).to_numpy() for j, v in enumerate(self.variables_)}
         G = np.stack([t.statistic(data, J * n).reshape(J, n).T for t in cal["targets"]], axis=2)
         return pool, G, report
 
@@ -360,22 +358,19 @@ class Imputer:
         draws, seed = check_draws(draws), check_seed(self.random_state if seed is None else seed)
         parsed = parse_targets(targets, list(self.block))
         self.calibration_ = None
-        self._pending_calibration = {"targets": parsed, "pool": draws * int(candidates)}
-        chunks = [(0, recipients)] if not isinstance(recipients, (list, tuple)) and hasattr(recipients, "columns") or hasattr(recipients, "num_rows") else recipients
+        pending = {"targets": parsed, "pool": draws * int(candidates)}
+        one_table = hasattr(recipients, "columns") or hasattr(recipients, "num_rows")
+        chunks = [(0, recipients)] if one_table else recipients
         Gs, ws = [], []
-        try:
-            for offset, chunk in chunks:
-                original, _ = as_pandas(chunk, role="recipient")
-                check_columns(original, [recipient_weights], role="recipient weights", table="recipient")
-                w = numeric_values(original[recipient_weights], role="recipient weights")
-                frame = self.harmoniser_.apply(original, "recipient", needed=list(self.predictors))
-                rows = np.arange(len(frame), dtype=np.int64) + int(offset)
-                _, G, _ = self._candidate_pool(frame, self.encoder_.transform(frame), rows, seed)
-                Gs.append(G)
-                ws.append(np.nan_to_num(w))
-        finally:
-            pending = self._pending_calibration
-            del self._pending_calibration
+        for offset, chunk in chunks:
+            original, _ = as_pandas(chunk, role="recipient")
+            check_columns(original, [recipient_weights], role="recipient weights", table="recipient")
+            w = numeric_values(original[recipient_weights], role="recipient weights")
+            frame = self.harmoniser_.apply(original, "recipient", needed=list(self.predictors))
+            rows = np.arange(len(frame), dtype=np.int64) + int(offset)
+            _, G, _ = self._candidate_pool(frame, self.encoder_.transform(frame), rows, seed, pending)
+            Gs.append(G)
+            ws.append(np.nan_to_num(w))
         G, w = np.concatenate(Gs), np.concatenate(ws)
         values = np.array([t.value for t in parsed])
         lam, info = solve_tilt(G, w, values)
@@ -411,7 +406,7 @@ class Imputer:
                 f"this imputer was calibrated for draws={cal['draws']}, seed={cal['seed']}; sample with the same values",
                 argument="draws",
             )
-        pool, G, report = self._candidate_pool(frame, X, rows, seed)
+        pool, G, report = self._candidate_pool(frame, X, rows, seed, cal)
         u = rng.uniforms(seed, rows, draws, stream=0xCA2)[:, :, 0]
         choice = tilted_choice(G, cal["lambda"], u)  # (draws, n)
         D = pool[choice, np.arange(len(frame))[None, :]]  # (draws, n, k)

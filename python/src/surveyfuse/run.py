@@ -71,7 +71,9 @@ def run_spec(
             raise SurveyfuseError("unsupported_format", "the dask engine writes Parquet (a file or a dataset folder)", format=out_fmt)
 
     donor = read_table(spec.donor, role="donor")
-    parts = recipient_partitions(spec.recipient, chunk_rows)
+    # partitions are needed to stream the output or for calibration's first pass; an
+    # in-memory run reads the recipient once, later
+    parts = recipient_partitions(spec.recipient, chunk_rows) if write or spec.calibration else None
     t_read = time.perf_counter()
     harmonise = spec.harmonise or {}
     weights, raking = spec.weights, None
@@ -91,12 +93,11 @@ def run_spec(
     if spec.calibration:
         if not spec.recipient_weights:
             raise SurveyfuseError("bad_target", "calibration needs 'recipient_weights': targets are weighted recipient totals")
-        chunks = [c for part in parts for c in read_partition(part, chunk_rows)]
+        chunks = (c for part in parts for c in read_partition(part, chunk_rows))  # one chunk in memory at a time
         calibration = imputer.calibrate(
             chunks, spec.calibration["targets"], spec.recipient_weights, draws=spec.draws, seed=seed,
             candidates=spec.calibration.get("candidates", 5),
         )
-        del chunks
     t_fit = time.perf_counter()
 
     if not write:
