@@ -5,7 +5,9 @@ Tasks are built from the bundled sample ``data/cps_bench.parquet`` (see
 the donor, another the recipients, whose block is hidden and then scored.
 
 Methods: surveyfuse's ``hotdeck``, ``qrf`` and ``forest`` (run through the
-Imputer with the task's constraints declared, as a user would); PolicyEngine's
+Imputer with the task's constraints declared, as a user would); ``marginal``,
+a predictor-blind yardstick that draws donor records by weight alone, so the
+table shows how much the predictors can tell about each block; PolicyEngine's
 ``microimpute`` QRF (optional: ``pip install --ignore-requires-python
 microimpute==3.1.4``; row skipped when not importable); R ``mice`` with pmm
 through ``Rscript`` (row skipped when Rscript or mice is missing).
@@ -18,7 +20,13 @@ of imputed records breaking a declared constraint (after surveyfuse's own
 redraw/repair, which is counted separately as ``fixed``); fit + sample seconds.
 
     python python/benchmarks/bench_forest.py [--donors 8000] [--recipients 2000] [--draws 20]
-        [--tasks investment,wages,deductions] [--methods hotdeck,qrf,forest,microimpute,mice]
+        [--tasks investment,wages,deductions] [--methods hotdeck,qrf,forest,microimpute,mice,marginal]
+        [--seeds 0,1,2]          # repeat on independent splits, then summarise the ratios
+        [--donor-sizes 8000,38000]  # learning curve: same recipients, growing donor sets
+
+One split of 2,000 recipients is noisy (heavy tails), so claims rest on the
+``--seeds`` summary: per task and method, the geometric mean of the energy
+ratio over seeds with its range.
 """
 
 from __future__ import annotations
@@ -84,6 +92,17 @@ def split(n_donors: int, n_recipients: int, seed: int) -> tuple[pd.DataFrame, pd
     return donor, recipient
 
 
+def nested_splits(sizes: list[int], n_recipients: int, seed: int) -> tuple[list[pd.DataFrame], pd.DataFrame]:
+    """Fixed recipients and nested donor sets of growing size (for a learning curve)."""
+    data = pd.read_parquet(DATA)
+    perm = np.random.default_rng(seed).permutation(len(data))
+    recipient = data.iloc[perm[:n_recipients]].reset_index(drop=True)
+    pool = perm[n_recipients:]
+    if max(sizes) > pool.size:
+        raise SystemExit(f"--donor-sizes: at most {pool.size} donors remain after {n_recipients} recipients")
+    return [data.iloc[pool[:n]].reset_index(drop=True) for n in sizes], recipient
+
+
 # ---------------------------------------------------------------------------- methods
 def run_surveyfuse(method: str, task: Task, donor: pd.DataFrame, recipient: pd.DataFrame, draws: int, seed: int):
     imp = Imputer(task.block, task.predictors, method=method, categorical=task.categorical, weights=WEIGHT,
@@ -119,8 +138,22 @@ def run_mice(task: Task, donor: pd.DataFrame, recipient: pd.DataFrame, draws: in
     return _reference("mice", task, donor, recipient, draws, seed)
 
 
+def run_marginal(task: Task, donor: pd.DataFrame, recipient: pd.DataFrame, draws: int, seed: int):
+    """Predictor-blind draws: whole donor records picked by survey weight alone.
+
+    Not a method anyone should use; it marks where "the predictors tell
+    nothing" lies, so a ratio near 1 against it means little signal to find.
+    """
+    w = donor[WEIGHT].to_numpy(dtype=np.float64)
+    cum = np.cumsum(w)
+    u = np.random.default_rng(seed).random((draws, len(recipient)))
+    rows = np.minimum(np.searchsorted(cum, u * cum[-1], side="right"), len(donor) - 1)
+    return donor[task.block].to_numpy(dtype=np.float64)[rows], {}
+
+
 # ---------------------------------------------------------------------------- scoring
 def score(task: Task, D: np.ndarray, donor: pd.DataFrame, recipient: pd.DataFrame, seconds: float) -> dict:
+    """Scores of draws D (draws, n, k); ``donor`` fixes the standardisation."""
     truth = recipient[task.block].to_numpy(dtype=np.float64)
     w = recipient[WEIGHT].to_numpy(dtype=np.float64)
     dw = donor[WEIGHT].to_numpy(dtype=np.float64)
@@ -143,11 +176,18 @@ RUNNERS = {
     "forest": lambda *a: run_surveyfuse("forest", *a),
     "microimpute": run_microimpute,
     "mice": run_mice,
+    "marginal": run_marginal,
 }
 
 
 def run(tasks: list[str], methods: list[str], n_donors: int, n_recipients: int, draws: int, seed: int) -> list[dict]:
     donor, recipient = split(n_donors, n_recipients, seed)
+    return run_split(tasks, methods, donor, recipient, draws, seed)
+
+
+def run_split(tasks: list[str], methods: list[str], donor: pd.DataFrame, recipient: pd.DataFrame, draws: int,
+              seed: int, reference: pd.DataFrame | None = None) -> list[dict]:
+    """Every method on every task of one split; ``reference`` (default: the donor) fixes the scale."""
     rows: list[dict] = []
     for tname in tasks:
         task = TASKS[tname]
@@ -159,11 +199,52 @@ def run(tasks: list[str], methods: list[str], n_donors: int, n_recipients: int, 
                 print(f"  skip {m} on {tname}: {exc.name} not available", file=sys.stderr)
                 continue
             seconds = time.perf_counter() - t0
-            row = {"task": tname, "method": m, **score(task, D, donor, recipient, seconds), **extra}
+            scored = score(task, D, donor if reference is None else reference, recipient, seconds)
+            row = {"task": tname, "method": m, "seed": seed, "donors": len(donor), **scored, **extra}
             rows.append(row)
-            print(f"  {tname:11s} {m:11s} energy={row['energy']:.4f} pinball={row['pinball']:.4f} "
-                  f"cover90={row['cover90']:.3f} viol={row['violations']:.4f} {seconds:.1f}s", file=sys.stderr)
+            print(f"  seed {seed} n={len(donor)} {tname:11s} {m:11s} energy={row['energy']:.4f} "
+                  f"pinball={row['pinball']:.4f} cover90={row['cover90']:.3f} viol={row['violations']:.4f} "
+                  f"{seconds:.1f}s", file=sys.stderr)
     return rows
+
+
+def seed_summary(rows: list[dict], base_method: str = "microimpute") -> str:
+    """Per task and method over seeds: geometric-mean ratio to ``base_method`` (same seed) and its range."""
+    base = {(r["task"], r["seed"]): r for r in rows if r["method"] == base_method}
+    if not base:
+        return f"(no {base_method} rows: no ratios)"
+    mice = {(r["task"], r["seed"]): r for r in rows if r["method"] == "mice"}
+    marg = {(r["task"], r["seed"]): r for r in rows if r["method"] == "marginal"}
+    seeds = sorted({r["seed"] for r in rows})
+    head = (f"| task | method | ES/{base_method[:2]} (range over {len(seeds)} seeds) | PL/{base_method[:2]} | "
+            f"ES/mice | ES/marginal | cover90 | violations | speed-up vs {base_method[:2]} |\n"
+            "|---|---|---|---|---|---|---|---|---|")
+    lines, overall = [head], {}
+    methods = sorted({r["method"] for r in rows}, key=lambda m: list(RUNNERS).index(m))
+    for tname in [t for t in TASKS if any(r["task"] == t for r in rows)]:
+        for m in methods:
+            mine = [r for r in rows if r["method"] == m and r["task"] == tname and (tname, r["seed"]) in base]
+            if not mine:
+                continue
+            es = np.array([r["energy"] / base[tname, r["seed"]]["energy"] for r in mine])
+            pl = np.array([r["pinball"] / base[tname, r["seed"]]["pinball"] for r in mine])
+            sp = np.array([base[tname, r["seed"]]["seconds"] / max(r["seconds"], 1e-3) for r in mine])
+            vs = lambda ref: (f"{_g(np.array([r['energy'] / ref[tname, r['seed']]['energy'] for r in mine if (tname, r['seed']) in ref])):.3f}"
+                              if any((tname, r["seed"]) in ref for r in mine) else "-")
+            overall.setdefault(m, ([], []))
+            overall[m][0].extend(es)
+            overall[m][1].extend(pl)
+            lines.append(
+                f"| {tname} | {m} | {_g(es):.3f} ({es.min():.3f}-{es.max():.3f}) | {_g(pl):.3f} | {vs(mice)} | {vs(marg)} | "
+                f"{np.mean([r['cover90'] for r in mine]):.3f} | {max(r['violations'] for r in mine):.4f} | {_g(sp):.1f}x |")
+    lines.append("")
+    lines.append(f"geometric mean over tasks and seeds, ratio to {base_method}: " + ", ".join(
+        f"{m}: ES {_g(np.array(e)):.3f} PL {_g(np.array(p)):.3f}" for m, (e, p) in overall.items()))
+    return "\n".join(lines)
+
+
+def _g(x: np.ndarray) -> float:
+    return float(np.exp(np.mean(np.log(x))))
 
 
 def table(rows: list[dict]) -> str:
@@ -176,7 +257,7 @@ def table(rows: list[dict]) -> str:
     for r in rows:
         mi, mc = ref.get(r["task"]), mice.get(r["task"])
         ratio = lambda key, base: f"{r[key] / base[key]:.3f}" if base else "-"
-        speed = f"{mi['seconds'] / r['seconds']:.1f}x" if mi else "-"
+        speed = f"{mi['seconds'] / max(r['seconds'], 1e-3):.1f}x" if mi else "-"
         lines.append(
             f"| {r['task']} | {r['method']} | {r['energy']:.4f} | {ratio('energy', mi)} | {ratio('energy', mc)} | "
             f"{r['pinball']:.4f} | {ratio('pinball', mi)} | {r['cover90']:.3f} | {r['violations']:.4f} | "
@@ -193,6 +274,20 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def curve_table(rows: list[dict], sizes: list[int]) -> str:
+    """Energy by donor size, with each method's ratio to its own score at the smallest size."""
+    lines = ["| task | method | " + " | ".join(f"{n} donors" for n in sizes) + " |",
+             "|---|---|" + "---|" * len(sizes)]
+    for tname in [t for t in TASKS if any(r["task"] == t for r in rows)]:
+        for m in sorted({r["method"] for r in rows}, key=lambda m: list(RUNNERS).index(m)):
+            got = {r["donors"]: r["energy"] for r in rows if r["task"] == tname and r["method"] == m}
+            if sizes[0] not in got:
+                continue
+            cells = [f"{got[n]:.4f} ({got[n] / got[sizes[0]]:.3f})" if n in got else "-" for n in sizes]
+            lines.append(f"| {tname} | {m} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def _gmean(rows: list[dict], method: str, base: dict, key: str) -> str:
     vals = [r[key] / base[r["task"]][key] for r in rows if r["method"] == method and r["task"] in base]
     return f"{float(np.exp(np.mean(np.log(vals)))):.3f}" if vals else "-"
@@ -206,12 +301,40 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--tasks", default=",".join(TASKS))
     ap.add_argument("--methods", default=",".join(RUNNERS))
+    ap.add_argument("--seeds", help="comma-separated seeds: one split each, then a summary over seeds")
+    ap.add_argument("--donor-sizes", help="comma-separated donor sizes on the same recipients (learning curve)")
     ap.add_argument("--json", help="also write the rows as JSON here")
     args = ap.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "2")
-    rows = run(args.tasks.split(","), args.methods.split(","), args.donors, args.recipients, args.draws, args.seed)
-    print(f"\nCPS held-out benchmark: {args.donors} donors, {args.recipients} recipients, {args.draws} draws, seed {args.seed}\n")
-    print(table(rows))
+    tasks, methods = args.tasks.split(","), args.methods.split(",")
+    unknown = [m for m in methods if m not in RUNNERS] + [t for t in tasks if t not in TASKS]
+    if unknown:
+        raise SystemExit(f"unknown method or task: {', '.join(unknown)} (methods: {', '.join(RUNNERS)}; tasks: {', '.join(TASKS)})")
+    if args.donor_sizes:
+        sizes = sorted(int(v) for v in args.donor_sizes.split(","))
+        donors, recipient = nested_splits(sizes, args.recipients, args.seed)
+        rows = []
+        for donor in donors:
+            rows += run_split(tasks, methods, donor, recipient, args.draws, args.seed, reference=donors[0])
+        print(f"\nLearning curve: the same {args.recipients} recipients, donors {args.donor_sizes}, seed {args.seed}; "
+              f"block standardised by the smallest donor set\n")
+        print(curve_table(rows, sizes))
+    elif args.seeds:
+        seeds = [int(v) for v in args.seeds.split(",")]
+        rows = []
+        for seed in seeds:
+            rows += run(tasks, methods, args.donors, args.recipients, args.draws, seed)
+        print(f"\nCPS held-out benchmark: {args.donors} donors, {args.recipients} recipients, {args.draws} draws, "
+              f"seeds {args.seeds}\n")
+        for seed in seeds:
+            print(f"### seed {seed}\n")
+            print(table([r for r in rows if r["seed"] == seed]) + "\n")
+        print(f"### summary over seeds {args.seeds}\n")
+        print(seed_summary(rows))
+    else:
+        rows = run(tasks, methods, args.donors, args.recipients, args.draws, args.seed)
+        print(f"\nCPS held-out benchmark: {args.donors} donors, {args.recipients} recipients, {args.draws} draws, seed {args.seed}\n")
+        print(table(rows))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1, default=str))
 

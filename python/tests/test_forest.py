@@ -148,10 +148,31 @@ def test_leaf_size_is_chosen_from_data_and_visible(cps):
     assert len(large.fit_report_["method_params"]["candidates"]) > len(small.fit_report_["method_params"]["candidates"])
 
 
-def test_fixed_leaf_size_is_respected(cps):
-    imp = Imputer(INVEST, PREDICTORS, params={**FAST, "min_samples_leaf": 7}, categorical=["MARS", "fips"]).fit(cps)
-    assert imp.fit_report_["method_params"]["min_samples_leaf"] == 7
-    assert imp.fit_report_["method_params"]["chosen_by"] == "user"
+def test_max_features_auto_is_searched_at_the_chosen_leaf_size(cps):
+    imp = Imputer(INVEST, PREDICTORS, params={**FAST, "max_features": "auto"}, categorical=["MARS", "fips"],
+                  random_state=0).fit(cps)
+    info = imp.fit_report_["method_params"]
+    mf = info["max_features_candidates"]
+    assert set(mf) == {"0.6", "1.0"}
+    assert mf[str(info["max_features"])] == min(mf.values())
+    assert mf["0.6"] == info["candidates"][str(info["min_samples_leaf"])]  # same small forest, same score
+    loaded = Imputer.load(imp.to_bytes())
+    assert loaded.backend_.describe() == imp.backend_.describe()
+    recipient = cps.iloc[:50][PREDICTORS]
+    pd.testing.assert_frame_equal(loaded.sample(recipient, draws=2, seed=1), imp.sample(recipient, draws=2, seed=1))
+
+
+def test_fixed_settings_are_respected(cps):
+    fixed = {**FAST, "min_samples_leaf": 7, "max_features": 0.5}
+    imp = Imputer(INVEST, PREDICTORS, params=fixed, categorical=["MARS", "fips"]).fit(cps)
+    info = imp.fit_report_["method_params"]
+    assert (info["min_samples_leaf"], info["max_features"], info["chosen_by"]) == (7, 0.5, "user")
+    # a fixed leaf size with max_features on auto searches max_features only
+    half = Imputer(INVEST, PREDICTORS, params={**FAST, "min_samples_leaf": 7, "max_features": "auto"},
+                   categorical=["MARS", "fips"]).fit(cps)
+    info = half.fit_report_["method_params"]
+    assert info["min_samples_leaf"] == 7 and "candidates" not in info
+    assert info["max_features"] in (0.6, 1.0) and len(info["max_features_candidates"]) == 2
 
 
 @pytest.mark.parametrize("param, value", [("min_samples_leaf", 0), ("min_samples_leaf", "big"), ("n_estimators", 0),

@@ -14,9 +14,13 @@ the donor's whole block. Draws are real donor records, so every identity that
 holds in the donor holds in the output.
 
 Leaf size is chosen from the data: part of the donor is held out, a small
-forest is grown for each candidate leaf size, and the candidate whose draws
-give the lowest energy score on the held-out rows (in the scaled target
-space) wins. The scores are kept for :meth:`ForestSampler.describe`.
+forest is grown for each candidate, and the candidate whose draws give the
+lowest energy score on the held-out rows (in the scaled target space) wins.
+``max_features="auto"`` extends the search to the share of predictors tried
+per split, at the chosen leaf size (a coordinate search). It is opt-in: on the
+CPS benchmark tasks it moved held-out energy by -0.2% to +1.1% against the
+fixed 0.6, because the small forests' scores are too noisy to tell such
+close settings apart. The scores are kept for :meth:`ForestSampler.describe`.
 
 Sampling walks stored node tables (:mod:`._trees`), never the sklearn
 objects, so saved models draw exactly what the fitted one drew.
@@ -39,6 +43,8 @@ from .base import Backend, FitContext
 
 #: candidate leaf sizes for the automatic choice (filtered by donor size)
 LEAF_CANDIDATES = (3, 6, 12, 25, 50, 100)
+#: candidate shares of predictors per split; the first is used while the leaf size is searched
+MAX_FEATURES_CANDIDATES = (0.6, 1.0)
 _TREE_KEYS = ("children_left", "children_right", "feature", "threshold", "node_offset")
 
 
@@ -132,8 +138,8 @@ class ForestSampler(Backend):
         if msl != "auto" and (not _is_int(msl) or msl < 1):
             raise self._bad_param("min_samples_leaf", "'auto' or a positive integer")
         mf = p["max_features"]
-        if not (mf in ("sqrt", "log2") or (_is_int(mf) and mf >= 1) or (_is_float(mf) and 0 < mf <= 1)):
-            raise self._bad_param("max_features", "a fraction in (0, 1], a positive integer, 'sqrt' or 'log2'")
+        if not (mf in ("auto", "sqrt", "log2") or (_is_int(mf) and mf >= 1) or (_is_float(mf) and 0 < mf <= 1)):
+            raise self._bad_param("max_features", "'auto', a fraction in (0, 1], a positive integer, 'sqrt' or 'log2'")
         ms = p["max_samples"]
         if ms is not None and not (_is_float(ms) and 0 < ms <= 1):
             raise self._bad_param("max_samples", "null or a fraction in (0, 1]")
@@ -151,11 +157,11 @@ class ForestSampler(Backend):
             raise self._bad_param("n_jobs", "a non-zero integer (-1 = all cores)")
 
     # ------------------------------------------------------------------ fit
-    def _forest(self, n_estimators: int, min_samples_leaf: int, seed: int):
+    def _forest(self, n_estimators: int, min_samples_leaf: int, max_features: Any, seed: int):
         p = self.params
         cls = ExtraTreesRegressor if p["extra_trees"] else RandomForestRegressor
         kwargs: dict[str, Any] = dict(
-            n_estimators=n_estimators, min_samples_leaf=min_samples_leaf, max_features=p["max_features"],
+            n_estimators=n_estimators, min_samples_leaf=min_samples_leaf, max_features=max_features,
             n_jobs=p["n_jobs"], random_state=seed,
         )
         if p["max_samples"] is not None and p["max_samples"] < 1:
@@ -165,8 +171,8 @@ class ForestSampler(Backend):
         return cls(**kwargs)
 
     def _grow(self, design: np.ndarray, targets: np.ndarray, weights: np.ndarray, n_estimators: int,
-              min_samples_leaf: int, seed: int) -> tuple[dict[str, np.ndarray], LeafSampler]:
-        model = self._forest(n_estimators, min_samples_leaf, seed)
+              min_samples_leaf: int, max_features: Any, seed: int) -> tuple[dict[str, np.ndarray], LeafSampler]:
+        model = self._forest(n_estimators, min_samples_leaf, max_features, seed)
         model.fit(design, targets[:, 0] if targets.shape[1] == 1 else targets, sample_weight=weights)
         trees = trees_to_arrays(model.estimators_)
         # sklearn's apply (C, same float32 comparison) equals apply_trees, tested
@@ -180,51 +186,47 @@ class ForestSampler(Backend):
         weights = np.asarray(context.weights, dtype=np.float64)
         targets = scaled_targets(Y, context.variables, self.params["target_scale"])
         seed = int(context.random_state)
-        self.selection_: dict[str, Any] = {}
-        leaf = self.params["min_samples_leaf"]
-        if leaf == "auto":
-            leaf = self._choose_leaf(design, targets, weights, seed)
-        else:
-            self.selection_ = {"chosen_by": "user"}
+        leaf, max_features, self.selection_ = self._choose(design, targets, weights, seed)
         self.min_samples_leaf_ = int(leaf)
-        self.trees_, self.sampler_ = self._grow(design, targets, weights, self.params["n_estimators"], self.min_samples_leaf_, seed)
+        self.max_features_ = max_features
+        self.trees_, self.sampler_ = self._grow(design, targets, weights, self.params["n_estimators"],
+                                                self.min_samples_leaf_, self.max_features_, seed)
         self.Y_ = Y
         self.weights_ = weights
         return self
 
-    def _choose_leaf(self, design: np.ndarray, targets: np.ndarray, weights: np.ndarray, seed: int) -> int:
-        """Pick the leaf size whose draws score best on held-out donor rows."""
+    def _choose(self, design: np.ndarray, targets: np.ndarray, weights: np.ndarray,
+                seed: int) -> tuple[int, Any, dict[str, Any]]:
+        """Leaf size and max_features: the user's values, or the best on held-out donor rows."""
+        leaf, mf = self.params["min_samples_leaf"], self.params["max_features"]
+        if leaf != "auto" and mf != "auto":
+            return int(leaf), mf, {"chosen_by": "user"}
         n = design.shape[0]
         u = rng.uniforms(rng.derive_seed(seed, 7), np.arange(n), 1)[0, :, 0]
         held = u < self.params["holdout_fraction"]
         if held.sum() > 4000:  # enough to rank candidates; keeps the choice cheap at scale
             held &= u < self.params["holdout_fraction"] * 4000 / held.sum()
-        train = ~held
-        n_train = int(train.sum())
-        cands = self.params["leaf_candidates"] or [c for c in LEAF_CANDIDATES if c <= max(n_train // 20, 1)]
-        cands = sorted(set(int(c) for c in cands)) or [1]
-        if held.sum() < 20 or len(cands) == 1:
-            choice = cands[0] if held.sum() >= 20 else max(1, min(5, n // 10))
-            self.selection_ = {"chosen_by": "too few donor rows to compare, default", "candidates": {}}
-            return choice
-        idx_train, idx_held = np.flatnonzero(train), np.flatnonzero(held)
-        n_trees = min(self.params["n_estimators"], 12)
-        draws = 10
-        scores: dict[str, float] = {}
-        for c in cands:
-            trees, sampler = self._grow(design[idx_train], targets[idx_train], weights[idx_train], n_trees, c, seed)
-            leaves = apply_trees(trees, design[idx_held])
-            donors = sampler.draw(leaves, idx_held, draws, rng.derive_seed(seed, 8))
-            D = targets[idx_train][donors]
-            scores[str(c)] = round(energy_score(D, targets[idx_held], weights[idx_held]), 5)
-        best = min(cands, key=lambda c: scores[str(c)])
-        self.selection_ = {
-            "chosen_by": "holdout energy score (scaled block)",
-            "candidates": scores,
-            "holdout_rows": int(idx_held.size),
-            "selection_trees": n_trees,
-        }
-        return best
+        n_train = int((~held).sum())
+        leaves = [int(leaf)] if leaf != "auto" else sorted(set(
+            int(c) for c in (self.params["leaf_candidates"] or [c for c in LEAF_CANDIDATES if c <= max(n_train // 20, 1)])))
+        features = [mf] if mf != "auto" else list(MAX_FEATURES_CANDIDATES)
+        too_few = held.sum() < 20
+        if too_few or len(leaves) * len(features) <= 1:
+            fallback = leaves[0] if leaves and (leaf != "auto" or not too_few) else max(1, min(5, n // 10))
+            return fallback, features[0], {"chosen_by": "too few donor rows to compare, default", "candidates": {}}
+        score = _HoldoutScore(self, design, targets, weights, held, seed)
+        leaf_scores = {str(c): score(c, features[0]) for c in leaves} if len(leaves) > 1 else {}
+        best_leaf = min(leaves, key=lambda c: leaf_scores.get(str(c), 0.0))
+        known = {str(features[0]): leaf_scores[str(best_leaf)]} if leaf_scores else {}  # that forest was scored
+        feature_scores = {str(f): known.get(str(f)) or score(best_leaf, f) for f in features} if len(features) > 1 else {}
+        best_mf = min(features, key=lambda f: feature_scores.get(str(f), 0.0))
+        selection: dict[str, Any] = {"chosen_by": "holdout energy score (scaled block)"}
+        if leaf_scores:
+            selection["candidates"] = leaf_scores
+        if feature_scores:
+            selection["max_features_candidates"] = feature_scores
+        selection.update(holdout_rows=int(held.sum()), selection_trees=score.n_trees)
+        return best_leaf, best_mf, selection
 
     # ------------------------------------------------------------------ sample
     def sample(self, X: Features, rows: np.ndarray, draws: int, seed: int) -> np.ndarray:
@@ -235,12 +237,14 @@ class ForestSampler(Backend):
     def describe(self) -> dict[str, Any]:
         out = {k: v for k, v in self.params.items() if k not in ("min_samples_leaf", "leaf_candidates")}
         out["min_samples_leaf"] = int(getattr(self, "min_samples_leaf_", 0)) or self.params["min_samples_leaf"]
+        out["max_features"] = getattr(self, "max_features_", self.params["max_features"])
         out.update(getattr(self, "selection_", {}))
         return out
 
     # ------------------------------------------------------------------ persistence
     def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        meta = {"params": self.params, "min_samples_leaf": self.min_samples_leaf_, "selection": self.selection_}
+        meta = {"params": self.params, "min_samples_leaf": self.min_samples_leaf_, "max_features": self.max_features_,
+                "selection": self.selection_}
         arrays = {k: self.trees_[k] for k in _TREE_KEYS}
         arrays.update(
             leaf_order=self.sampler_.order, leaf_start=self.sampler_.leaf_start, leaf_end=self.sampler_.leaf_end,
@@ -252,6 +256,7 @@ class ForestSampler(Backend):
     def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> "ForestSampler":
         self = cls(**meta["params"])
         self.min_samples_leaf_ = int(meta["min_samples_leaf"])
+        self.max_features_ = meta.get("max_features", meta["params"]["max_features"])
         self.selection_ = dict(meta.get("selection") or {})
         self.trees_ = {k: np.asarray(arrays[k], dtype=np.float64 if k == "threshold" else np.int64) for k in _TREE_KEYS}
         self.Y_ = np.asarray(arrays["Y"], dtype=np.float64)
@@ -261,6 +266,25 @@ class ForestSampler(Backend):
             np.asarray(arrays["leaf_end"], dtype=np.int64), self.weights_,
         )
         return self
+
+
+class _HoldoutScore:
+    """Energy score of a small forest's draws on the held-out donor rows, per candidate setting."""
+
+    def __init__(self, sampler: ForestSampler, design: np.ndarray, targets: np.ndarray, weights: np.ndarray,
+                 held: np.ndarray, seed: int) -> None:
+        self.sampler, self.seed = sampler, seed
+        self.train, self.held = np.flatnonzero(~held), np.flatnonzero(held)
+        self.design, self.targets, self.weights = design, targets, weights
+        self.n_trees = min(sampler.params["n_estimators"], 12)
+
+    def __call__(self, leaf: int, max_features: Any) -> float:
+        tr, ho = self.train, self.held
+        trees, leaf_sampler = self.sampler._grow(self.design[tr], self.targets[tr], self.weights[tr], self.n_trees,
+                                                 leaf, max_features, self.seed)
+        leaves = apply_trees(trees, self.design[ho])
+        donors = leaf_sampler.draw(leaves, ho, 10, rng.derive_seed(self.seed, 8))
+        return round(energy_score(self.targets[tr][donors], self.targets[ho], self.weights[ho]), 5)
 
 
 def _is_int(v: Any) -> bool:

@@ -1,0 +1,54 @@
+"""The forest benchmark harness on a tiny split, so ``make bench`` cannot rot unseen.
+
+Speed and accuracy goals are not asserted here (they belong to ``make bench``);
+these tests check that the harness runs and that its ratios mean what the
+table headers say.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import REPO
+
+sys.path.insert(0, str(REPO / "python" / "benchmarks"))
+bench_forest = pytest.importorskip("bench_forest")
+
+
+def test_marginal_draws_ignore_the_predictors_and_follow_the_weights():
+    donor, recipient = bench_forest.split(400, 50, seed=0)
+    donor[bench_forest.WEIGHT] = 0.0
+    donor.loc[7, bench_forest.WEIGHT] = 1.0  # all weight on one record
+    D, _ = bench_forest.run_marginal(bench_forest.TASKS["wages"], donor, recipient, 5, 0)
+    assert D.shape == (5, 50, 3)
+    assert np.all(D == donor.loc[7, bench_forest.TASKS["wages"].block].to_numpy(dtype=float))
+
+
+def test_seed_summary_ratios_are_per_seed_geometric_means():
+    rows = [
+        {"task": "wages", "method": m, "seed": s, "energy": e, "pinball": 1.0, "cover90": 0.9, "violations": 0.0,
+         "seconds": 1.0}
+        for m, s, e in [("microimpute", 0, 2.0), ("forest", 0, 1.0), ("microimpute", 1, 1.0), ("forest", 1, 2.0)]
+    ]
+    text = bench_forest.seed_summary(rows)
+    forest = next(line for line in text.splitlines() if line.startswith("| wages | forest"))
+    assert "| 1.000 (0.500-2.000) |" in forest  # sqrt(0.5 * 2.0), with the range over seeds
+
+
+def test_benchmark_runs_end_to_end_on_a_small_split(capsys):
+    bench_forest.main(["--donors", "600", "--recipients", "200", "--draws", "4", "--tasks", "wages",
+                       "--methods", "forest,marginal", "--seeds", "0,1"])
+    out = capsys.readouterr().out
+    assert "### summary over seeds 0,1" in out
+    rows = [line for line in out.splitlines() if line.startswith("| wages | forest")]
+    assert len(rows) == 2  # one table per seed
+    energy = [float(line.split("|")[3]) for line in rows]
+    assert all(0 < e < 5 for e in energy)
+
+
+def test_unknown_method_is_refused():
+    with pytest.raises(SystemExit, match="unknown method or task: nope"):
+        bench_forest.main(["--methods", "forest,nope"])
