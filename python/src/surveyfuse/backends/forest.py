@@ -207,24 +207,23 @@ class ForestSampler(Backend):
         if held.sum() > 4000:  # enough to rank candidates; keeps the choice cheap at scale
             held &= u < self.params["holdout_fraction"] * 4000 / held.sum()
         n_train = int((~held).sum())
+        default_leaf = max(1, min(5, n // 10))
         leaves = [int(leaf)] if leaf != "auto" else sorted(set(
-            int(c) for c in (self.params["leaf_candidates"] or [c for c in LEAF_CANDIDATES if c <= max(n_train // 20, 1)])))
+            int(c) for c in (self.params["leaf_candidates"] or [c for c in LEAF_CANDIDATES if c <= max(n_train // 20, 1)])
+        )) or [default_leaf]
         features = [mf] if mf != "auto" else list(MAX_FEATURES_CANDIDATES)
         too_few = held.sum() < 20
-        if too_few or len(leaves) * len(features) <= 1:
-            fallback = leaves[0] if leaves and (leaf != "auto" or not too_few) else max(1, min(5, n // 10))
-            return fallback, features[0], {"chosen_by": "too few donor rows to compare, default", "candidates": {}}
+        if too_few or len(leaves) * len(features) == 1:
+            choice = default_leaf if too_few and leaf == "auto" else leaves[0]
+            return choice, features[0], {"chosen_by": "too few donor rows to compare, default", "candidates": {}}
         score = _HoldoutScore(self, design, targets, weights, held, seed)
-        leaf_scores = {str(c): score(c, features[0]) for c in leaves} if len(leaves) > 1 else {}
-        best_leaf = min(leaves, key=lambda c: leaf_scores.get(str(c), 0.0))
-        known = {str(features[0]): leaf_scores[str(best_leaf)]} if leaf_scores else {}  # that forest was scored
-        feature_scores = {str(f): known.get(str(f)) or score(best_leaf, f) for f in features} if len(features) > 1 else {}
-        best_mf = min(features, key=lambda f: feature_scores.get(str(f), 0.0))
+        best_leaf = min(leaves, key=lambda c: score(c, features[0]))
+        best_mf = min(features, key=lambda f: score(best_leaf, f))
         selection: dict[str, Any] = {"chosen_by": "holdout energy score (scaled block)"}
-        if leaf_scores:
-            selection["candidates"] = leaf_scores
-        if feature_scores:
-            selection["max_features_candidates"] = feature_scores
+        if len(leaves) > 1:
+            selection["candidates"] = {str(c): score(c, features[0]) for c in leaves}
+        if len(features) > 1:
+            selection["max_features_candidates"] = {str(f): score(best_leaf, f) for f in features}
         selection.update(holdout_rows=int(held.sum()), selection_trees=score.n_trees)
         return best_leaf, best_mf, selection
 
@@ -269,18 +268,28 @@ class ForestSampler(Backend):
 
 
 class _HoldoutScore:
-    """Energy score of a small forest's draws on the held-out donor rows, per candidate setting."""
+    """Energy score of a small forest's draws on the held-out donor rows, per candidate setting.
 
-    def __init__(self, sampler: ForestSampler, design: np.ndarray, targets: np.ndarray, weights: np.ndarray,
+    Scores are remembered, so the max_features search reuses the forest the
+    leaf search already grew at the chosen leaf size.
+    """
+
+    def __init__(self, backend: ForestSampler, design: np.ndarray, targets: np.ndarray, weights: np.ndarray,
                  held: np.ndarray, seed: int) -> None:
-        self.sampler, self.seed = sampler, seed
+        self.backend, self.seed = backend, seed
         self.train, self.held = np.flatnonzero(~held), np.flatnonzero(held)
         self.design, self.targets, self.weights = design, targets, weights
-        self.n_trees = min(sampler.params["n_estimators"], 12)
+        self.n_trees = min(backend.params["n_estimators"], 12)
+        self.scores: dict[tuple[int, Any], float] = {}
 
     def __call__(self, leaf: int, max_features: Any) -> float:
+        if (leaf, max_features) not in self.scores:
+            self.scores[leaf, max_features] = self._score(leaf, max_features)
+        return self.scores[leaf, max_features]
+
+    def _score(self, leaf: int, max_features: Any) -> float:
         tr, ho = self.train, self.held
-        trees, leaf_sampler = self.sampler._grow(self.design[tr], self.targets[tr], self.weights[tr], self.n_trees,
+        trees, leaf_sampler = self.backend._grow(self.design[tr], self.targets[tr], self.weights[tr], self.n_trees,
                                                  leaf, max_features, self.seed)
         leaves = apply_trees(trees, self.design[ho])
         donors = leaf_sampler.draw(leaves, ho, 10, rng.derive_seed(self.seed, 8))
