@@ -84,9 +84,13 @@ TASKS = {
 }
 
 
-def split(n_donors: int, n_recipients: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _shuffled(seed: int) -> tuple[pd.DataFrame, np.ndarray]:
     data = pd.read_parquet(DATA)
-    perm = np.random.default_rng(seed).permutation(len(data))
+    return data, np.random.default_rng(seed).permutation(len(data))
+
+
+def split(n_donors: int, n_recipients: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    data, perm = _shuffled(seed)
     donor = data.iloc[perm[:n_donors]].reset_index(drop=True)
     recipient = data.iloc[perm[n_donors : n_donors + n_recipients]].reset_index(drop=True)
     return donor, recipient
@@ -94,8 +98,7 @@ def split(n_donors: int, n_recipients: int, seed: int) -> tuple[pd.DataFrame, pd
 
 def nested_splits(sizes: list[int], n_recipients: int, seed: int) -> tuple[list[pd.DataFrame], pd.DataFrame]:
     """Fixed recipients and nested donor sets of growing size (for a learning curve)."""
-    data = pd.read_parquet(DATA)
-    perm = np.random.default_rng(seed).permutation(len(data))
+    data, perm = _shuffled(seed)
     recipient = data.iloc[perm[:n_recipients]].reset_index(drop=True)
     pool = perm[n_recipients:]
     if max(sizes) > pool.size:
@@ -229,8 +232,11 @@ def seed_summary(rows: list[dict], base_method: str = "microimpute") -> str:
             es = np.array([r["energy"] / base[tname, r["seed"]]["energy"] for r in mine])
             pl = np.array([r["pinball"] / base[tname, r["seed"]]["pinball"] for r in mine])
             sp = np.array([base[tname, r["seed"]]["seconds"] / max(r["seconds"], 1e-3) for r in mine])
-            vs = lambda ref: (f"{_g(np.array([r['energy'] / ref[tname, r['seed']]['energy'] for r in mine if (tname, r['seed']) in ref])):.3f}"
-                              if any((tname, r["seed"]) in ref for r in mine) else "-")
+
+            def vs(ref: dict) -> str:
+                vals = [r["energy"] / ref[tname, r["seed"]]["energy"] for r in mine if (tname, r["seed"]) in ref]
+                return f"{_g(np.array(vals)):.3f}" if vals else "-"
+
             overall.setdefault(m, ([], []))
             overall[m][0].extend(es)
             overall[m][1].extend(pl)
@@ -290,7 +296,7 @@ def curve_table(rows: list[dict], sizes: list[int]) -> str:
 
 def _gmean(rows: list[dict], method: str, base: dict, key: str) -> str:
     vals = [r[key] / base[r["task"]][key] for r in rows if r["method"] == method and r["task"] in base]
-    return f"{float(np.exp(np.mean(np.log(vals)))):.3f}" if vals else "-"
+    return f"{_g(np.array(vals)):.3f}" if vals else "-"
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -43,3 +43,15 @@ def mixed_frame(n: int, seed: int = 0) -> pd.DataFrame:
     xm[g.random(n) < 0.1] = np.nan
     return pd.DataFrame({"x": xm, "region": region, "w": g.uniform(0.5, 2.0, n), "zi": zero_inf,
                          "signed": signed, "tenure": tenure, "flag": flag})
+
+
+def assert_chunks_equal_whole(imp, recipient: pd.DataFrame, starts: list[int], draws: int, seed: int,
+                              check_dtype: bool = True) -> None:
+    """Sampling ``recipient`` in chunks beginning at ``starts`` (each with its row offset)
+    gives exactly the draws of one whole call: draws depend on (seed, row, draw) only."""
+    whole = imp.sample(recipient, draws=draws, seed=seed)
+    bounds = [*starts, len(recipient)]
+    parts = [imp.sample(recipient.iloc[a:b].reset_index(drop=True), draws=draws, seed=seed, row_offset=a)
+             for a, b in zip(bounds[:-1], bounds[1:])]
+    chunked = pd.concat(parts).sort_values(["_imp", "_row"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(whole.reset_index(drop=True), chunked[whole.columns], check_dtype=check_dtype)

@@ -14,7 +14,7 @@ from surveyfuse.backends._trees import apply_trees, trees_to_arrays
 from surveyfuse.errors import SurveyfuseError
 from surveyfuse.imputer import Imputer
 
-from conftest import mixed_frame
+from conftest import assert_chunks_equal_whole, mixed_frame
 
 DATA = Path(__file__).resolve().parents[2] / "shared-specs" / "data"
 FAST = {"n_estimators": 15, "n_jobs": 1}
@@ -52,11 +52,7 @@ def test_numpy_apply_matches_sklearn():
 def test_draws_are_chunk_invariant():
     imp, frame = fit_mixed()
     recipient = mixed_frame(300, seed=9)[["x", "region"]]
-    whole = imp.sample(recipient, draws=4, seed=11)
-    first = imp.sample(recipient.iloc[:120], draws=4, seed=11)
-    second = imp.sample(recipient.iloc[120:].reset_index(drop=True), draws=4, seed=11, row_offset=120)
-    both = pd.concat([first, second]).sort_values(["_imp", "_row"]).reset_index(drop=True)
-    pd.testing.assert_frame_equal(whole.reset_index(drop=True), both[whole.columns], check_dtype=False)
+    assert_chunks_equal_whole(imp, recipient, [0, 120], draws=4, seed=11, check_dtype=False)
 
 
 def test_fit_and_draws_are_deterministic_and_seeded():

@@ -9,6 +9,8 @@ import pytest
 
 from surveyfuse import Imputer, SurveyfuseError, impute
 
+from conftest import assert_chunks_equal_whole
+
 BLOCK = ["e00300", "e00600", "e00650"]
 PRED = ["age_head", "MARS", "XTOT", "e00200"]
 
@@ -64,10 +66,7 @@ def test_same_seed_same_draws_other_seed_other_draws(split):
 def test_chunked_sampling_equals_whole(split):
     donor, recip = split
     imp = Imputer(BLOCK, PRED, method="hotdeck", categorical=["MARS"]).fit(donor)
-    whole = imp.sample(recip, draws=3, seed=9)
-    parts = [imp.sample(recip.iloc[i:i + 70].reset_index(drop=True), draws=3, seed=9, row_offset=i) for i in range(0, len(recip), 70)]
-    chunked = pd.concat(parts).sort_values(["_imp", "_row"]).reset_index(drop=True)
-    pd.testing.assert_frame_equal(whole.reset_index(drop=True), chunked[whole.columns])
+    assert_chunks_equal_whole(imp, recip, list(range(0, len(recip), 70)), draws=3, seed=9)
 
 
 def test_weights_change_the_draws(split):

@@ -10,7 +10,7 @@ from surveyfuse.backends import make_backend
 from surveyfuse.errors import SurveyfuseError
 from surveyfuse.imputer import Imputer
 
-from conftest import mixed_frame
+from conftest import assert_chunks_equal_whole, mixed_frame
 
 FAST = {"n_estimators": 12, "n_jobs": 1, "quantile_grid": 51}
 
@@ -26,11 +26,7 @@ def fitted():
 def test_draws_are_chunk_invariant(fitted):
     imp, _ = fitted
     recipient = mixed_frame(200, seed=9)[["x", "region"]]
-    whole = imp.sample(recipient, draws=3, seed=2)
-    first = imp.sample(recipient.iloc[:70], draws=3, seed=2)
-    second = imp.sample(recipient.iloc[70:].reset_index(drop=True), draws=3, seed=2, row_offset=70)
-    both = pd.concat([first, second]).sort_values(["_imp", "_row"]).reset_index(drop=True)
-    pd.testing.assert_frame_equal(whole.reset_index(drop=True), both[whole.columns], check_dtype=False)
+    assert_chunks_equal_whole(imp, recipient, [0, 70], draws=3, seed=2, check_dtype=False)
 
 
 def test_save_load_round_trip_gives_identical_draws(fitted, tmp_path):
