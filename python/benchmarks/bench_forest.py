@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from surveyfuse.constraints import ConstraintSet
+from surveyfuse.evaluate.baseline import predictor_blind_rows
 from surveyfuse.evaluate.scores import energy_score, pinball_loss, pit_coverage, standardise
 from surveyfuse.imputer import Imputer
 
@@ -147,10 +148,7 @@ def run_marginal(task: Task, donor: pd.DataFrame, recipient: pd.DataFrame, draws
     Not a method anyone should use; it marks where "the predictors tell
     nothing" lies, so a ratio near 1 against it means little signal to find.
     """
-    w = donor[WEIGHT].to_numpy(dtype=np.float64)
-    cum = np.cumsum(w)
-    u = np.random.default_rng(seed).random((draws, len(recipient)))
-    rows = np.minimum(np.searchsorted(cum, u * cum[-1], side="right"), len(donor) - 1)
+    rows = predictor_blind_rows(donor[WEIGHT].to_numpy(dtype=np.float64), len(donor), len(recipient), draws, seed)
     return donor[task.block].to_numpy(dtype=np.float64)[rows], {}
 
 

@@ -47,11 +47,44 @@ def test_evaluate_methods_api(donor):
     assert set(ev.variable_table()["variable"]) == set(BLOCK)
 
 
+def test_energy_skill_against_predictor_blind_draws():
+    """Skill is high when the predictor determines the block, near zero when it says nothing."""
+    rng = np.random.default_rng(3)
+    age = rng.uniform(20, 70, 800)
+    frame = pd.DataFrame({"age": age, "wage": 1000 * age + rng.normal(0, 3000, 800), "noise": rng.normal(size=800)})
+    strong = sf.evaluate_methods(frame, ["wage"], ["age"], ["hotdeck"], folds=2, draws=8)
+    weak = sf.evaluate_methods(frame, ["noise"], ["age"], ["hotdeck"], folds=2, draws=8)
+    base = strong.metrics["baseline"]
+    assert base["name"] == "predictor_blind" and len(base["folds"]) == 2
+    skill = strong.metrics["methods"]["hotdeck"]["overall"]["energy_skill"]
+    assert skill == pytest.approx(1 - strong.metrics["methods"]["hotdeck"]["overall"]["energy_score"] / base["energy_score"])
+    assert skill > 0.5 and not strong.metrics["low_signal"]
+    assert weak.metrics["methods"]["hotdeck"]["overall"]["energy_skill"] < 0.05 and weak.metrics["low_signal"]
+    assert "energy_skill" in weak.table().columns
+    from surveyfuse.evaluate.report import text_table
+
+    assert "predictors say little about this block" in text_table(weak)
+    assert "predictors say little" not in text_table(strong)
+
+
+def test_predictor_blind_draws_follow_the_weights():
+    from surveyfuse.evaluate.baseline import predictor_blind_draws
+
+    block = pd.DataFrame({"x": [1.0, 2.0, 3.0], "kind": ["a", "b", "c"]})
+    D = predictor_blind_draws(block, [1.0, 0.0, 3.0], n=2000, draws=5, seed=0)
+    assert D["x"].shape == (5, 2000) and set(np.unique(D["kind"])) == {"a", "c"}
+    assert np.mean(D["x"] == 3.0) == pytest.approx(0.75, abs=0.02)
+    assert np.all((D["x"] == 1.0) == (D["kind"] == "a"))  # whole records, never mixed
+
+
 def test_evaluate_rejects_unknown_method_and_bad_folds(donor):
     with pytest.raises(SurveyfuseError, match="nosuch"):
         sf.evaluate_methods(donor, BLOCK, PREDICTORS, methods=["hotdeck", "nosuch"], folds=2)
     with pytest.raises(SurveyfuseError, match="folds"):
         sf.evaluate_methods(donor, BLOCK, PREDICTORS, methods=["hotdeck"], folds=1)
+    with pytest.raises(SurveyfuseError, match="draws must be a positive integer") as err:
+        sf.evaluate_methods(donor, BLOCK, PREDICTORS, methods=["hotdeck"], folds=2, draws=0)
+    assert err.value.code == "bad_draws"
 
 
 def test_reference_methods_are_skipped_or_scored(donor):

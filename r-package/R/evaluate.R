@@ -18,7 +18,9 @@
 #' @return A `surveyfuse_evaluation`: a list with `overall` (a tibble, one row
 #'   per method, best first), `variables` (a tibble, one row per method and
 #'   variable), `best` (the method with the lowest energy score) and `metrics`
-#'   (everything, as a nested list).
+#'   (everything, as a nested list). `overall$energy_skill` is the share of the
+#'   energy score of predictor-blind draws (donor records drawn by weight alone)
+#'   that a method removes: near 0 means the predictors say little about the block.
 #' @examples
 #' if (fuse_python_available()) {
 #'   set.seed(1)
@@ -66,6 +68,11 @@ fuse_evaluate <- function(donor, block, predictors, methods = c("forest", "qrf",
 print.surveyfuse_evaluation <- function(x, ...) {
   cli::cli_text("Donor-only validation of {nrow(x$overall)} method{?s}; best by energy score: {.strong {x$best}}")
   print(x$overall, ...)
+  if (isTRUE(x$metrics$low_signal)) {
+    cli::cli_alert_warning(paste(
+      "{.strong {x$best}} removes under 5% of the energy score of predictor-blind draws:",
+      "the predictors say little about this block, so methods differ little."))
+  }
   invisible(x)
 }
 

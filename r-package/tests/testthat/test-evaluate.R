@@ -15,6 +15,22 @@ test_that("fuse_evaluate scores methods on the donor and returns tibbles", {
   expect_identical(ev$best, "hotdeck")
 })
 
+test_that("fuse_evaluate measures skill against predictor-blind draws and warns on a block with no signal", {
+  skip_if_no_core()
+  set.seed(3)
+  donor <- data.frame(age = runif(800, 20, 70))
+  donor$wage <- 1000 * donor$age + rnorm(800, 0, 3000)
+  donor$noise <- rnorm(800)
+  strong <- fuse_evaluate(donor, block = wage, predictors = age, methods = "hotdeck", folds = 2, m = 8)
+  weak <- fuse_evaluate(donor, block = noise, predictors = age, methods = "hotdeck", folds = 2, m = 8)
+  expect_gt(strong$overall$energy_skill, 0.5)
+  expect_false(strong$metrics$low_signal)
+  expect_lt(weak$overall$energy_skill, 0.05)
+  expect_true(weak$metrics$low_signal)
+  expect_message(print(weak), "predictor-blind")
+  expect_no_message(print(strong))
+})
+
 test_that("fuse_evaluate writes a report and maps errors to classes", {
   skip_if_no_core()
   donor <- fuse_read(spec_data("cps_donor.parquet"))[1:600, ]

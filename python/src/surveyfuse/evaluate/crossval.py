@@ -27,6 +27,7 @@ from ..constraints import ConstraintSet
 from ..data.frames import as_pandas, check_columns
 from ..data.types import infer_variable
 from ..errors import SurveyfuseError
+from .baseline import LOW_SKILL, energy_skill, predictor_blind_draws
 from .metrics import score_block
 
 DEFAULT_METHODS = ("forest", "qrf", "hotdeck")
@@ -106,9 +107,11 @@ class Evaluation:
     """Result of :func:`evaluate_methods`.
 
     ``metrics`` is JSON-able: ``{"settings", "methods": {label: {"overall",
-    "variables", "seconds", "folds"}}, "best", "skipped"}``. ``table()`` is a
-    one-row-per-method summary; ``best`` the label with the lowest mean
-    energy score.
+    "variables", "seconds", "folds"}}, "best", "margins", "baseline",
+    "low_signal", "skipped"}``. ``baseline`` scores predictor-blind draws on
+    the same folds (see :mod:`.baseline`); each method's ``overall`` has its
+    ``energy_skill`` against them. ``table()`` is a one-row-per-method
+    summary; ``best`` the label with the lowest mean energy score.
     """
 
     metrics: dict[str, Any]
@@ -179,8 +182,10 @@ def evaluate_methods(
     ``metrics["skipped"]`` rather than failing the run. With
     ``keep_examples`` the first fold's draws and truth are kept (for plots).
     """
-    from ..imputer import Imputer
+    from ..imputer import Imputer, check_draws
     from .reference import REFERENCE_METHODS, run_reference
+
+    draws = check_draws(draws)
 
     frame, _ = as_pandas(donor, role="donor")
     block, predictors = list(block), list(predictors)
@@ -203,6 +208,8 @@ def evaluate_methods(
     per_method: dict[str, Any] = {}
     skipped: dict[str, str] = {}
     examples: dict[str, Any] = {}
+    baseline = _predictor_blind_folds(frame, block, predictors, variables, ids, folds, draws, weights, w_all,
+                                      constraints, seed)
     for label, spec in pairs:
         fold_scores, fit_s, sample_s = [], 0.0, 0.0
         try:
@@ -245,6 +252,8 @@ def evaluate_methods(
             "folds": [s["overall"] for s in fold_scores],
             "seconds": {"fit": round(fit_s / folds, 4), "sample": round(sample_s / folds, 4)},
         }
+    for res in per_method.values():
+        res["overall"]["energy_skill"] = energy_skill(res["overall"].get("energy_score"), baseline["energy_score"])
     scored = {k: v["overall"].get("energy_score") for k, v in per_method.items() if v["overall"].get("energy_score") is not None}
     best = min(scored, key=scored.get) if scored else None
     margins = paired_margins(per_method, best) if best else {}
@@ -257,9 +266,26 @@ def evaluate_methods(
         "best_reason": (f"lowest mean energy score of the standardised block over {folds} donor folds "
                         f"({scored[best]:.4f})") if best else "no method could be scored",
         "margins": margins,
+        "baseline": baseline,
+        "low_signal": bool(best is not None and per_method[best]["overall"]["energy_skill"] is not None
+                           and per_method[best]["overall"]["energy_skill"] < LOW_SKILL),
         "skipped": skipped,
     }
     return Evaluation(metrics=json.loads(json.dumps(metrics, default=_json_default)), examples=examples)
+
+
+def _predictor_blind_folds(frame, block, predictors, variables, ids, folds, draws, weights, w_all, constraints, seed):
+    """Energy score of predictor-blind draws (see :mod:`.baseline`) on the same folds as the methods."""
+    fold_scores = []
+    for k in range(folds):
+        train, test = frame[ids != k], frame[ids == k].reset_index(drop=True)
+        D = predictor_blind_draws(train[block], w_all[ids != k] if weights else None, len(test), draws, seed + k)
+        score = score_block(D, test, variables, weights=w_all[ids == k] if weights else None,
+                            reference=train, reference_weights=w_all[ids != k] if weights else None,
+                            constraints=constraints, predictors=predictors, seed=seed + k)
+        fold_scores.append(score["overall"].get("energy_score"))
+    valid = [s for s in fold_scores if s is not None and np.isfinite(s)]
+    return {"name": "predictor_blind", "energy_score": float(np.mean(valid)) if valid else None, "folds": fold_scores}
 
 
 def paired_margins(per_method: dict[str, Any], best: str) -> dict[str, Any]:
@@ -287,17 +313,19 @@ def evaluate_spec(spec: Any, methods: Any = None, *, folds: int = 5, draws: int 
     """:func:`evaluate_methods` on a task spec's donor (after its donor-side harmonise rules)."""
     from ..data.io import read_table
     from ..harmonise import Harmoniser
+    from ..imputer import check_draws
     from ..spec import TaskSpec, load_spec
 
     if not isinstance(spec, TaskSpec):
         spec = load_spec(spec)
+    if draws is not None:
+        check_draws(draws)  # before reading the donor: fail fast
     donor = read_table(spec.donor, role="donor")
     rules = {k: v for k, v in (spec.harmonise or {}).items() if k == "donor"}
     if rules:
         donor = Harmoniser(rules).apply(donor, "donor")
-    if isinstance(draws, bool) or draws is not None and (not isinstance(draws, int) or draws < 1):
-        raise SurveyfuseError("bad_draws", f"draws must be a positive integer, got {draws!r}", value=str(draws))
-    ev = evaluate_methods(donor, spec.block, spec.predictors, methods, folds=folds, draws=draws or spec.draws,
+    ev = evaluate_methods(donor, spec.block, spec.predictors, methods, folds=folds,
+                          draws=spec.draws if draws is None else draws,
                           weights=spec.weights, constraints=spec.constraints, categorical=spec.categorical,
                           seed=int(seed if seed is not None else spec.seed or 0), max_rows=max_rows,
                           keep_examples=keep_examples)

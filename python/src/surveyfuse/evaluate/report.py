@@ -21,7 +21,9 @@ import numpy as np
 
 from .crossval import Evaluation
 
-BAR_METRICS = (("energy_score", "energy score (lower is better)"), ("crps_std", "CRPS, standardised"),
+BAR_METRICS = (("energy_score", "energy score (lower is better)"),
+               ("energy_skill", "energy skill vs predictor-blind draws (higher is better)"),
+               ("crps_std", "CRPS, standardised"),
                ("coverage90", "90% coverage (target 0.90)"), ("coverage50", "50% coverage (target 0.50)"),
                ("ks", "Kolmogorov-Smirnov"), ("correlation_mad", "mean |Spearman diff|"),
                ("violation_share", "constraint violation share"), ("brier", "Brier score"))
@@ -30,7 +32,7 @@ BAR_METRICS = (("energy_score", "energy score (lower is better)"), ("crps_std", 
 def text_table(ev: Evaluation) -> str:
     """Fixed-width summary, best method first, and the verdict."""
     t = ev.table()
-    cols = [c for c in ("energy_score", "crps_std", "coverage50", "coverage90", "ks", "wasserstein_std",
+    cols = [c for c in ("energy_score", "energy_skill", "crps_std", "coverage50", "coverage90", "ks", "wasserstein_std",
                         "correlation_mad", "abs_log_total_ratio", "accuracy", "brier", "violation_share",
                         "fit_seconds", "sample_seconds") if c in t.columns]
     lines = [f"{'method':18s}" + "".join(f"{c[:12]:>13s}" for c in cols)]
@@ -45,7 +47,24 @@ def text_table(ev: Evaluation) -> str:
             se = f" +- {g['se']:.4f}" if g.get("se") is not None else ""
             lines.append(f"  {label}: energy score {g['gap']:+.4f}{se} vs {ev.best} (paired over folds; "
                          f"{ev.best} better in {g['folds_won_by_best']}/{g['folds']} folds)")
+    signal = signal_line(ev)
+    if signal:
+        lines.append(signal)
     return "\n".join(lines)
+
+
+def signal_line(ev: Evaluation) -> str | None:
+    """How much the best method beats predictor-blind draws, and a warning when that is little."""
+    base = ev.metrics.get("baseline", {}).get("energy_score")
+    skill = ev.metrics["methods"][ev.best]["overall"].get("energy_skill") if ev.best else None
+    if base is None or skill is None:
+        return None
+    text = (f"signal: predictor-blind draws (donor records by weight alone) score {base:.4f}; "
+            f"{ev.best} removes {100 * skill:.1f}% of that (energy_skill {skill:.3f})")
+    if ev.metrics.get("low_signal"):
+        text += (". The predictors say little about this block: every method's draws stay close to the donor's "
+                 "marginal distribution, so differences between methods are small")
+    return text
 
 
 def _png(fig) -> str:
@@ -158,6 +177,7 @@ td,th{{padding:2px 6px;border-bottom:1px solid #ddd;text-align:right}} img{{max-
 Block: {html.escape(', '.join(s['block']))}. Weights: {html.escape(str(s['weights']))}.</p>
 <p><b>Best method: {html.escape(str(ev.best))}</b> - {html.escape(ev.metrics['best_reason'])}.</p>
 {f'<p>Energy-score gap to the best method (paired over folds, &plusmn; se; within about 2 se is a tie):</p><ul>{margins}</ul>' if margins else ''}
+{f'<p>{html.escape(signal_line(ev) or "")}.</p>' if signal_line(ev) else ''}
 {f'<p>Skipped:</p><ul>{skipped}</ul>' if skipped else ''}
 <h2>Overall (mean over folds)</h2>{table_html}
 <h2>Per variable</h2>{var_html}
