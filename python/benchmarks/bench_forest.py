@@ -20,7 +20,7 @@ of imputed records breaking a declared constraint (after surveyfuse's own
 redraw/repair, which is counted separately as ``fixed``); fit + sample seconds.
 
     python python/benchmarks/bench_forest.py [--donors 8000] [--recipients 2000] [--draws 20]
-        [--tasks investment,wages,deductions] [--methods hotdeck,qrf,forest,microimpute,mice,marginal]
+        [--tasks investment,wages,deductions,benefits,retirement,self_employment] [--methods hotdeck,qrf,forest,microimpute,mice,marginal]
         [--seeds 0,1,2]          # repeat on independent splits, then summarise the ratios
         [--donor-sizes 8000,38000]  # learning curve: same recipients, growing donor sets
 
@@ -81,6 +81,30 @@ TASKS = {
         ["age_head", "age_spouse", "MARS", "XTOT", "nu18", "e00200", "e00300", "e00600", "e02400", "e01500", "fips"],
         ["MARS", "fips"],
         ["e17500 >= 0", "e18400 >= 0", "e18500 >= 0", "e19200 >= 0", "e19800 >= 0", "e20100 >= 0"],
+    ),
+    # benefit receipt, as put onto tax files for microsimulation; strongly tied to age, family and income
+    "benefits": Task(
+        "benefits",
+        ["snap_ben", "ssi_ben", "housing_ben", "mcaid_ben", "mcare_ben"],
+        ["age_head", "age_spouse", "MARS", "XTOT", "nu18", "n24", "e00200", "e02400", "e01500", "e02300", "fips"],
+        ["MARS", "fips"],
+        ["snap_ben >= 0", "ssi_ben >= 0", "housing_ben >= 0", "mcaid_ben >= 0", "mcare_ben >= 0"],
+    ),
+    # retirement income: pensions (the taxable part never above the total), Social Security, IRA distributions
+    "retirement": Task(
+        "retirement",
+        ["e01500", "e01700", "e02400", "e01400"],
+        ["age_head", "age_spouse", "MARS", "XTOT", "nu18", "e00200", "e00300", "e00600", "fips"],
+        ["MARS", "fips"],
+        ["e01700 <= e01500", "e01500 >= 0", "e01700 >= 0", "e02400 >= 0", "e01400 >= 0"],
+    ),
+    # signed Schedule C income, split between the spouses
+    "self_employment": Task(
+        "self_employment",
+        ["e00900", "e00900p", "e00900s"],
+        ["MARS", "age_head", "age_spouse", "XTOT", "nu18", "e00200", "e00300", "e00600", "e02400", "fips"],
+        ["MARS", "fips"],
+        ["e00900 == e00900p + e00900s", "MARS != 2 -> e00900s == 0"],
     ),
 }
 

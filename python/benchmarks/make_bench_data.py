@@ -21,6 +21,7 @@ COLUMNS = [
     "e00200", "e00200p", "e00200s", "e00300", "e00400", "e00600", "e00650", "e01100",
     "e01500", "e01700", "e02300", "e02400", "e00900",
     "e17500", "e18400", "e18500", "e19200", "e19800", "e20100",
+    "e01400", "e00900p", "e00900s", "snap_ben", "ssi_ben", "housing_ben", "mcaid_ben", "mcare_ben",
 ]
 
 OUT = Path(__file__).parent / "data" / "cps_bench.parquet"
