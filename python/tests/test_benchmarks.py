@@ -52,3 +52,13 @@ def test_benchmark_runs_end_to_end_on_a_small_split(capsys):
 def test_unknown_method_is_refused():
     with pytest.raises(SystemExit, match="unknown method or task: nope"):
         bench_forest.main(["--methods", "forest,nope"])
+
+
+def test_curve_table_compares_the_largest_donor_set_with_microimpute_at_the_smallest():
+    rows = [{"task": "wages", "method": m, "donors": n, "energy": e}
+            for m, n, e in [("forest", 100, 1.0), ("forest", 400, 0.8), ("microimpute", 100, 1.25)]]
+    text = bench_forest.curve_table(rows, [100, 400])
+    forest = next(line for line in text.splitlines() if line.startswith("| wages | forest"))
+    assert forest.endswith("| 1.0000 (1.000) | 0.8000 (0.800) | 0.640 |")  # 0.8 / 1.25
+    mi = next(line for line in text.splitlines() if line.startswith("| wages | microimpute"))
+    assert "| - |" in mi  # microimpute was not run on the larger set
