@@ -46,6 +46,7 @@ import pandas as pd
 
 from surveyfuse.constraints import ConstraintSet
 from surveyfuse.evaluate.baseline import predictor_blind_rows
+from surveyfuse.evaluate.reference import REFERENCE_METHODS
 from surveyfuse.evaluate.scores import energy_score, pinball_loss, pit_coverage, standardise
 from surveyfuse.imputer import Imputer
 
@@ -355,7 +356,7 @@ def main(argv: list[str] | None = None) -> None:
         donors, recipient = nested_splits(sizes, args.recipients, args.seed, args.data)
         rows = []
         for donor in donors:
-            here = [m for m in methods if m not in ("microimpute", "mice") or len(donor) <= args.reference_max_donors]
+            here = [m for m in methods if m not in REFERENCE_METHODS or len(donor) <= args.reference_max_donors]
             rows += run_split(tasks, here, donor, recipient, args.draws, args.seed, reference=donors[0])
         print(f"\nLearning curve: the same {args.recipients} recipients, donors {args.donor_sizes}, seed {args.seed}; "
               f"block standardised by the smallest donor set\n")

@@ -70,7 +70,8 @@ print.surveyfuse_evaluation <- function(x, ...) {
   print(x$overall, ...)
   if (isTRUE(x$metrics$low_signal)) {
     cli::cli_alert_warning(paste(
-      "{.strong {x$best}} removes under 5% of the energy score of predictor-blind draws:",
+      "{.strong {x$best}} removes under {100 * x$metrics$baseline$low_skill}% of the energy score of",
+      "predictor-blind draws:",
       "the predictors say little about this block, so methods differ little."))
   }
   invisible(x)

@@ -208,14 +208,29 @@ def evaluate_methods(
     per_method: dict[str, Any] = {}
     skipped: dict[str, str] = {}
     examples: dict[str, Any] = {}
-    baseline = _predictor_blind_folds(frame, block, predictors, variables, ids, folds, draws, weights, w_all,
-                                      constraints, seed)
+
+    def fold(k: int) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray | None]:
+        """Training rows, held-out rows and the training weights of fold ``k``."""
+        return frame[ids != k], frame[ids == k].reset_index(drop=True), w_all[ids != k] if weights else None
+
+    def score_fold(D: dict[str, np.ndarray], train: pd.DataFrame, test: pd.DataFrame, k: int) -> dict[str, Any]:
+        return score_block(D, test, variables, weights=w_all[ids == k] if weights else None,
+                           reference=train, reference_weights=w_all[ids != k] if weights else None,
+                           constraints=constraints, predictors=predictors, seed=seed + k)
+
+    blind = []  # the predictor-blind yardstick (see .baseline) on the same folds
+    for k in range(folds):
+        train, test, train_w = fold(k)
+        D = predictor_blind_draws(train[block], train_w, len(test), draws, seed + k)
+        blind.append(score_fold(D, train, test, k)["overall"].get("energy_score"))
+    valid = [b for b in blind if b is not None and np.isfinite(b)]
+    baseline = {"name": "predictor_blind", "energy_score": float(np.mean(valid)) if valid else None, "folds": blind,
+                "low_skill": LOW_SKILL}
     for label, spec in pairs:
         fold_scores, fit_s, sample_s = [], 0.0, 0.0
         try:
             for k in range(folds):
-                train, test = frame[ids != k], frame[ids == k].reset_index(drop=True)
-                truth = test
+                train, test, _ = fold(k)
                 t0 = time.perf_counter()
                 name = spec if isinstance(spec, str) else spec.get("name") if isinstance(spec, dict) else None
                 if name in REFERENCE_METHODS:
@@ -231,12 +246,10 @@ def evaluate_methods(
                     fit_s += t1 - t0
                     sample_s += time.perf_counter() - t1
                     D = {c: out[c].to_numpy().reshape(draws, len(test)) for c in block}
-                score = score_block(D, truth, variables, weights=w_all[ids == k] if weights else None,
-                                    reference=train, reference_weights=w_all[ids != k] if weights else None,
-                                    constraints=constraints, predictors=predictors, seed=seed + k)
+                score = score_fold(D, train, test, k)
                 fold_scores.append(score)
                 if keep_examples and k == 0:
-                    examples[label] = {"draws": D, "truth": truth}
+                    examples[label] = {"draws": D, "truth": test}
                 if verbose:
                     print(f"  {label} fold {k + 1}/{folds}: energy {score['overall']['energy_score']:.4f}", flush=True)
         except SurveyfuseError as exc:
@@ -272,20 +285,6 @@ def evaluate_methods(
         "skipped": skipped,
     }
     return Evaluation(metrics=json.loads(json.dumps(metrics, default=_json_default)), examples=examples)
-
-
-def _predictor_blind_folds(frame, block, predictors, variables, ids, folds, draws, weights, w_all, constraints, seed):
-    """Energy score of predictor-blind draws (see :mod:`.baseline`) on the same folds as the methods."""
-    fold_scores = []
-    for k in range(folds):
-        train, test = frame[ids != k], frame[ids == k].reset_index(drop=True)
-        D = predictor_blind_draws(train[block], w_all[ids != k] if weights else None, len(test), draws, seed + k)
-        score = score_block(D, test, variables, weights=w_all[ids == k] if weights else None,
-                            reference=train, reference_weights=w_all[ids != k] if weights else None,
-                            constraints=constraints, predictors=predictors, seed=seed + k)
-        fold_scores.append(score["overall"].get("energy_score"))
-    valid = [s for s in fold_scores if s is not None and np.isfinite(s)]
-    return {"name": "predictor_blind", "energy_score": float(np.mean(valid)) if valid else None, "folds": fold_scores}
 
 
 def paired_margins(per_method: dict[str, Any], best: str) -> dict[str, Any]:

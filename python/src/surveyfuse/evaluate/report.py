@@ -169,6 +169,7 @@ def render_html(ev: Evaluation, title: str = "surveyfuse evaluation") -> str:
         + f" ({html.escape(str(ev.best))} better in {g['folds_won_by_best']}/{g['folds']} folds)</li>"
         for k, g in sorted(ev.metrics.get("margins", {}).items(), key=lambda kv: kv[1]["gap"]))
     skipped = "".join(f"<li>{html.escape(k)}: {html.escape(v)}</li>" for k, v in ev.metrics.get("skipped", {}).items())
+    signal = signal_line(ev)
     return f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:sans-serif;max-width:1200px;margin:1em auto;}} table{{border-collapse:collapse;font-size:12px}}
 td,th{{padding:2px 6px;border-bottom:1px solid #ddd;text-align:right}} img{{max-width:100%}}</style></head><body>
@@ -177,7 +178,7 @@ td,th{{padding:2px 6px;border-bottom:1px solid #ddd;text-align:right}} img{{max-
 Block: {html.escape(', '.join(s['block']))}. Weights: {html.escape(str(s['weights']))}.</p>
 <p><b>Best method: {html.escape(str(ev.best))}</b> - {html.escape(ev.metrics['best_reason'])}.</p>
 {f'<p>Energy-score gap to the best method (paired over folds, &plusmn; se; within about 2 se is a tie):</p><ul>{margins}</ul>' if margins else ''}
-{f'<p>{html.escape(signal_line(ev) or "")}.</p>' if signal_line(ev) else ''}
+{f'<p>{html.escape(signal)}.</p>' if signal else ''}
 {f'<p>Skipped:</p><ul>{skipped}</ul>' if skipped else ''}
 <h2>Overall (mean over folds)</h2>{table_html}
 <h2>Per variable</h2>{var_html}
