@@ -22,13 +22,17 @@ redraw/repair, which is counted separately as ``fixed``); fit + sample seconds.
     python python/benchmarks/bench_forest.py [--donors 8000] [--recipients 2000] [--draws 20]
         [--tasks investment,wages,deductions,benefits,retirement,self_employment] [--methods hotdeck,qrf,forest,microimpute,mice,marginal]
         [--seeds 0,1,2]          # repeat on independent splits, then summarise the ratios
+        [--params '{"forest": {"min_samples_leaf": 12}}']   # settings of the surveyfuse methods
         [--donor-sizes 8000,38000]  # learning curve: same recipients, growing donor sets
         [--data /work/shared/data/cps_taxunits.parquet --donor-sizes 8000,32000,128000,278005]
                                      # curve on the full CPS file; microimpute/mice stop at --reference-max-donors
 
 One split of 2,000 recipients is noisy (heavy tails), so claims rest on the
 ``--seeds`` summary: per task and method, the geometric mean of the energy
-ratio over seeds with its range.
+ratio over seeds with its range. It is followed by a breakdown of the energy
+score into additive parts by how far each recipient's true block lies from
+the donor mean (nearest 90%, next 9%, farthest 1%), which shows whether a
+method's gain is in the bulk or in the few extreme records.
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ import pandas as pd
 from surveyfuse.constraints import ConstraintSet
 from surveyfuse.evaluate.baseline import predictor_blind_rows
 from surveyfuse.evaluate.reference import REFERENCE_METHODS
-from surveyfuse.evaluate.scores import energy_score, pinball_loss, pit_coverage, standardise
+from surveyfuse.evaluate.scores import energy_score_rows, pinball_loss, pit_coverage, standardise
 from surveyfuse.imputer import Imputer
 
 DATA = Path(__file__).parent / "data" / "cps_bench.parquet"
@@ -136,9 +140,10 @@ def nested_splits(sizes: list[int], n_recipients: int, seed: int, data_path: Pat
 
 
 # ---------------------------------------------------------------------------- methods
-def run_surveyfuse(method: str, task: Task, donor: pd.DataFrame, recipient: pd.DataFrame, draws: int, seed: int):
-    imp = Imputer(task.block, task.predictors, method=method, categorical=task.categorical, weights=WEIGHT,
-                  constraints=task.constraints, random_state=seed)
+def run_surveyfuse(method: str, task: Task, donor: pd.DataFrame, recipient: pd.DataFrame, draws: int, seed: int,
+                   params: dict | None = None):
+    imp = Imputer(task.block, task.predictors, method=method, params=params, categorical=task.categorical,
+                  weights=WEIGHT, constraints=task.constraints, random_state=seed)
     imp.fit(donor)
     out = imp.sample(recipient[task.predictors], draws=draws, seed=seed)
     D = out[task.block].to_numpy(dtype=np.float64).reshape(draws, len(recipient), len(task.block))
@@ -189,42 +194,69 @@ def score(task: Task, D: np.ndarray, donor: pd.DataFrame, recipient: pd.DataFram
     ref = donor[task.block].to_numpy(dtype=np.float64)
     missing = float(np.isnan(D).mean())
     Dz, tz = standardise(np.nan_to_num(D), truth, ref, dw)
-    es = energy_score(Dz, tz, w)
+    es_rows = energy_score_rows(Dz, tz)
+    es = float(np.average(es_rows, weights=w))
     pin = float(np.mean([pinball_loss(Dz[:, :, j], tz[:, j], weights=w) for j in range(len(task.block))]))
     cov = float(np.mean([pit_coverage(D[:, :, j], truth[:, j], 0.9, w, seed=j) for j in range(len(task.block))]))
     n, draws = len(recipient), D.shape[0]
     data = {c: np.tile(recipient[c].to_numpy(), draws) for c in task.predictors}
     data.update({c: D[:, :, j].ravel() for j, c in enumerate(task.block)})
     viol = float(ConstraintSet(task.constraints).violating_rows(data).mean()) if task.constraints else 0.0
-    return {"energy": es, "pinball": pin, "cover90": cov, "violations": viol, "missing": missing, "seconds": seconds}
+    return {"energy": es, "pinball": pin, "cover90": cov, "violations": viol, "missing": missing, "seconds": seconds,
+            "energy_parts": energy_parts(es_rows, tz, w)}
+
+
+#: recipient groups by how far the true block lies from the donor mean (standardised): quantile cut points
+OUTLIER_CUTS = (0.90, 0.99)
+PART_NAMES = ("bulk (nearest 90%)", "next 9%", "farthest 1%")
+
+
+def energy_parts(es_rows: np.ndarray, tz: np.ndarray, w: np.ndarray) -> list[float]:
+    """The weighted mean energy split into additive parts by the truth's distance group.
+
+    Heavy-tailed blocks put much of the score on a few extreme records that no
+    method predicts; the parts show whether a method's gain is in the bulk or
+    in the tail (the parts sum to the energy score).
+    """
+    dist = np.linalg.norm(tz, axis=1)
+    group = np.digitize(dist, np.quantile(dist, OUTLIER_CUTS))
+    contrib = es_rows * w / w.sum()
+    return [float(v) for v in np.bincount(group, weights=contrib, minlength=len(PART_NAMES))]
 
 
 RUNNERS = {
-    "hotdeck": lambda *a: run_surveyfuse("hotdeck", *a),
-    "qrf": lambda *a: run_surveyfuse("qrf", *a),
-    "forest": lambda *a: run_surveyfuse("forest", *a),
+    "hotdeck": lambda *a, **kw: run_surveyfuse("hotdeck", *a, **kw),
+    "qrf": lambda *a, **kw: run_surveyfuse("qrf", *a, **kw),
+    "forest": lambda *a, **kw: run_surveyfuse("forest", *a, **kw),
     "microimpute": run_microimpute,
     "mice": run_mice,
     "marginal": run_marginal,
 }
 
 
+#: methods run through surveyfuse's Imputer, which accept ``--params``
+SURVEYFUSE_METHODS = ("hotdeck", "qrf", "forest")
+
+
 def run(tasks: list[str], methods: list[str], n_donors: int, n_recipients: int, draws: int, seed: int,
-        data_path: Path = DATA) -> list[dict]:
+        data_path: Path = DATA, method_params: dict | None = None) -> list[dict]:
     donor, recipient = split(n_donors, n_recipients, seed, data_path)
-    return run_split(tasks, methods, donor, recipient, draws, seed)
+    return run_split(tasks, methods, donor, recipient, draws, seed, method_params=method_params)
 
 
 def run_split(tasks: list[str], methods: list[str], donor: pd.DataFrame, recipient: pd.DataFrame, draws: int,
-              seed: int, reference: pd.DataFrame | None = None) -> list[dict]:
-    """Every method on every task of one split; ``reference`` (default: the donor) fixes the scale."""
+              seed: int, reference: pd.DataFrame | None = None, method_params: dict | None = None) -> list[dict]:
+    """Every method on every task of one split; ``reference`` (default: the donor) fixes the scale;
+    ``method_params`` maps a surveyfuse method to its parameters."""
+    method_params = method_params or {}
     rows: list[dict] = []
     for tname in tasks:
         task = TASKS[tname]
         for m in methods:
             t0 = time.perf_counter()
             try:
-                D, extra = RUNNERS[m](task, donor, recipient, draws, seed)
+                kw = {"params": method_params[m]} if m in method_params else {}
+                D, extra = RUNNERS[m](task, donor, recipient, draws, seed, **kw)
             except ModuleNotFoundError as exc:
                 print(f"  skip {m} on {tname}: {exc.name} not available", file=sys.stderr)
                 continue
@@ -273,6 +305,29 @@ def seed_summary(rows: list[dict], base_method: str = "microimpute") -> str:
     lines.append("")
     lines.append(f"geometric mean over tasks and seeds, ratio to {base_method}: " + ", ".join(
         f"{m}: ES {_g(np.array(e)):.3f} PL {_g(np.array(p)):.3f}" for m, (e, p) in overall.items()))
+    return "\n".join(lines)
+
+
+def parts_summary(rows: list[dict], base_method: str = "microimpute") -> str:
+    """Where the energy score comes from: each part's share of ``base_method``'s score and each
+    method's ratio to it part by part (means over seeds, same recipients)."""
+    base = {(r["task"], r["seed"]): r for r in rows if r["method"] == base_method}
+    if not base:
+        return f"(no {base_method} rows: no breakdown)"
+    head = ("| task | method | " + " | ".join(f"{p}: share of {base_method[:2]} / ratio" for p in PART_NAMES) + " |\n"
+            "|---|---|" + "---|" * len(PART_NAMES))
+    lines = [head]
+    methods = sorted({r["method"] for r in rows}, key=lambda m: list(RUNNERS).index(m))
+    for tname in [t for t in TASKS if any(r["task"] == t for r in rows)]:
+        ref = np.sum([base[k]["energy_parts"] for k in base if k[0] == tname], axis=0)
+        for m in methods:
+            mine = [r for r in rows if r["method"] == m and r["task"] == tname and (tname, r["seed"]) in base]
+            if not mine:
+                continue
+            own = np.sum([base[tname, r["seed"]]["energy_parts"] for r in mine], axis=0)
+            got = np.sum([r["energy_parts"] for r in mine], axis=0)
+            cells = [f"{o / own.sum():.2f} / {g / o:.3f}" if o > 0 else "- / -" for o, g in zip(own, got)]
+            lines.append(f"| {tname} | {m} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -344,11 +399,16 @@ def main(argv: list[str] | None = None) -> None:
                          "cps_taxunits.parquet for learning curves beyond 38,000 donors)")
     ap.add_argument("--reference-max-donors", type=int, default=40000,
                     help="learning curve: skip microimpute and mice above this many donors (hours at 278k)")
+    ap.add_argument("--params", type=json.loads, default={},
+                    help='JSON parameters per surveyfuse method, e.g. \'{"forest": {"min_samples_leaf": 12}}\'')
     ap.add_argument("--json", help="also write the rows as JSON here")
     args = ap.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "2")
     tasks, methods = args.tasks.split(","), args.methods.split(",")
     unknown = [m for m in methods if m not in RUNNERS] + [t for t in tasks if t not in TASKS]
+    if not isinstance(args.params, dict) or not all(isinstance(v, dict) for v in args.params.values()):
+        raise SystemExit('--params: expected a JSON object of objects, e.g. {"forest": {"min_samples_leaf": 12}}')
+    unknown += [f"{m} (--params)" for m in args.params if m not in SURVEYFUSE_METHODS]
     if unknown:
         raise SystemExit(f"unknown method or task: {', '.join(unknown)} (methods: {', '.join(RUNNERS)}; tasks: {', '.join(TASKS)})")
     if args.donor_sizes:
@@ -357,7 +417,8 @@ def main(argv: list[str] | None = None) -> None:
         rows = []
         for donor in donors:
             here = [m for m in methods if m not in REFERENCE_METHODS or len(donor) <= args.reference_max_donors]
-            rows += run_split(tasks, here, donor, recipient, args.draws, args.seed, reference=donors[0])
+            rows += run_split(tasks, here, donor, recipient, args.draws, args.seed, reference=donors[0],
+                              method_params=args.params)
         print(f"\nLearning curve: the same {args.recipients} recipients, donors {args.donor_sizes}, seed {args.seed}; "
               f"block standardised by the smallest donor set\n")
         print(curve_table(rows, sizes))
@@ -365,7 +426,7 @@ def main(argv: list[str] | None = None) -> None:
         seeds = [int(v) for v in args.seeds.split(",")]
         rows = []
         for seed in seeds:
-            rows += run(tasks, methods, args.donors, args.recipients, args.draws, seed, args.data)
+            rows += run(tasks, methods, args.donors, args.recipients, args.draws, seed, args.data, args.params)
         print(f"\nCPS held-out benchmark: {args.donors} donors, {args.recipients} recipients, {args.draws} draws, "
               f"seeds {args.seeds}\n")
         for seed in seeds:
@@ -373,8 +434,11 @@ def main(argv: list[str] | None = None) -> None:
             print(table([r for r in rows if r["seed"] == seed]) + "\n")
         print(f"### summary over seeds {args.seeds}\n")
         print(seed_summary(rows))
+        print("\n### where the energy score comes from: recipients grouped by the distance of their true block "
+              "from the donor mean\n")
+        print(parts_summary(rows))
     else:
-        rows = run(tasks, methods, args.donors, args.recipients, args.draws, args.seed, args.data)
+        rows = run(tasks, methods, args.donors, args.recipients, args.draws, args.seed, args.data, args.params)
         print(f"\nCPS held-out benchmark: {args.donors} donors, {args.recipients} recipients, {args.draws} draws, seed {args.seed}\n")
         print(table(rows))
     if args.json:

@@ -7,6 +7,7 @@ table headers say.
 
 from __future__ import annotations
 
+import json
 import sys
 
 import numpy as np
@@ -38,6 +39,27 @@ def test_seed_summary_ratios_are_per_seed_geometric_means():
     assert "| 1.000 (0.500-2.000) |" in forest  # sqrt(0.5 * 2.0), with the range over seeds
 
 
+def test_energy_parts_add_up_to_the_energy_score_and_isolate_the_farthest_rows():
+    donor, recipient = bench_forest.split(600, 400, seed=0)
+    task = bench_forest.TASKS["wages"]
+    D, _ = bench_forest.run_marginal(task, donor, recipient, 6, 0)
+    scored = bench_forest.score(task, D, donor, recipient, 1.0)
+    parts = scored["energy_parts"]
+    assert len(parts) == 3 and np.isclose(sum(parts), scored["energy"])
+    # the farthest 1% of rows (4 of 400) carry far more than 1% of a predictor-blind score
+    assert parts[2] / scored["energy"] > 0.05
+
+
+def test_parts_summary_gives_shares_of_the_reference_and_ratios_part_by_part():
+    rows = [
+        {"task": "wages", "method": m, "seed": s, "energy": sum(p), "energy_parts": p}
+        for m, s, p in [("microimpute", 0, [1.0, 1.0, 2.0]), ("forest", 0, [0.5, 1.0, 2.2]),
+                        ("microimpute", 1, [1.0, 1.0, 2.0]), ("forest", 1, [0.5, 1.0, 2.2])]
+    ]
+    forest = next(line for line in bench_forest.parts_summary(rows).splitlines() if line.startswith("| wages | forest"))
+    assert forest == "| wages | forest | 0.25 / 0.500 | 0.25 / 1.000 | 0.50 / 1.100 |"
+
+
 def test_benchmark_runs_end_to_end_on_a_small_split(capsys):
     bench_forest.main(["--donors", "600", "--recipients", "200", "--draws", "4", "--tasks", "wages",
                        "--methods", "forest,marginal", "--seeds", "0,1"])
@@ -47,6 +69,20 @@ def test_benchmark_runs_end_to_end_on_a_small_split(capsys):
     assert len(rows) == 2  # one table per seed
     energy = [float(line.split("|")[3]) for line in rows]
     assert all(0 < e < 5 for e in energy)
+
+
+def test_params_reach_the_surveyfuse_method(tmp_path):
+    out = tmp_path / "rows.json"
+    bench_forest.main(["--donors", "400", "--recipients", "100", "--draws", "3", "--tasks", "wages",
+                       "--methods", "forest", "--params", '{"forest": {"min_samples_leaf": 7}}', "--json", str(out)])
+    (row,) = json.loads(out.read_text())
+    assert row["params"]["min_samples_leaf"] == 7 and row["params"]["chosen_by"] == "user"
+
+
+@pytest.mark.parametrize("params, message", [('{"mice": {}}', "mice \\(--params\\)"), ('[1]', "JSON object of objects")])
+def test_params_for_other_methods_are_refused(params, message):
+    with pytest.raises(SystemExit, match=message):
+        bench_forest.main(["--methods", "forest", "--params", params])
 
 
 def test_unknown_method_is_refused():

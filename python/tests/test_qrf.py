@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -32,8 +34,18 @@ def test_draws_are_chunk_invariant(fitted):
 def test_save_load_round_trip_gives_identical_draws(fitted, tmp_path):
     imp, _ = fitted
     recipient = mixed_frame(150, seed=3)[["x", "region"]]
-    loaded = Imputer.load(imp.save(tmp_path / "qrf.sfm"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # same library versions: no warning
+        loaded = Imputer.load(imp.save(tmp_path / "qrf.sfm"))
     pd.testing.assert_frame_equal(imp.sample(recipient, draws=3, seed=1), loaded.sample(recipient, draws=3, seed=1))
+
+
+def test_loading_under_other_library_versions_warns_that_draws_may_differ(fitted):
+    imp, _ = fitted
+    meta, arrays = imp.backend_.get_state()
+    meta["libraries"]["scikit-learn"] = "0.1"
+    with pytest.warns(RuntimeWarning, match=r"scikit-learn 0\.1 -> .*draws may differ"):
+        type(imp.backend_).from_state(meta, arrays)
 
 
 def test_refit_is_deterministic_and_draws_depend_on_seed(fitted):

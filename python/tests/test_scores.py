@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from surveyfuse.evaluate.scores import energy_score, pinball_loss, pit_coverage, randomised_pit, standardise
+from surveyfuse.evaluate.scores import energy_score, energy_score_rows, pinball_loss, pit_coverage, randomised_pit, standardise
 
 
 def test_energy_score_of_a_point_forecast_is_the_distance():
@@ -12,6 +12,15 @@ def test_energy_score_of_a_point_forecast_is_the_distance():
     draws = np.broadcast_to(np.array([[3.0, 4.0], [1.0, 1.0]]), (5, 2, 2))
     assert np.isclose(energy_score(draws, truth), 2.5)  # rows: 5 and 0
     assert np.isclose(energy_score(draws, truth, weights=np.array([1.0, 3.0])), 1.25)
+
+
+def test_energy_score_rows_are_the_per_row_terms_of_the_mean():
+    rng = np.random.default_rng(3)
+    draws, truth, w = rng.normal(size=(7, 30, 2)), rng.normal(size=(30, 2)), rng.uniform(1, 5, 30)
+    rows = energy_score_rows(draws, truth)
+    assert rows.shape == (30,)
+    assert np.isclose(np.average(rows, weights=w), energy_score(draws, truth, w))
+    assert np.isclose(rows[4], energy_score(draws[:, 4:5], truth[4:5]))
 
 
 def test_energy_score_prefers_the_true_distribution():

@@ -26,11 +26,14 @@ Persistence: the manifest stores the parameters and the arrays store the
 training data (design, block, weights). Loading refits the forests with the
 same seed, which scikit-learn makes deterministic, so a loaded model draws
 exactly what the saved one drew. Nothing is unpickled; the price is the
-refit time at load.
+refit time at load. That determinism holds only under the same versions of
+scikit-learn and quantile-forest, so the manifest records them and loading
+under others warns that the draws may differ (refit, or pin the versions).
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -135,6 +138,7 @@ class QuantileForestChain(Backend):
         meta = {
             "params": self.params, "discrete": self.discrete_, "n_levels": self.n_levels_,
             "random_state": self.random_state_, "persistence": "training data; forests refitted on load",
+            "libraries": _library_versions(),
         }
         return meta, {"design": self.design_, "Y": self.Y_, "weights": self.weights_}
 
@@ -147,8 +151,23 @@ class QuantileForestChain(Backend):
         self.discrete_ = [bool(d) for d in meta["discrete"]]
         self.n_levels_ = [int(v) for v in meta["n_levels"]]
         self.random_state_ = int(meta["random_state"])
+        saved, here = meta.get("libraries") or {}, _library_versions()
+        changed = [f"{lib} {saved.get(lib, 'unknown')} -> {here[lib]}" for lib in here if saved.get(lib) != here[lib]]
+        if changed:
+            warnings.warn(
+                f"this qrf model is refitted on load under different library versions ({'; '.join(changed)}); "
+                "its draws may differ from the saved model's. Refit it, or install the versions it was saved with",
+                RuntimeWarning, stacklevel=2)
         self._fit_models()
         return self
+
+
+def _library_versions() -> dict[str, str]:
+    """Versions whose tree-growing code decides what a refit on load reproduces."""
+    import quantile_forest
+    import sklearn
+
+    return {"scikit-learn": sklearn.__version__, "quantile-forest": quantile_forest.__version__}
 
 
 def _is_int(v: Any) -> bool:

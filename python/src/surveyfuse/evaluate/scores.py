@@ -9,6 +9,7 @@ recipients); the result is then a weighted mean over rows.
 * :func:`energy_score` - a proper scoring rule for the *joint* distribution
   (Gneiting & Raftery 2007), lower is better; standardise the block first
   (:func:`standardise`) so no variable's units dominate.
+  :func:`energy_score_rows` gives it row by row.
 * :func:`pinball_loss` - the quantile (check) loss of the draws' empirical
   quantiles, averaged over a grid of levels; lower is better.
 * :func:`pit_coverage` - share of rows whose truth falls in the central
@@ -44,6 +45,11 @@ def energy_score(draws: np.ndarray, truth: np.ndarray, weights: np.ndarray | Non
     ``draws`` (D, n, k) or (D, n); ``truth`` (n, k) or (n,). Both
     expectations use the empirical draws (the "V-statistic" form).
     """
+    return _mean(energy_score_rows(draws, truth), weights)
+
+
+def energy_score_rows(draws: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """The energy score of every row (n,), so a mean can be split by groups of rows."""
     draws = np.asarray(draws, dtype=np.float64)
     truth = np.asarray(truth, dtype=np.float64)
     if draws.ndim == 2:
@@ -53,7 +59,7 @@ def energy_score(draws: np.ndarray, truth: np.ndarray, weights: np.ndarray | Non
     spread = np.zeros(truth.shape[0])
     for a in range(D):  # loop over draws keeps memory at O(D n k)
         spread += np.linalg.norm(draws[a][None] - draws, axis=2).sum(axis=0)
-    return _mean(term1 - spread / (2.0 * D * D), weights)
+    return term1 - spread / (2.0 * D * D)
 
 
 def pinball_loss(draws: np.ndarray, truth: np.ndarray, levels: tuple[float, ...] = DEFAULT_LEVELS,
