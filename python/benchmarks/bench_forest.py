@@ -282,8 +282,8 @@ def seed_summary(rows: list[dict], base_method: str = "microimpute") -> str:
             f"ES/mice | ES/marginal | cover90 | violations | speed-up vs {base_method[:2]} |\n"
             "|---|---|---|---|---|---|---|---|---|")
     lines, overall = [head], {}
-    methods = sorted({r["method"] for r in rows}, key=lambda m: list(RUNNERS).index(m))
-    for tname in [t for t in TASKS if any(r["task"] == t for r in rows)]:
+    methods = _methods_in(rows)
+    for tname in _tasks_in(rows):
         for m in methods:
             mine = [r for r in rows if r["method"] == m and r["task"] == tname and (tname, r["seed"]) in base]
             if not mine:
@@ -317,9 +317,8 @@ def parts_summary(rows: list[dict], base_method: str = "microimpute") -> str:
     head = ("| task | method | " + " | ".join(f"{p}: share of {base_method[:2]} / ratio" for p in PART_NAMES) + " |\n"
             "|---|---|" + "---|" * len(PART_NAMES))
     lines = [head]
-    methods = sorted({r["method"] for r in rows}, key=lambda m: list(RUNNERS).index(m))
-    for tname in [t for t in TASKS if any(r["task"] == t for r in rows)]:
-        ref = np.sum([base[k]["energy_parts"] for k in base if k[0] == tname], axis=0)
+    methods = _methods_in(rows)
+    for tname in _tasks_in(rows):
         for m in methods:
             mine = [r for r in rows if r["method"] == m and r["task"] == tname and (tname, r["seed"]) in base]
             if not mine:
@@ -329,6 +328,16 @@ def parts_summary(rows: list[dict], base_method: str = "microimpute") -> str:
             cells = [f"{o / own.sum():.2f} / {g / o:.3f}" if o > 0 else "- / -" for o, g in zip(own, got)]
             lines.append(f"| {tname} | {m} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _methods_in(rows: list[dict]) -> list[str]:
+    """The methods present in ``rows``, in RUNNERS order (the order of every table)."""
+    return sorted({r["method"] for r in rows}, key=list(RUNNERS).index)
+
+
+def _tasks_in(rows: list[dict]) -> list[str]:
+    """The tasks present in ``rows``, in TASKS order."""
+    return [t for t in TASKS if any(r["task"] == t for r in rows)]
 
 
 def _g(x: np.ndarray) -> float:
@@ -351,7 +360,7 @@ def table(rows: list[dict]) -> str:
             f"{r['pinball']:.4f} | {ratio('pinball', mi)} | {r['cover90']:.3f} | {r['violations']:.4f} | "
             f"{r.get('fixed', '-')} | {r['seconds']:.1f} | {speed} |"
         )
-    methods = sorted({r["method"] for r in rows}, key=lambda m: list(RUNNERS).index(m))
+    methods = _methods_in(rows)
     if ref:
         lines.append("")
         lines.append("geometric mean over tasks, ratio to microimpute: " + ", ".join(
@@ -367,8 +376,8 @@ def curve_table(rows: list[dict], sizes: list[int]) -> str:
     largest-size score against microimpute's at the smallest (what more donors buy against the reference)."""
     lines = ["| task | method | " + " | ".join(f"{n} donors" for n in sizes) + " | largest / mi at smallest |",
              "|---|---|" + "---|" * (len(sizes) + 1)]
-    for tname in [t for t in TASKS if any(r["task"] == t for r in rows)]:
-        for m in sorted({r["method"] for r in rows}, key=lambda m: list(RUNNERS).index(m)):
+    for tname in _tasks_in(rows):
+        for m in _methods_in(rows):
             got = {r["donors"]: r["energy"] for r in rows if r["task"] == tname and r["method"] == m}
             if sizes[0] not in got:
                 continue
