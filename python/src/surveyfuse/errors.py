@@ -9,7 +9,16 @@ never rename.
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import Any
+
+#: where row numbers in messages start: 0 (Python's numbering) or 1 (R's, set by the R bridge)
+ROW_BASE: ContextVar[int] = ContextVar("surveyfuse_row_base", default=0)
+
+
+def row_label(row: int) -> int:
+    """A 0-based row number as the front end counts rows (messages only; ``context["row"]`` stays 0-based)."""
+    return int(row) + ROW_BASE.get()
 
 #: code -> one-line meaning. The R package and the docs read this table.
 ERROR_CODES: dict[str, str] = {

@@ -21,7 +21,7 @@ from .data.features import FeatureEncoder
 from .data.coding import check_predictor_coding
 from .data.frames import as_pandas, check_columns, long_output
 from .data.types import Variable, decode_values, encode_discrete, infer_variable, numeric_values
-from .errors import SurveyfuseError
+from .errors import SurveyfuseError, row_label
 from .calibrate import DEFAULT_CANDIDATES, parse_targets, solve_tilt, tilted_choice
 from .diagnostics import SupportModel
 from .harmonise import Harmoniser
@@ -46,9 +46,10 @@ def parse_method(method: Any, params: dict[str, Any] | None = None) -> tuple[str
     raise SurveyfuseError("unknown_method", f"method must be a name, got {method!r}", method=str(method))
 
 
-def check_draws(draws: Any) -> int:
+def check_draws(draws: Any, name: str = "draws") -> int:
+    """``name`` is the argument as the caller's front end calls it (R's ``m``)."""
     if isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or draws < 1:
-        raise SurveyfuseError("bad_draws", f"draws must be a positive integer, got {draws!r}", value=str(draws))
+        raise SurveyfuseError("bad_draws", f"{name} must be a positive integer, got {draws!r}", value=str(draws))
     return int(draws)
 
 
@@ -261,7 +262,7 @@ class Imputer:
             row = int(np.flatnonzero(bad)[0])
             raise SurveyfuseError(
                 "bad_weights",
-                f"weights column '{self.weights}' must be finite and >= 0, but row {row} holds {float(w[row])}",
+                f"weights column '{self.weights}' must be finite and >= 0, but row {row_label(row)} holds {float(w[row])}",
                 column=self.weights,
                 row=row,
             )

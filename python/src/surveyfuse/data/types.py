@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import SurveyfuseError
+from ..errors import SurveyfuseError, row_label
 
 COUNT_MAX_LEVELS = 20
 ZERO_INFLATED_SHARE = 0.05
@@ -125,7 +125,7 @@ def numeric_values(series: pd.Series, *, role: str = "column") -> np.ndarray:
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise SurveyfuseError(
             "non_numeric",
-            f"{role} '{series.name}' must be numeric, but row {row} holds {series.iloc[row]!r}; "
+            f"{role} '{series.name}' must be numeric, but row {row_label(row)} holds {series.iloc[row]!r}; "
             f"declare it in 'categorical' if it is a category",
             column=series.name,
             row=row,
@@ -191,7 +191,7 @@ def _refuse_mostly_numeric_text(series: pd.Series, non_null: pd.Series) -> None:
         raise SurveyfuseError(
             "non_numeric",
             f"column '{series.name}' holds numbers stored as text with thousands separators ({examples}, first at "
-            f"row {row}); convert it to numbers (R: readr::parse_number(); pandas: "
+            f"row {row_label(row)}); convert it to numbers (R: readr::parse_number(); pandas: "
             f"pd.to_numeric(s.str.replace(',', ''))), or declare it in 'categorical' if it is a category",
             column=series.name, row=row, value=str(series.iloc[row]),
         )
