@@ -39,12 +39,14 @@ sf_encode_column <- function(x, name, arg, call) {
   if (is.character(label) && length(label) == 1 && !is.na(label)) col$label <- enc2utf8(label)
   format <- attr(x, "format.stata", exact = TRUE)
   if (is.character(format) && length(format) == 1) col$format <- format
+  labels <- attr(x, "labels", exact = TRUE)
+  if (is.numeric(labels) && length(labels) && !is.null(names(labels))) {
+    # value labels of a labelled vector, or the Stata codes of a factor read from a .dta
+    col$labels <- as.list(stats::setNames(enc2utf8(names(labels)), sf_code_keys(unclass(labels))))
+  }
   if (inherits(x, c("haven_labelled", "labelled"))) {
-    labels <- attr(x, "labels", exact = TRUE)
     x <- sf_strip(x)
-    if (is.numeric(x) && length(labels)) {
-      col$labels <- as.list(stats::setNames(enc2utf8(names(labels)), sf_code_keys(unclass(labels))))
-    }
+    if (!is.numeric(x)) col$labels <- NULL
   } else if (inherits(x, "integer64")) {
     x <- sf_strip(as.double(x))
   } else if (inherits(x, c("difftime", "units"))) {
@@ -134,14 +136,19 @@ sf_decode <- function(payload) {
 }
 
 # What haven puts on a column read from Stata: the variable label, the display
-# format, and value labels of a numeric column (a haven_labelled vector).
+# format, and value labels of a numeric column (a haven_labelled vector); a
+# factor keeps its Stata codes in a "labels" attribute as haven spells them.
 sf_decode_labels <- function(x, col) {
   labels <- col$labels
-  if (length(labels) && is.numeric(x)) {
+  if (length(labels)) {
     codes <- as.numeric(names(labels))
     codes <- if (is.integer(x) && all(codes == round(codes))) as.integer(codes) else codes
     values <- stats::setNames(codes, enc2utf8(as.character(unlist(labels))))
-    x <- structure(x, labels = values, class = c("haven_labelled", "vctrs_vctr", typeof(x)))
+    if (is.factor(x)) {
+      attr(x, "labels") <- values  # the Stata codes of the levels, so a write gives the same codes back
+    } else if (is.numeric(x)) {
+      x <- structure(x, labels = values, class = c("haven_labelled", "vctrs_vctr", typeof(x)))
+    }
   }
   if (!is.null(col$label)) {
     label <- as.character(col$label)

@@ -81,9 +81,9 @@ sf_call <- function(fun, ..., .call = rlang::caller_env()) {
   )
   if (is.list(result) && !is.null(names(result))) {
     if (identical(names(result), "error")) sf_abort_core(result$error, .call)
-    if (!is.null(result$warnings)) {
-      sf_warn_core(result$warnings, .call)
-      result$warnings <- NULL
+    if (!is.null(result$core_warnings)) {
+      sf_warn_core(result$core_warnings, .call)
+      result$core_warnings <- NULL
     }
   }
   result

@@ -94,9 +94,12 @@ sf_with_original <- function(data, call) {
     sf_abort("bad_argument", c("{.arg data} does not record its block, so its original rows cannot be made.",
                                i = "Impute with {.code include = TRUE} instead."), call = call)
   }
-  plain <- tibble::new_tibble(as.list(sf_ungroup(data)), nrow = nrow(data))
-  first <- vctrs::vec_slice(plain, plain$.imp == min(plain$.imp))
-  for (b in intersect(block, names(first))) first[[b]] <- vctrs::vec_init(first[[b]], nrow(first))
-  first$.imp <- 0L
-  new_imputed(vctrs::vec_rbind(first, plain), attr(data, "surveyfuse", exact = TRUE))
+  plain <- sf_ungroup(data)
+  first <- which(plain$.imp == min(plain$.imp))
+  # slicing keeps every attribute of every column (labels, formats, tagged NAs)
+  out <- vctrs::vec_slice(plain, c(first, seq_len(nrow(plain))))
+  original <- seq_along(first)
+  for (b in intersect(block, names(out))) out[[b]] <- vctrs::vec_assign(out[[b]], original, vctrs::vec_init(out[[b]]))
+  out$.imp[original] <- 0L
+  out
 }

@@ -47,7 +47,7 @@ Errors: every entry point catches :class:`SurveyfuseError` and returns
 ``surveyfuse_error_<code>``. Anything else is a bug and propagates. Messages
 are worded for R: rows count from 1 (``context["row"]`` too) and arguments
 carry R's names (``m`` for draws). :class:`SurveyfuseWarning` s raised during
-a call come back in the answer's ``"warnings"`` (``[{"code", "message"}]``)
+a call come back in the answer's ``"core_warnings"`` (``[{"code", "message"}]``)
 for R to signal.
 """
 
@@ -244,7 +244,7 @@ def _entry(func: Callable[..., Any]) -> Callable[..., Any]:
             if not isinstance(w.message, SurveyfuseWarning):
                 warnings.showwarning(w.message, w.category, w.filename, w.lineno)
         if seen and isinstance(result, dict):
-            result["warnings"] = [{"code": w.code, "message": w.message} for w in seen]
+            result["core_warnings"] = [{"code": w.code, "message": w.message} for w in seen]
         return result
 
     return wrapper

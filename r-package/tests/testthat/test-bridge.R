@@ -1,4 +1,4 @@
-# The columnar bridge: exact round trips, NAs included, and speed.
+# The columnar bridge: exact round trips, NAs included (its speed is a benchmark, not a test).
 
 all_types <- function(n = 12) {
   set.seed(42)
@@ -54,7 +54,7 @@ test_that("unsupported columns give a classed error naming the column", {
   expect_error(fuse_roundtrip(1:3), class = "surveyfuse_error_bad_argument")
 })
 
-test_that("a 200k x 20 table round-trips exactly in a few seconds", {
+test_that("a 200k x 20 table round-trips exactly", {
   skip_if_no_core()
   n <- 200000
   set.seed(1)
@@ -67,8 +67,5 @@ test_that("a 200k x 20 table round-trips exactly in a few seconds", {
     v
   }
   x <- tibble::as_tibble(stats::setNames(lapply(1:20, make), paste0("c", 1:20)))
-  elapsed <- system.time(y <- fuse_roundtrip(x))[["elapsed"]]
-  expect_identical(y, x)
-  message(sprintf("bridge round trip of 200000 x 20: %.2f s", elapsed))
-  expect_lt(elapsed, 10)  # about 1 s when the machine is idle; generous for shared CI cores
+  expect_identical(fuse_roundtrip(x), x)
 })
