@@ -10,7 +10,7 @@ distribution, so it rewards neither over- nor under-dispersion).
 
 A "method" is a registered backend name, ``{"name": ..., "params": {...}}``,
 a label with a spec (``("hotdeck_k50", {"name": "hotdeck", "params": {"k": 50}})``),
-or a reference tool (``microimpute``, ``mice``; see :mod:`.reference`).
+or a reference tool (``microimpute``, ``mice``, ``statmatch``; see :mod:`.reference`).
 """
 
 from __future__ import annotations
