@@ -14,7 +14,8 @@ uses, and keep what Stata users put in them, both ways:
 * variable labels and display formats;
 * extended missing values ``.a`` to ``.z``: NaN carrying the letter in its
   payload, bit for bit haven's ``tagged_na()`` (see :func:`tagged_na`), so
-  they survive pandas operations and the R bridge and are written back.
+  they survive row selection, copies and the R bridge and are written back
+  (pandas' ``.loc[...] = value`` writes a plain NaN: set them through numpy).
 
 Labels and formats travel in ``DataFrame.attrs[STATA_META]`` (and in an Arrow
 table's schema metadata, see :func:`to_arrow`)::
@@ -130,11 +131,18 @@ def write_table(data: Any, path: str | os.PathLike, fmt: str | None = None, cate
     os.close(fd)
     try:
         _write(data, Path(tmp), fmt, categorical or {}, metadata)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; an output gets the usual mode
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _write(data: Any, path: Path, fmt: str, categorical: dict[str, list], metadata: dict[str, dict] | None) -> None:
