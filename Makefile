@@ -10,13 +10,14 @@ R_DEBS  := r-base-core r-base-dev r-cran-reticulate r-cran-testthat r-cran-tibbl
            r-cran-vctrs r-cran-pillar r-cran-knitr r-cran-rmarkdown pandoc
 OUT     := out
 
-.PHONY: install install-python install-r demo demo-r test test-python test-r dist bench bench-quick clean help
+.PHONY: install install-python install-r demo demo-r test test-python test-r dist check-r bench bench-quick clean help
 
 help:
 	@echo "make demo   install everything, then impute the CPS investment block on bundled data"
 	@echo "make demo-r the same from R: read, impute, pool a regression with mice, export .dta"
 	@echo "make test   install everything, then run the Python and R test suites"
 	@echo "make dist   build the Python wheel and sdist and the R source tarball into dist/"
+	@echo "make check-r  R CMD check --no-manual of the R tarball"
 	@echo "make bench  benchmarks (slow): accuracy, calibration, consistency and speed tables"
 	@echo "make bench-quick  the same tables on small tasks"
 
@@ -44,6 +45,11 @@ demo: install
 # the release artefacts; tests/test_install.py installs them outside the checkout
 dist: install
 	SURVEYFUSE_PYTHON="$(CURDIR)/$(PY)" bash tools/build_dist.sh dist
+
+# R CMD check of the tarball (about 2 minutes; its tests run with the checkout's Python)
+check-r: dist
+	@mkdir -p out/check
+	cd out/check && SURVEYFUSE_PYTHON="$(CURDIR)/$(PY)" R CMD check --no-manual "$(CURDIR)/dist/surveyfuse_$$(cat $(CURDIR)/VERSION).tar.gz"
 
 test: install dist
 	@SURVEYFUSE_DIST="$(CURDIR)/dist" bash tools/run_tests.sh
