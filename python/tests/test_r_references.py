@@ -3,6 +3,7 @@ same R function in-process through rpy2 and through Rscript, same draws."""
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import numpy as np
@@ -34,7 +35,8 @@ def _draws(name, monkeypatch, path):
 
 @pytest.mark.parametrize("name", ["mice", "statmatch"])
 def test_rpy2_and_rscript_give_the_same_draws(name, monkeypatch):
-    pytest.importorskip("rpy2.robjects")
+    if reference._rpy2() is None:  # not importorskip: starting R through it would leak R's LD_LIBRARY_PATH
+        pytest.skip("rpy2 is not installed for this R")
     via_rpy2, train = _draws(name, monkeypatch, "rpy2")
     via_rscript, _ = _draws(name, monkeypatch, "rscript")
     for c in ("wage", "bonus"):
@@ -51,6 +53,11 @@ def test_statmatch_draws_among_the_nearest_donors(monkeypatch):
         for d in range(3):
             donor = train[(train["wage"] == D["wage"][d, j]) & (train["bonus"] == D["bonus"][d, j])]
             assert len(donor) >= 1 and (donor["region"] == test["region"][j]).any()
+
+
+def test_starting_r_in_process_leaves_child_processes_alone():
+    reference._rpy2()
+    assert "LD_LIBRARY_PATH" not in os.environ or "/usr/lib/R" not in os.environ["LD_LIBRARY_PATH"]
 
 
 def test_inside_an_r_session_the_references_use_rscript(monkeypatch):

@@ -170,21 +170,37 @@ def r_path() -> str:
         return forced
     if os.environ.get("R_SESSION_TMPDIR"):  # inside an R process (or its child): R cannot be embedded again
         return "rscript"
+    return "rpy2" if _rpy2() is not None else "rscript"
+
+
+def _rpy2() -> Any:
+    """``rpy2.robjects``, started once, or None when rpy2 is missing or built for another R.
+
+    Starting R sets LD_LIBRARY_PATH in this process to R's library path (which
+    holds the system libpython); every later child process would inherit it
+    and could load the wrong libpython, so it is put back as it was.
+    """
+    saved = os.environ.get("LD_LIBRARY_PATH")
     try:
-        import rpy2.robjects  # noqa: F401
+        import rpy2.robjects as ro
     except Exception:  # noqa: BLE001 - rpy2 missing, or built for another R: use Rscript
-        return "rscript"
-    return "rpy2"
+        return None
+    finally:
+        if saved is None:
+            os.environ.pop("LD_LIBRARY_PATH", None)
+        else:
+            os.environ["LD_LIBRARY_PATH"] = saved
+    return ro
 
 
 def _call_rpy2(name, stacked, draws, cats, block, seed) -> pd.DataFrame | None:
-    try:
-        import rpy2.robjects as ro
-        from rpy2.rinterface_lib.embedded import RRuntimeError
-        from rpy2.robjects import pandas2ri
-        from rpy2.robjects.conversion import localconverter
-    except Exception:  # noqa: BLE001
+    ro = _rpy2()
+    if ro is None:
         return None
+    from rpy2.rinterface_lib.embedded import RRuntimeError
+    from rpy2.robjects import pandas2ri
+    from rpy2.robjects.conversion import localconverter
+
     try:
         with localconverter(ro.default_converter + pandas2ri.converter):
             ro.r(R_FUNCTIONS[name])
