@@ -163,3 +163,19 @@ def test_empty_recipient_is_its_documented_code():
     with pytest.raises(SurveyfuseError) as err:
         sf.impute(d, d.iloc[:0][["age"]], block=["div"], predictors=["age"], method="hotdeck", draws=2, seed=1)
     assert err.value.code == "empty_recipient"
+
+
+def test_cli_prints_a_coding_warning_as_one_line(tmp_path):
+    d = _survey()
+    donor = d.iloc[60:].assign(region=np.where(np.arange(180) % 2, "north", "south"))
+    recipient = d.iloc[:20][["age"]].assign(region=["north"] * 15 + ["West"] * 5)
+    donor.to_csv(tmp_path / "donor.csv", index=False)
+    recipient.to_csv(tmp_path / "recipient.csv", index=False)
+    spec = {"spec_version": 1, "donor": "donor.csv", "recipient": "recipient.csv", "predictors": ["age", "region"],
+            "block": ["div"], "method": "hotdeck", "draws": 2, "seed": 1, "output": "out.parquet"}
+    (tmp_path / "task.json").write_text(json.dumps(spec))
+    res = subprocess.run([sys.executable, "-m", "surveyfuse.cli", "run", "task.json"], cwd=tmp_path,
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert res.stderr.strip().startswith("warning[predictor_coding]: predictor 'region'")
+    assert "warning         predictor 'region'" in res.stdout  # and in the run summary
