@@ -86,6 +86,18 @@ sf_method <- function(method, call) {
   method
 }
 
+# Only the predictors cross to the core, so R itself refuses a recipient that
+# already has a block column (the core's block_in_recipient).
+sf_check_no_block <- function(recipient, block, arg, call) {
+  present <- intersect(block, names(recipient))
+  if (length(present)) {
+    column <- present[1]
+    sf_abort("block_in_recipient", c("{.arg {arg}} already has block column {.field {column}}.",
+                                     i = "Drop it first: surveyfuse never overwrites the recipient's data."),
+             call = call, context = list(column = column))
+  }
+}
+
 sf_flag <- function(x, arg, call) {
   if (!is.logical(x) || length(x) != 1 || is.na(x)) {
     sf_abort("bad_argument", "{.arg {arg}} must be {.code TRUE} or {.code FALSE}, not {.obj_type_friendly {x}}.", call = call)
@@ -200,13 +212,7 @@ fuse_impute <- function(donor, recipient, block, predictors, ..., method = NULL,
     sf_abort("missing_column", "Predictor {.field {column}} is in {.arg donor} but not in {.arg recipient}.",
              call = call, context = list(column = column, table = "recipient"))
   }
-  present <- intersect(roles$block, names(recipient))
-  if (length(present)) {
-    column <- present[1]
-    sf_abort("block_in_recipient", c("{.arg recipient} already has block column {.field {column}}.",
-                                     i = "Drop it first: surveyfuse never overwrites the recipient's data."),
-             call = call, context = list(column = column))
-  }
+  sf_check_no_block(recipient, roles$block, "recipient", call)
   donor_cols <- unique(c(predictors, roles$block, roles$weights, roles$categorical))
   sent <- intersect(unique(c(predictors, roles$categorical)), names(recipient))
   result <- sf_call(

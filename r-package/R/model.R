@@ -76,13 +76,7 @@ predict.surveyfuse_model <- function(object, newdata, ..., m = 20, seed = NULL, 
   sf_check_frame(newdata, "newdata", call)
   state <- object$state
   sent <- intersect(object$predictors, names(newdata))
-  present <- intersect(object$block, names(newdata))
-  if (length(present)) {
-    column <- present[1]
-    sf_abort("block_in_recipient", c("{.arg newdata} already has block column {.field {column}}.",
-                                     i = "Drop it first: surveyfuse never overwrites the recipient's data."),
-             call = call, context = list(column = column))
-  }
+  sf_check_no_block(newdata, object$block, "newdata", call)
   res <- sf_call("sample", state$handle, state$path, sf_encode(sf_ungroup(newdata)[sent], "newdata", call),
                  draws = sf_scalar_int(m), seed = sf_scalar_int(seed), row_offset = sf_scalar_int(row_offset),
                  include = sf_flag(include, "include", call), .call = call)
