@@ -6,15 +6,18 @@ PY      := $(VENV)/bin/python
 PY_STAMP := $(VENV)/.installed-python
 R_STAMP  := $(VENV)/.installed-r
 R_DEBS  := r-base-core r-base-dev r-cran-reticulate r-cran-testthat r-cran-tibble r-cran-dplyr \
-           r-cran-rlang r-cran-cli r-cran-jsonlite r-cran-tidyselect r-cran-mice r-cran-haven
+           r-cran-rlang r-cran-cli r-cran-jsonlite r-cran-tidyselect r-cran-mice r-cran-haven \
+           r-cran-vctrs r-cran-pillar r-cran-knitr r-cran-rmarkdown pandoc
 OUT     := out
 
-.PHONY: install install-python install-r demo demo-r test test-python test-r bench bench-quick clean help
+.PHONY: install install-python install-r demo demo-r test test-python test-r dist check-r bench bench-quick clean help
 
 help:
 	@echo "make demo   install everything, then impute the CPS investment block on bundled data"
 	@echo "make demo-r the same from R: read, impute, pool a regression with mice, export .dta"
 	@echo "make test   install everything, then run the Python and R test suites"
+	@echo "make dist   build the Python wheel and sdist and the R source tarball into dist/"
+	@echo "make check-r  R CMD check --no-manual of the R tarball"
 	@echo "make bench  benchmarks (slow): accuracy, calibration, consistency and speed tables"
 	@echo "make bench-quick  the same tables on small tasks"
 
@@ -26,7 +29,7 @@ install-python: $(PY_STAMP)
 $(PY_STAMP): python/pyproject.toml python/requirements-lock.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -c python/requirements-lock.txt \
-	    torch==2.13.0 -e 'python[deep,dask,test]' 2>&1 | grep -v "^WARNING: Location" || true
+	    torch==2.13.0 -e 'python[deep,dask,test,r]' 2>&1 | grep -v "^WARNING: Location" || true
 	@$(PY) -c "import surveyfuse, torch, quantile_forest" || { echo "python setup failed"; exit 1; }
 	@touch $@
 
@@ -39,8 +42,17 @@ $(R_STAMP): $(PY_STAMP) $(shell find r-package -type f 2>/dev/null) $(shell find
 demo: install
 	$(VENV)/bin/surveyfuse run examples/cps_investment.json
 
-test: install
-	@bash tools/run_tests.sh
+# the release artefacts; tests/test_install.py installs them outside the checkout
+dist: install
+	SURVEYFUSE_PYTHON="$(CURDIR)/$(PY)" bash tools/build_dist.sh dist
+
+# R CMD check of the tarball (about 2 minutes; its tests run with the checkout's Python)
+check-r: dist
+	@mkdir -p out/check
+	cd out/check && SURVEYFUSE_PYTHON="$(CURDIR)/$(PY)" R CMD check --no-manual "$(CURDIR)/dist/surveyfuse_$$(cat $(CURDIR)/VERSION).tar.gz"
+
+test: install dist
+	@SURVEYFUSE_DIST="$(CURDIR)/dist" bash tools/run_tests.sh
 
 test-python: install-python
 	$(PY) -m pytest -q python/tests tests
@@ -52,11 +64,11 @@ bench-quick: install
 	$(PY) python/benchmarks/run_all.py --quick
 
 clean:
-	rm -rf $(VENV) $(OUT) .pytest_cache
+	rm -rf $(VENV) $(OUT) dist .pytest_cache
 
 # the R workflow of the vignette, in a plain Rscript
 demo-r: install
-	Rscript examples/r_workflow.R
+	SURVEYFUSE_PYTHON="$(CURDIR)/$(PY)" Rscript examples/r_workflow.R
 
 test-r: install
 	@mkdir -p out/test-results

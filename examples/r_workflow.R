@@ -1,8 +1,10 @@
 # An economist's workflow in R with surveyfuse: read two surveys, impute the
 # investment-income block of the donor onto the recipient, pool a regression
-# over the imputations with mice (Rubin's rules), export a labelled Stata file.
+# over the imputations with mice (Rubin's rules), export a labelled Stata file
+# in the layout of Stata's mi import flong.
 #
-# Run after `make demo` (or `make install`):   Rscript examples/r_workflow.R
+# Run with `make demo-r`, or with the Python core set up (install_surveyfuse()
+# once, or SURVEYFUSE_PYTHON):   Rscript examples/r_workflow.R
 # Options: surveyfuse.example_m (number of imputations, default 20) and
 # surveyfuse.example_out (folder for the .dta file, default a temporary folder).
 
@@ -43,13 +45,14 @@ fits <- with(imp, lm(I(e00600 / 1000) ~ age_head + I(e00200 / 1000) + married))
 pooled <- summary(pool(fits))
 print(pooled[, c("term", "estimate", "std.error", "p.value")])
 
-# 4. Export the first completed data set for Stata users (factors become
-#    value labels); the full long table can be written the same way.
-first <- long[long$.imp == 1, setdiff(names(long), c(".imp", ".id"))]
-dta <- fuse_write(first, file.path(out_dir, "cps_imputed_draw1.dta"))
+# 4. Export every imputation and the original rows (_imp == 0) for Stata's mi
+#    commands (factors become value labels):
+#      mi import flong, m(_imp) id(_id) imputed(e00300 e00400 e00600 e00650 e01100)
+dta <- fuse_write(long, file.path(out_dir, "cps_imputed.dta"), include = TRUE)
 cat("wrote", dta, "\n")
 if (requireNamespace("haven", quietly = TRUE)) {
   back <- haven::read_dta(dta)
-  cat("Stata file:", nrow(back), "rows,", ncol(back), "columns; 'married' labels:",
-      paste(names(attr(back$married, "labels")), collapse = ", "), "\n")
+  cat("Stata file:", nrow(back), "rows,", ncol(back), "columns; rows per _imp:",
+      paste(names(table(back$`_imp`)), table(back$`_imp`), sep = ":", collapse = " "),
+      "; 'married' labels:", paste(names(attr(back$married, "labels")), collapse = ", "), "\n")
 }

@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
-# Copy the shared specs and version into the R package, record the project's
-# Python, then install the package into the site library (a plain Rscript finds it).
+# Prepare the R package (shared specs, the one version) and install it into
+# the first library of R_LIBS (or the site library), so a plain Rscript finds
+# it. Nothing about this checkout is recorded: R finds Python through
+# SURVEYFUSE_PYTHON or the environment install_surveyfuse() makes.
+# With a wheel as argument, the package also carries it (inst/python) for
+# install_surveyfuse() to install: that is what `make dist` ships.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rm -rf r-package/inst/specs
+bash tools/sync_version.sh
+rm -rf r-package/inst/specs r-package/inst/python
 mkdir -p r-package/inst/specs
 cp -r shared-specs/. r-package/inst/specs/
-# the installed package finds the project's Python through this file (SURVEYFUSE_PYTHON overrides it)
-py="$PWD/.venv/bin/python"
-if [ -x "$py" ]; then echo "$py" > r-package/inst/python_path; else rm -f r-package/inst/python_path; fi
-ver=$(cat VERSION)
-desc=$(sed -n 's/^Version: //p' r-package/DESCRIPTION)
-if [ "$ver" != "$desc" ]; then
-  sed -i "s/^Version: .*/Version: $ver/" r-package/DESCRIPTION
+if [ "${1:-}" != "" ]; then
+  mkdir -p r-package/inst/python
+  cp "$1" r-package/inst/python/
 fi
+if [ "${SURVEYFUSE_R_PREPARE_ONLY:-}" = 1 ]; then exit 0; fi
 R CMD INSTALL --no-multiarch --no-test-load r-package >/tmp/surveyfuse-r-install.log 2>&1 || { cat /tmp/surveyfuse-r-install.log; exit 1; }

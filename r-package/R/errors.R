@@ -1,6 +1,7 @@
-# Errors: the Python core reports a stable code; R raises a condition of class
-# c("surveyfuse_error_<code>", "surveyfuse_error", ...) with cli::cli_abort(),
-# its message phrased in R terms (R argument names, 1-based rows).
+# Errors and warnings: the Python core reports a stable code; R raises a
+# condition of class c("surveyfuse_error_<code>", "surveyfuse_error", ...)
+# with cli::cli_abort(). The core words its messages for R (rows counted
+# from 1, R's argument names), so R passes them on unchanged.
 
 #' The error codes of surveyfuse
 #'
@@ -8,6 +9,8 @@
 #' the command line and this package. In R the code becomes the condition
 #' class `surveyfuse_error_<code>` (plus `surveyfuse_error`), so you can catch
 #' a specific failure with `tryCatch(..., surveyfuse_error_missing_column = ...)`.
+#' Problems a run can go on with are warnings of class
+#' `surveyfuse_warning_<code>` (plus `surveyfuse_warning`).
 #' The table comes from the Python core, so it never drifts from it.
 #' Failures of the R side itself add `python_missing` (no Python or core found)
 #' and `internal` (a bug: please report it).
@@ -29,23 +32,41 @@ sf_codes <- function() {
   .sf$codes
 }
 
-# Raise a classed surveyfuse condition.
-sf_abort <- function(code, message, call = rlang::caller_env(), context = list()) {
+# Raise a classed surveyfuse condition. `message` is cli markup, interpolated
+# in `.envir` (the caller's frame by default).
+sf_abort <- function(code, message, call = rlang::caller_env(), context = list(), .envir = parent.frame()) {
   cli::cli_abort(
-    c("{message}"),
+    message,
     class = c(paste0("surveyfuse_error_", code), "surveyfuse_error"),
     call = call,
     surveyfuse_code = code,
-    surveyfuse_context = context
+    surveyfuse_context = context,
+    .envir = .envir
   )
 }
 
-# Call a bridge entry point; map an {"error": ...} answer to a classed condition.
-# `rename` maps the core's argument names to the R function's (draws -> m).
-sf_call <- function(fun, ..., .call = rlang::caller_env(), .rename = character()) {
+# Raise an error the core reported; its text is data, not cli markup.
+sf_abort_core <- function(err, call) {
+  core_message <- err$message
+  sf_abort(err$code, "{core_message}", call = call, context = err$context %||% list())
+}
+
+# Signal the warnings the core collected during a call.
+sf_warn_core <- function(warnings, call) {
+  for (w in warnings) {
+    core_message <- w$message
+    cli::cli_warn("{core_message}", class = c(paste0("surveyfuse_warning_", w$code), "surveyfuse_warning"),
+                  call = call)
+  }
+}
+
+# Call a bridge entry point; map an {"error": ...} answer to a classed condition
+# and re-signal the core's warnings.
+sf_call <- function(fun, ..., .call = rlang::caller_env()) {
   bridge <- sf_bridge(call = .call)
+  args <- list(...)  # R-side errors in the arguments are raised here, not taken for the core's
   result <- tryCatch(
-    bridge[[fun]](...),
+    do.call(bridge[[fun]], args),
     error = function(e) {
       detail <- tryCatch({
         last <- reticulate::py_last_error()
@@ -58,25 +79,12 @@ sf_call <- function(fun, ..., .call = rlang::caller_env(), .rename = character()
       )
     }
   )
-  if (is.list(result) && !is.null(names(result)) && identical(names(result), "error")) {
-    err <- result$error
-    sf_abort(err$code, sf_r_terms(err$message, err$context, .rename), call = .call,
-             context = err$context %||% list())
+  if (is.list(result) && !is.null(names(result))) {
+    if (identical(names(result), "error")) sf_abort_core(result$error, .call)
+    if (!is.null(result$core_warnings)) {
+      sf_warn_core(result$core_warnings, .call)
+      result$core_warnings <- NULL
+    }
   }
   result
-}
-
-# Rephrase a core message for R users: argument names as the R function calls
-# them, and row numbers counted from 1.
-sf_r_terms <- function(message, context, rename = character()) {
-  for (py in names(rename)) {
-    message <- gsub(paste0("\\b", py, "\\b"), paste0("`", rename[[py]], "`"), message, perl = TRUE)
-  }
-  # Python reprs of numbers (np.float64(-1.0)) read as plain numbers
-  message <- gsub("np\\.(float|int|uint)[0-9]+\\(([^()]*)\\)", "\\2", message, perl = TRUE)
-  row <- context$row
-  if (is.numeric(row) && length(row) == 1) {
-    message <- gsub(paste0("\\brow ", row, "\\b"), paste0("row ", row + 1), message, perl = TRUE)
-  }
-  message
 }

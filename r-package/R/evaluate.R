@@ -10,17 +10,29 @@
 #' (randomised PIT), correlation and marginal fidelity, and constraint
 #' violations. All weighted by `weights` when given.
 #'
+#' `print()` names every score in full with which way is better, and gives
+#' the verdict with its uncertainty: the best method's paired energy-score
+#' gap to each other method over the folds, e.g. "forest is better than
+#' hotdeck in 3 of 3 folds; gap 0.063 +- 0.007", or "cannot be told apart"
+#' when the gap is within twice its standard error. It warns when the
+#' predictors carry little information about the block.
+#'
 #' @inheritParams fuse_impute
-#' @param methods Method names (see [fuse_methods()]); `"hotdeck:k=50"` passes a parameter.
+#' @param methods Method names (see [fuse_methods()]); `"hotdeck:k=50"` passes
+#'   a parameter. `NULL` (the default) compares the core's default set.
 #' @param folds Number of folds.
 #' @param max_rows Score on a seeded random sample of at most this many donor rows.
 #' @param report_dir Optional folder for `metrics.json` and a self-contained `report.html`.
 #' @return A `surveyfuse_evaluation`: a list with `overall` (a tibble, one row
 #'   per method, best first), `variables` (a tibble, one row per method and
-#'   variable), `best` (the method with the lowest energy score) and `metrics`
+#'   variable), `best` (the method with the lowest energy score), `verdict`
+#'   (`headline`, and one row per comparison with `gap`, `se`, `folds_won`,
+#'   `folds`, `clear`), `guide` (a tibble: each metric's full name and
+#'   whether lower, higher or a target value is better) and `metrics`
 #'   (everything, as a nested list). `overall$energy_skill` is the share of the
 #'   energy score of predictor-blind draws (donor records drawn by weight alone)
-#'   that a method removes: near 0 means the predictors say little about the block.
+#'   that a method removes: near 0 means the predictors say little about the
+#'   block. `overall$rows` is the number of held-out rows per fold.
 #' @examples
 #' if (fuse_python_available()) {
 #'   set.seed(1)
@@ -28,37 +40,57 @@
 #'   donor$wage <- round(1000 * donor$age + rnorm(300, 0, 5000))
 #'   donor$bonus <- pmax(0, round(donor$wage / 10 + rnorm(300, 0, 500)))
 #'   ev <- fuse_evaluate(donor, block = c(wage, bonus), predictors = age,
-#'                       methods = c("hotdeck", "forest"), folds = 2, m = 5)
-#'   ev$overall
-#'   ev$best
+#'                       methods = c("hotdeck", "forest"), folds = 2, m = 5, seed = 1)
+#'   ev
+#'   ev$verdict
 #' }
 #' @export
-fuse_evaluate <- function(donor, block, predictors, methods = c("forest", "qrf", "hotdeck"), folds = 5, m = 20,
-                          weights = NULL, constraints = NULL, categorical = NULL, seed = 0, max_rows = NULL,
+fuse_evaluate <- function(donor, block, predictors, ..., methods = NULL, folds = 5, m = 20,
+                          weights = NULL, constraints = NULL, categorical = NULL, seed = NULL, max_rows = NULL,
                           report_dir = NULL) {
+  rlang::check_dots_empty()
   call <- rlang::current_env()
   roles <- sf_donor_roles(donor, rlang::enquo(block), rlang::enquo(predictors), rlang::enquo(weights),
                           rlang::enquo(categorical), call)
-  block <- roles$block
-  predictors <- roles$predictors
-  weights <- roles$weights
-  categorical <- roles$categorical
-  if (!is.character(methods) || length(methods) == 0) {
-    sf_abort("unknown_method", "`methods` must be a character vector of method names, see `fuse_methods()`.", call = call)
+  if (!is.null(methods) && (!is.character(methods) || length(methods) == 0)) {
+    sf_abort("unknown_method", "{.arg methods} must be a character vector of method names, see {.fn fuse_methods}.", call = call)
   }
-  cols <- unique(c(block, predictors, weights, categorical))
-  res <- sf_call("evaluate", sf_encode(donor[cols], "donor", call), as.list(block), as.list(predictors),
-                 methods = as.list(methods), folds = sf_scalar_int(folds), draws = sf_scalar_int(m),
-                 weights = weights, constraints = if (is.null(constraints)) NULL else as.list(constraints),
-                 categorical = if (is.null(categorical)) NULL else as.list(categorical),
+  cols <- unique(c(roles$block, roles$predictors, roles$weights, roles$categorical))
+  res <- sf_call("evaluate", sf_encode(sf_ungroup(donor)[cols], "donor", call), as.list(roles$block),
+                 as.list(roles$predictors), methods = if (is.null(methods)) NULL else as.list(methods),
+                 folds = sf_scalar_int(folds), draws = sf_scalar_int(m), weights = roles$weights,
+                 constraints = sf_constraints(constraints, call),
+                 categorical = if (is.null(roles$categorical)) NULL else as.list(roles$categorical),
                  seed = sf_scalar_int(seed), max_rows = sf_scalar_int(max_rows),
                  out = if (is.null(report_dir)) NULL else normalizePath(report_dir, mustWork = FALSE),
-                 .call = call, .rename = c(draws = "m"))
+                 .call = call)
+  metrics <- jsonlite::fromJSON(res$metrics, simplifyVector = FALSE)
+  guide <- jsonlite::fromJSON(res$guide, simplifyVector = FALSE)
+  verdict <- metrics$verdict
+  comparisons <- verdict$comparisons
   out <- list(
     overall = tibble::as_tibble(sf_decode(res$overall)),
     variables = tibble::as_tibble(sf_decode(res$variables)),
     best = res$best,
-    metrics = jsonlite::fromJSON(res$metrics, simplifyVector = FALSE),
+    verdict = list(
+      headline = verdict$headline, clear = isTRUE(verdict$clear),
+      comparisons = tibble::tibble(
+        method = vapply(comparisons, function(c) c$method, character(1)),
+        gap = vapply(comparisons, function(c) as.numeric(c$gap), numeric(1)),
+        se = vapply(comparisons, function(c) as.numeric(c$se %||% NA_real_), numeric(1)),
+        folds_won = vapply(comparisons, function(c) as.integer(c$folds_won), integer(1)),
+        folds = vapply(comparisons, function(c) as.integer(c$folds), integer(1)),
+        clear = vapply(comparisons, function(c) isTRUE(c$clear), logical(1)),
+        text = vapply(comparisons, function(c) c$text, character(1))
+      )
+    ),
+    guide = tibble::tibble(
+      metric = names(guide),
+      name = vapply(guide, function(g) g$name, character(1)),
+      better = vapply(guide, function(g) if (is.numeric(g$better)) paste("target", g$better) else paste(g$better, "is better"),
+                      character(1))
+    ),
+    metrics = metrics,
     files = unlist(res$files)
   )
   structure(out, class = "surveyfuse_evaluation")
@@ -66,13 +98,39 @@ fuse_evaluate <- function(donor, block, predictors, methods = c("forest", "qrf",
 
 #' @export
 print.surveyfuse_evaluation <- function(x, ...) {
-  cli::cli_text("Donor-only validation of {nrow(x$overall)} method{?s}; best by energy score: {.strong {x$best}}")
-  print(x$overall, ...)
+  s <- x$metrics$settings
+  per_fold <- if (nrow(x$overall)) x$overall$rows[[1]] else NA
+  cli::cli_text("Donor-only validation of {nrow(x$overall)} method{?s} on {s$rows} donor rows: ",
+                "{s$folds} folds of about {per_fold} held-out rows, {s$draws} draws each, seed {s$seed}.")
+  shown <- intersect(c("energy_score", "energy_skill", "crps_std", "coverage50", "coverage90", "ks",
+                       "correlation_mad", "violation_share", "accuracy", "brier"), names(x$overall))
+  table <- x$overall[c("method", shown)]
+  guide <- x$guide[match(shown, x$guide$metric), ]
+  print(as.data.frame(table), row.names = FALSE, digits = 3)
+  cli::cli_text("")
+  cli::cli_text("{.strong What the columns measure}")
+  for (i in seq_len(nrow(guide))) {
+    metric <- guide$metric[[i]]
+    name <- guide$name[[i]]
+    better <- guide$better[[i]]
+    cli::cli_text("{.field {metric}}: {name} ({better})")
+  }
+  cli::cli_text("")
+  headline <- x$verdict$headline
+  cli::cli_text("{.strong Verdict}: {headline}.")
+  for (text in x$verdict$comparisons$text) cli::cli_bullets(c("*" = "{text}"))
+  for (label in names(x$metrics$skipped)) {
+    why <- x$metrics$skipped[[label]]
+    cli::cli_bullets(c("!" = "{label} was skipped: {why}"))
+  }
   if (isTRUE(x$metrics$low_signal)) {
+    best <- x$best
+    skill <- round(100 * x$overall$energy_skill[x$overall$method == best], 1)
+    low <- 100 * x$metrics$baseline$low_skill
     cli::cli_alert_warning(paste(
-      "{.strong {x$best}} removes under {100 * x$metrics$baseline$low_skill}% of the energy score of",
-      "predictor-blind draws:",
-      "the predictors say little about this block, so methods differ little."))
+      "Low signal: {.strong {best}} removes only {skill}% (under {low}%) of the energy score of predictor-blind draws",
+      "(donor records drawn by weight alone). The predictors say little about this block, so every method's",
+      "draws stay close to the donor's distribution and the ranking means little."))
   }
   invisible(x)
 }
@@ -86,7 +144,8 @@ print.surveyfuse_evaluation <- function(x, ...) {
 #' donor never has, or too few donors nearby.
 #'
 #' @inheritParams fuse_impute
-#' @param recipient_weights Recipient column of sampling weights.
+#' @param recipient_weights <[`tidy-select`][tidyselect::language]> Recipient
+#'   column of sampling weights.
 #' @return A `surveyfuse_diagnostics` list: `numeric` and `categorical`
 #'   (tibbles), `support` (shares of recipient rows off support, by reason),
 #'   `flags` (a tibble with one row per recipient row) and `warnings`.
@@ -99,23 +158,23 @@ print.surveyfuse_evaluation <- function(x, ...) {
 #'   d$flags
 #' }
 #' @export
-fuse_diagnose <- function(donor, recipient, predictors, categorical = NULL, weights = NULL, recipient_weights = NULL) {
+fuse_diagnose <- function(donor, recipient, predictors, ..., categorical = NULL, weights = NULL, recipient_weights = NULL) {
+  rlang::check_dots_empty()
   call <- rlang::current_env()
-  for (arg in c("donor", "recipient")) {
-    value <- get(arg)
-    if (!is.data.frame(value)) sf_abort("bad_argument", paste0("`", arg, "` must be a data frame, not ", sf_type_name(value), "."), call = call)
-  }
+  sf_check_frame(donor, "donor", call)
+  sf_check_frame(recipient, "recipient", call)
   predictors <- sf_select(rlang::enquo(predictors), donor, "predictors", "donor", call, allow_null = FALSE)
   missing <- setdiff(predictors, names(recipient))
   if (length(missing) > 0) {
-    sf_abort("missing_column", paste0("`predictors` names column '", missing[1], "', which is not in `recipient`."),
-             call = call, context = list(column = missing[1], table = "recipient"))
+    column <- missing[1]
+    sf_abort("missing_column", "{.arg predictors} names column {.field {column}}, which is not in {.arg recipient}.",
+             call = call, context = list(column = column, table = "recipient"))
   }
   categorical <- sf_select(rlang::enquo(categorical), donor, "categorical", "donor", call)
   weights <- sf_select(rlang::enquo(weights), donor, "weights", "donor", call)
   recipient_weights <- sf_select(rlang::enquo(recipient_weights), recipient, "recipient_weights", "recipient", call)
-  res <- sf_call("diagnose", sf_encode(donor[unique(c(predictors, weights))], "donor", call),
-                 sf_encode(recipient[unique(c(predictors, recipient_weights))], "recipient", call),
+  res <- sf_call("diagnose", sf_encode(sf_ungroup(donor)[unique(c(predictors, weights))], "donor", call),
+                 sf_encode(sf_ungroup(recipient)[unique(c(predictors, recipient_weights))], "recipient", call),
                  as.list(predictors), categorical = if (is.null(categorical)) NULL else as.list(categorical),
                  weights = weights, recipient_weights = recipient_weights, .call = call)
   structure(list(

@@ -12,6 +12,8 @@
 #'
 #' @inheritParams fuse_impute
 #' @param path Optional file to save the fitted model to.
+#' @param seed A non-negative whole number: the seed for fitting, and the
+#'   default seed for drawing. `NULL` (the default) draws a random one.
 #' @return `fuse_fit()` and `fuse_load()` return a `surveyfuse_model`.
 #' @examples
 #' if (fuse_python_available()) {
@@ -27,29 +29,22 @@
 #'   fuse_sample(again, data.frame(age = 44), m = 2, seed = 1)
 #' }
 #' @export
-fuse_fit <- function(donor, block, predictors, method = "forest", weights = NULL, constraints = NULL,
+fuse_fit <- function(donor, block, predictors, ..., method = NULL, weights = NULL, constraints = NULL,
                      seed = NULL, categorical = NULL, params = list(), path = NULL) {
+  rlang::check_dots_empty()
   call <- rlang::current_env()
   roles <- sf_donor_roles(donor, rlang::enquo(block), rlang::enquo(predictors), rlang::enquo(weights),
                           rlang::enquo(categorical), call)
-  block <- roles$block
-  predictors <- roles$predictors
-  weights <- roles$weights
-  categorical <- roles$categorical
-  if (!is.null(constraints) && !is.character(constraints)) {
-    sf_abort("constraint_syntax", "`constraints` must be a character vector such as \"a <= b\".", call = call)
-  }
-  cols <- intersect(unique(c(predictors, block, weights, categorical)), names(donor))
+  cols <- unique(c(roles$predictors, roles$block, roles$weights, roles$categorical))
   if (!is.null(path)) path <- normalizePath(path, mustWork = FALSE)
   res <- sf_call(
-    "fit", sf_encode(donor[cols], "donor", call), block = as.list(block), predictors = as.list(predictors),
-    method = sf_method(method, call), params = sf_params_json(params, call),
-    constraints = if (length(constraints)) as.list(constraints) else NULL,
-    categorical = if (length(categorical)) as.list(categorical) else NULL,
-    weights = weights, seed = sf_scalar_int(seed), path = path,
-    .call = call, .rename = c(random_state = "seed")
+    "fit", sf_encode(sf_ungroup(donor)[cols], "donor", call), block = as.list(roles$block),
+    predictors = as.list(roles$predictors), method = sf_method(method, call), params = sf_params_json(params, call),
+    constraints = sf_constraints(constraints, call),
+    categorical = if (length(roles$categorical)) as.list(roles$categorical) else NULL,
+    weights = roles$weights, seed = sf_scalar_int(seed), path = path, .call = call
   )
-  sf_model(res, donor[0, block, drop = FALSE])
+  sf_model(res, donor[0, roles$block, drop = FALSE])
 }
 
 sf_model <- function(res, block_proto) {
@@ -73,33 +68,42 @@ sf_model <- function(res, block_proto) {
 #' @param row_offset Added to the row number that keys each row's random draws,
 #'   so chunks of one big file reproduce the draws of the whole file (the
 #'   `.id` of the result counts on from `row_offset + 1`).
-#' @param ... Unused.
+#' @param ... Not used; the arguments after it must be named.
 #' @export
-predict.surveyfuse_model <- function(object, newdata, m = 20, seed = NULL, row_offset = 0, ...) {
+predict.surveyfuse_model <- function(object, newdata, ..., m = 20, seed = NULL, row_offset = 0, include = FALSE) {
+  rlang::check_dots_empty()
   call <- rlang::current_env()
+  sf_check_frame(newdata, "newdata", call)
   state <- object$state
-  res <- sf_call("sample", state$handle, state$path, sf_encode(newdata, "newdata", call),
+  sent <- intersect(object$predictors, names(newdata))
+  sf_check_no_block(newdata, object$block, "newdata", call)
+  res <- sf_call("sample", state$handle, state$path, sf_encode(sf_ungroup(newdata)[sent], "newdata", call),
                  draws = sf_scalar_int(m), seed = sf_scalar_int(seed), row_offset = sf_scalar_int(row_offset),
-                 .call = call, .rename = c(draws = "m"))
+                 include = sf_flag(include, "include", call), .call = call)
   sf_long(res, newdata, object$block_proto,
-          list(block = object$block, predictors = object$predictors, method = object$method))
+          list(block = object$block, predictors = object$predictors, method = object$method),
+          offset = sf_scalar_int(row_offset))
 }
 
 #' @rdname fuse_fit
 #' @export
-fuse_sample <- function(model, recipient, m = 20, seed = NULL, row_offset = 0) {
+fuse_sample <- function(model, recipient, ..., m = 20, seed = NULL, row_offset = 0, include = FALSE) {
+  rlang::check_dots_empty()
+  sf_check_model(model)
+  stats::predict(model, recipient, m = m, seed = seed, row_offset = row_offset, include = include)
+}
+
+sf_check_model <- function(model, call = rlang::caller_env()) {
   if (!inherits(model, "surveyfuse_model")) {
-    sf_abort("bad_argument", paste0("`model` must be a surveyfuse model from `fuse_fit()`, not ", sf_type_name(model), "."))
+    sf_abort("bad_argument", "{.arg model} must be a surveyfuse model from {.fn fuse_fit}, not {.obj_type_friendly {model}}.",
+             call = call)
   }
-  stats::predict(model, recipient, m = m, seed = seed, row_offset = row_offset)
 }
 
 #' @rdname fuse_fit
 #' @export
 fuse_save <- function(model, path) {
-  if (!inherits(model, "surveyfuse_model")) {
-    sf_abort("bad_argument", paste0("`model` must be a surveyfuse model from `fuse_fit()`, not ", sf_type_name(model), "."))
-  }
+  sf_check_model(model)
   path <- normalizePath(path, mustWork = FALSE)
   sf_call("save", model$state$handle, path)
   model$state$path <- path

@@ -20,14 +20,18 @@ def impute(
     categorical: list[str] | None = None,
     weights: str | None = None,
     seed: int | None = None,
+    include: bool = False,
 ) -> Any:
     """Fit on ``donor`` and draw the whole ``block`` ``draws`` times for each recipient row.
 
     Returns the long table (recipient columns, block, ``_imp``, ``_row``) in
     the recipient's type: pandas in, pandas out; Arrow in, Arrow out.
+    ``include=True`` puts the original recipient rows first, as ``_imp == 0``
+    with the block missing: the layout of Stata's ``mi import flong`` and of
+    mice's ``include = TRUE``.
     """
     imputer = Imputer(
         block=block, predictors=predictors, method=method, params=params, categorical=categorical,
         weights=weights, constraints=constraints, random_state=seed,
     )
-    return imputer.fit(donor).sample(recipient, draws=draws, seed=seed)
+    return imputer.fit(donor).sample(recipient, draws=draws, seed=seed, include=include)

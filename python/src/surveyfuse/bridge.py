@@ -28,6 +28,13 @@ date       float64 days since 1970-01-01        datetime64[s], NaT = missing
 datetime   float64 seconds since the epoch      datetime64[us, tz] (tz "UTC" if unset)
 =========  ===================================  ======================================
 
+A column may also carry ``label`` (variable label), ``labels`` (value labels of
+a numeric column, ``{code: label}``) and ``format`` (a Stata display format):
+what haven keeps on a column. They become ``DataFrame.attrs`` in the core's
+Stata convention (see :mod:`surveyfuse.data.io`) and come back the same way.
+A double's bits cross unchanged, so haven's tagged NAs (Stata's ``.a`` to
+``.z``) stay tagged both ways.
+
 Python -> R picks the type from the dtype: any integer dtype becomes
 ``integer`` when every value fits R's 32-bit integers, else ``double``; bool /
 boolean -> ``logical``; Categorical -> ``factor``; datetime at midnight and
@@ -37,7 +44,11 @@ without a time zone (also when empty or all missing) -> ``date``, other datetime
 
 Errors: every entry point catches :class:`SurveyfuseError` and returns
 ``{"error": {"code", "message", "context"}}``, so R raises a condition of class
-``surveyfuse_error_<code>``. Anything else is a bug and propagates.
+``surveyfuse_error_<code>``. Anything else is a bug and propagates. Messages
+are worded for R: rows count from 1 (``context["row"]`` too) and arguments
+carry R's names (``m`` for draws). :class:`SurveyfuseWarning` s raised during
+a call come back in the answer's ``"core_warnings"`` (``[{"code", "message"}]``)
+for R to signal.
 """
 
 from __future__ import annotations
@@ -45,6 +56,7 @@ from __future__ import annotations
 import functools
 import itertools
 import json
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -52,7 +64,8 @@ import numpy as np
 import pandas as pd
 
 from ._version import __version__
-from .errors import ERROR_CODES, SurveyfuseError
+from .data.io import STATA_META, merge_metadata, na_tags
+from .errors import ERROR_CODES, ROW_BASE, SurveyfuseError, SurveyfuseWarning, row_label
 
 R_NA_INT = np.int32(-(2**31))
 #: R's NA_real_ is a NaN with payload 1954; sending it lets R read NA, not NaN
@@ -69,10 +82,17 @@ def decode_table(payload: dict[str, Any]) -> pd.DataFrame:
     values = list(payload.get("values") or [])
     masks = list(payload.get("masks") or [])
     columns: dict[str, Any] = {}
+    stata = merge_metadata()
     for i, col in enumerate(meta["columns"]):
         mask = masks[i] if i < len(masks) else None
         columns[col["name"]] = _decode_column(col, values[i], mask, n)
-    return pd.DataFrame(columns, index=pd.RangeIndex(n)) if columns else pd.DataFrame(index=pd.RangeIndex(n))
+        for key, field in (("label", "variable_labels"), ("labels", "value_labels"), ("format", "formats")):
+            if col.get(key):
+                stata[field][col["name"]] = col[key]
+    frame = pd.DataFrame(columns, index=pd.RangeIndex(n)) if columns else pd.DataFrame(index=pd.RangeIndex(n))
+    if any(stata.values()):
+        frame.attrs[STATA_META] = stata
+    return frame
 
 
 def _decode_column(col: dict[str, Any], buf: Any, mask: Any, n: int) -> Any:
@@ -128,8 +148,13 @@ def encode_table(frame: Any) -> dict[str, Any]:
     if not isinstance(frame, pd.DataFrame):
         frame = frame.to_pandas()
     cols, values, masks = [], [], []
+    stata = frame.attrs.get(STATA_META) or {}
     for name in frame.columns:
         meta, buf, mask = _encode_column(str(name), frame[name])
+        for key, field in (("label", "variable_labels"), ("labels", "value_labels"), ("format", "formats")):
+            value = (stata.get(field) or {}).get(name)
+            if value:
+                meta[key] = value
         cols.append(meta)
         values.append(buf)
         masks.append(mask)
@@ -173,8 +198,9 @@ def _encode_column(name: str, s: pd.Series) -> tuple[dict[str, Any], bytearray, 
         return {"name": name, "type": "datetime", "tz": str(tz) if tz is not None else "UTC"}, _le(secs, "<f8"), empty
     if pd.api.types.is_numeric_dtype(dtype):
         vals = s.to_numpy(dtype=np.float64, na_value=np.nan).copy()
-        # keep the bits of NaNs that came from R (NA payload) and turn the others into R's NA
-        vals[np.isnan(vals) & (vals.view(np.uint64) != R_NA_REAL.view(np.uint64))] = R_NA_REAL
+        # keep the bits of NaNs that came from R (NA, haven's tagged NAs) and turn the others into R's NA
+        plain = np.isnan(vals) & (vals.view(np.uint64) != R_NA_REAL.view(np.uint64)) & (na_tags(vals) == "")
+        vals[plain] = R_NA_REAL
         return {"name": name, "type": "double"}, _le(vals, "<f8"), empty
     # text (object / string): anything non-missing is sent as its str()
     obj = s.to_numpy(dtype=object, na_value=None)
@@ -182,7 +208,7 @@ def _encode_column(name: str, s: pd.Series) -> tuple[dict[str, Any], bytearray, 
     texts = ["" if m else (v if isinstance(v, str) else str(v)) for v, m in zip(obj, na)]
     if any("\0" in t for t in texts):
         row = next(i for i, t in enumerate(texts) if "\0" in t)
-        raise SurveyfuseError("bad_data", f"column '{name}' row {row} holds a NUL character, which R strings cannot hold",
+        raise SurveyfuseError("bad_data", f"column '{name}' row {row_label(row)} holds a NUL character, which R strings cannot hold",
                               column=name, row=row)
     data = bytearray("\0".join(texts).encode("utf-8"))
     if texts:
@@ -196,14 +222,30 @@ def _le(arr: np.ndarray, dtype: str) -> bytearray:
 
 # ---------------------------------------------------------------------- entry points for R
 def _entry(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn SurveyfuseError into an error dict R can map to a condition class."""
+    """Run an entry point in R's wording: SurveyfuseError becomes an error dict R maps to
+    a condition class, warnings are collected into the answer (when it is a dict)."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        token = ROW_BASE.set(1)
         try:
-            return func(*args, **kwargs)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", SurveyfuseWarning)
+                result = func(*args, **kwargs)
         except SurveyfuseError as exc:
-            return {"error": exc.to_dict()}
+            err = exc.to_dict()
+            if isinstance(err["context"].get("row"), int):
+                err["context"]["row"] += 1
+            return {"error": err}
+        finally:
+            ROW_BASE.reset(token)
+        seen = [w.message for w in caught if isinstance(w.message, SurveyfuseWarning)]
+        for w in caught:
+            if not isinstance(w.message, SurveyfuseWarning):
+                warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+        if seen and isinstance(result, dict):
+            result["core_warnings"] = [{"code": w.code, "message": w.message} for w in seen]
+        return result
 
     return wrapper
 
@@ -282,15 +324,30 @@ def _imputer(block, predictors, method, params, categorical, weights, constraint
     )
 
 
+def _draws(draws: Any) -> int:
+    """R's ``m``, checked under its R name."""
+    from .imputer import check_draws
+
+    return check_draws(_int_or_none(draws, "draws"), name="`m`")
+
+
+def _drawn_columns(table: pd.DataFrame, recipient: pd.DataFrame) -> pd.DataFrame:
+    """The long table without the recipient's columns: R repeats its own recipient rows,
+    which keeps every R type and attribute, and only the block crosses back."""
+    return table[[c for c in table.columns if c not in recipient.columns]]
+
+
 @_entry
 def impute(donor: dict, recipient: dict, block: Any, predictors: Any, method: Any = None, params: Any = None,
            draws: Any = 20, constraints: Any = None, categorical: Any = None, weights: Any = None,
-           seed: Any = None) -> dict[str, Any]:
-    """Fit on the donor and draw the block for the recipient: the long table as buffers."""
+           seed: Any = None, include: bool = False) -> dict[str, Any]:
+    """Fit on the donor and draw the block for the recipient: the drawn columns of the long table."""
+    draws = _draws(draws)
     imp = _imputer(block, predictors, method, params, categorical, weights, constraints, seed)
     imp.fit(decode_table(donor))
-    table = imp.sample(decode_table(recipient), draws=_int_or_none(draws, "draws"), seed=_int_or_none(seed, "seed"))
-    return _long_result(table, {**imp.fit_report_, **imp.sample_report_})
+    rec = decode_table(recipient)
+    table = imp.sample(rec, draws=draws, seed=_int_or_none(seed, "seed"), include=bool(include))
+    return _long_result(_drawn_columns(table, rec), {**imp.fit_report_, **imp.sample_report_})
 
 
 @_entry
@@ -350,29 +407,33 @@ def release(handle: str) -> bool:
 
 @_entry
 def sample(handle: str | None, path: str | None, recipient: dict, draws: Any = 20, seed: Any = None,
-           row_offset: Any = 0) -> dict[str, Any]:
-    """Draw from a fitted model (by handle, or reloaded from its file)."""
+           row_offset: Any = 0, include: bool = False) -> dict[str, Any]:
+    """Draw from a fitted model (by handle, or reloaded from its file): the drawn columns."""
+    draws = _draws(draws)
     imp = _model(handle, path)
-    table = imp.sample(decode_table(recipient), draws=_int_or_none(draws, "draws"), seed=_int_or_none(seed, "seed"),
-                       row_offset=int(row_offset or 0))
-    return _long_result(table, imp.sample_report_)
+    rec = decode_table(recipient)
+    table = imp.sample(rec, draws=draws, seed=_int_or_none(seed, "seed"), row_offset=int(row_offset or 0),
+                       include=bool(include))
+    return _long_result(_drawn_columns(table, rec), imp.sample_report_)
 
 
 @_entry
 def run_spec(path: str, write: bool = False, draws: Any = None, seed: Any = None, method: Any = None,
-             output: str | None = None) -> dict[str, Any]:
+             output: str | None = None, include: Any = None) -> dict[str, Any]:
     """Run a JSON task spec; the long table as buffers plus the run summary.
 
     The table is built in memory (what the CLI would write). It fails where
     the CLI would: an output format the spec cannot have, or column names a
-    Stata output cannot hold. With ``write`` it also writes the spec's output
-    (or ``output``) through the CLI's streaming writer.
+    Stata output cannot hold. With ``write`` it also writes that table to the
+    spec's output (or ``output``), as the CLI would; a dataset folder (an
+    output without an extension) goes through the CLI's streaming writer.
     """
-    from .data.io import check_stata_names, format_of
-    from .run import run_spec as _run
+    from .data.io import check_stata_names, format_of, write_table
+    from .run import _categorical_levels, run_spec as _run
     from .spec import load_spec
 
-    overrides: dict[str, Any] = {"draws": _int_or_none(draws, "draws"), "seed": _int_or_none(seed, "seed")}
+    overrides: dict[str, Any] = {"draws": None if draws is None else _draws(draws), "seed": _int_or_none(seed, "seed"),
+                                 "include_original": None if include is None else bool(include)}
     if method is not None:
         overrides["method"] = method
         overrides["params"] = {}
@@ -385,7 +446,10 @@ def run_spec(path: str, write: bool = False, draws: Any = None, seed: Any = None
     if fmt == "dta":
         check_stata_names([str(c) for c in result.table.columns])
     summary = dict(result.summary)
-    if write:
+    if write and fmt is not None:
+        write_table(result.table, target, fmt, _categorical_levels(result.imputer))
+        summary.update(output=str(target), format=fmt)
+    elif write:  # no output, or a dataset folder: the CLI's path and its errors
         written = _run(load_spec(path), output=output, write=True, overrides=overrides)
         summary["output"] = written.summary.get("output")
     return _long_result(result.table, summary)
@@ -420,16 +484,17 @@ def check_constraints(payload: dict, constraints: Any) -> dict[str, Any]:
 
 
 @_entry
-def read_table(path: str) -> dict[str, Any]:
-    """Read Parquet, CSV, Feather or Stata through the core's reader."""
+def read_table(path: str, ordered: bool = False) -> dict[str, Any]:
+    """Read Parquet, CSV, Feather or Stata through the core's reader (Stata: labels kept)."""
     from .data.io import read_table as _read
 
-    return encode_table(_read(path, role="input"))
+    return encode_table(_read(path, role="input", ordered=bool(ordered)))
 
 
 @_entry
 def write_table(payload: dict, path: str, fmt: str | None = None) -> str:
-    """Write atomically through the core's writer (Stata: factors become value labels)."""
+    """Write atomically through the core's writer (Stata: factors become value labels, labels and
+    tagged NAs are kept)."""
     from .data.io import write_table as _write
 
     frame = decode_table(payload)
@@ -438,20 +503,26 @@ def write_table(payload: dict, path: str, fmt: str | None = None) -> str:
 
 @_entry
 def evaluate(donor: dict, block: Any, predictors: Any, methods: Any = None, folds: Any = 5, draws: Any = 20,
-             weights: Any = None, constraints: Any = None, categorical: Any = None, seed: Any = 0,
+             weights: Any = None, constraints: Any = None, categorical: Any = None, seed: Any = None,
              max_rows: Any = None, out: str | None = None) -> dict[str, Any]:
-    """Donor-only K-fold validation; overall and per-variable metrics as tables, plus the full JSON."""
+    """Donor-only K-fold validation; overall and per-variable metrics as tables, the full JSON,
+    and a guide to the metrics (full names, which way is better) for printing."""
     from .evaluate.crossval import evaluate_methods
     from .evaluate.report import write_report
+    from .imputer import check_seed
 
+    draws = _draws(draws)
     ev = evaluate_methods(
         decode_table(donor), _strings(block), _strings(predictors), _strings(methods),
         folds=_int_or_none(folds, "folds"), draws=_int_or_none(draws, "draws"), weights=weights,
-        constraints=_strings(constraints), categorical=_strings(categorical), seed=_int_or_none(seed, "seed") or 0,
+        constraints=_strings(constraints), categorical=_strings(categorical), seed=check_seed(_int_or_none(seed, "seed")),
         max_rows=_int_or_none(max_rows, "max_rows"), keep_examples=out is not None,
     )
+    from .evaluate.verdict import METRIC_GUIDE
+
     paths = write_report(ev, out) if out else {}
     return {
+        "guide": json.dumps({k: {"name": name, "better": better} for k, (name, better) in METRIC_GUIDE.items()}),
         "overall": encode_table(ev.table().reset_index()),
         "variables": encode_table(ev.variable_table()),
         "best": ev.best or "",

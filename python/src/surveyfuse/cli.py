@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import sys
+import warnings
 from typing import Any, Sequence
 
 from ._version import __version__
@@ -30,6 +31,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--method", help="method name (overrides the spec)")
     run.add_argument("--draws", type=int, help="number of draws (overrides the spec)")
     run.add_argument("--seed", type=int, help="seed (overrides the spec)")
+    run.add_argument("--include-original", action="store_true", default=None,
+                     help="also write the original recipient rows as _imp = 0 (block missing): "
+                          "the layout of Stata's 'mi import flong, m(_imp) id(_row)'")
     run.add_argument("--save-model", metavar="PATH", help="also save the fitted model")
     run.add_argument("--chunk-rows", type=int, metavar="N", help="recipient rows imputed at a time (default 50000)")
     run.add_argument("--engine", choices=["local", "dask"], default="local", help="where partitions are imputed")
@@ -75,6 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    warnings.showwarning = _show_warning
     try:
         return _dispatch(args)
     except SurveyfuseError as exc:
@@ -93,11 +98,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+def _show_warning(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+    """A surveyfuse warning as one line, ``warning[code]: message``; others as Python prints them."""
+    code = getattr(message, "code", None)
+    if code is None:
+        print(warnings.formatwarning(message, category, filename, lineno, line), end="", file=sys.stderr)
+    else:
+        print(f"warning[{code}]: {message}", file=sys.stderr)
+
+
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "run":
         from .run import run_spec
 
-        overrides: dict[str, Any] = {"draws": args.draws, "seed": args.seed}
+        overrides: dict[str, Any] = {"draws": args.draws, "seed": args.seed, "include_original": args.include_original}
         if args.method:
             overrides["method"] = args.method
             overrides["params"] = {}
@@ -162,7 +176,8 @@ def format_summary(s: dict[str, Any]) -> str:
         f"{s.get('dropped_missing_block', 0)} with missing block values, {s.get('dropped_zero_weight', 0)} with zero weight, "
         f"{sum((s.get('dropped_breaking_constraints') or {}).values())} breaking constraints)",
         f"  recipient rows  {s.get('recipient_rows')}",
-        f"  draws           {s.get('draws')} (seed {s.get('seed')})",
+        f"  draws           {s.get('draws')} (seed {s.get('seed')})"
+        + ("; the original rows come first as _imp = 0" if s.get("include_original") else ""),
         f"  output          {s.get('output_rows')} rows -> {s.get('output')} ({s.get('format')}, "
         f"{s.get('chunks')} chunk{'s' if s.get('chunks') != 1 else ''}, engine {s.get('engine')})",
     ]
@@ -183,6 +198,8 @@ def format_summary(s: dict[str, Any]) -> str:
     for t in (s.get("calibration") or {}).get("targets", []):
         lines.append(f"  calibration     {t['kind']} {t['target']}: target {t['value']:.4g}, model {t['before']:.4g} -> "
                      f"{t['after']:.4g} (mean of draws {t['realized_mean']:.4g})")
+    for w in s.get("warnings", []):
+        lines.append(f"  warning         {w}")
     sec = s.get("seconds", {})
     lines.append(f"  time            {sec.get('total')} s (read {sec.get('read')} s, fit {sec.get('fit')} s, impute {sec.get('impute')} s)")
     lines.append(f"  peak memory     {s.get('peak_memory_mb')} MB")

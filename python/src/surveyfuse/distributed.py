@@ -50,18 +50,20 @@ def _imputer_from(model: bytes):
     return _MODELS[key]
 
 
-def impute_partition(model: bytes, part: Partition, index: int, draws: int, seed: int, out_dir: str, chunk_rows: int | None) -> list[dict[str, Any]]:
-    """Worker task: impute one partition, write ``part-imp{d}-{index}.parquet`` per draw."""
+def impute_partition(model: bytes, part: Partition, index: int, draws: int, seed: int, out_dir: str, chunk_rows: int | None,
+                     include: bool = False) -> list[dict[str, Any]]:
+    """Worker task: impute one partition, write ``part-imp{d}-{index}.parquet`` per draw (and d = 0 with ``include``)."""
     imputer = _imputer_from(model)
     writers: dict[int, pq.ParquetWriter] = {}
     reports = []
     try:
         for offset, table in read_partition(part, chunk_rows):
-            out = imputer.sample(table, draws=draws, seed=seed, row_offset=offset)
+            out = imputer.sample(table, draws=draws, seed=seed, row_offset=offset, include=include)
             reports.append(imputer.sample_report_)
             n = table.num_rows
-            for d in range(1, draws + 1):
-                piece = out.slice((d - 1) * n, n)
+            first = 0 if include else 1
+            for d in range(first, draws + 1):
+                piece = out.slice((d - first) * n, n)
                 if d not in writers:
                     writers[d] = pq.ParquetWriter(str(Path(out_dir) / f"part-imp{d:04d}-{index:06d}.parquet"), piece.schema)
                 writers[d].write_table(piece)
@@ -82,6 +84,7 @@ def run_partitions_dask(
     scheduler: str | None = None,
     chunk_rows: int | None = None,
     progress: Any = None,
+    include: bool = False,
 ) -> list[dict[str, Any]]:
     """Run every partition on the cluster; returns the per-chunk sample reports."""
     from dask.distributed import as_completed
@@ -90,7 +93,7 @@ def run_partitions_dask(
     try:
         model = client.scatter(imputer.to_bytes(), broadcast=True)
         futures = [
-            client.submit(impute_partition, model, part, k, draws, seed, str(out_dir), chunk_rows, pure=False)
+            client.submit(impute_partition, model, part, k, draws, seed, str(out_dir), chunk_rows, include, pure=False)
             for k, part in enumerate(parts)
         ]
         reports: list[dict[str, Any]] = []

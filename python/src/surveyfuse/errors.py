@@ -9,7 +9,16 @@ never rename.
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import Any
+
+#: where row numbers in messages start: 0 (Python's numbering) or 1 (R's, set by the R bridge)
+ROW_BASE: ContextVar[int] = ContextVar("surveyfuse_row_base", default=0)
+
+
+def row_label(row: int) -> int:
+    """A 0-based row number as the front end counts rows (messages only; ``context["row"]`` stays 0-based)."""
+    return int(row) + ROW_BASE.get()
 
 #: code -> one-line meaning. The R package and the docs read this table.
 ERROR_CODES: dict[str, str] = {
@@ -45,6 +54,7 @@ ERROR_CODES: dict[str, str] = {
     "rake_failed": "donor weights could not be calibrated to the recipient's margins",
     "bad_target": "a calibration target is malformed or names an unknown column",
     "calibration_infeasible": "no tilt of the imputation distribution reaches a calibration target",
+    "predictor_coding": "a predictor is coded differently in the donor and the recipient (labels vs codes, text vs numbers, other categories)",
 }
 
 
@@ -69,6 +79,24 @@ class SurveyfuseError(Exception):
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, used by the CLI's ``--json-errors`` and the R bridge."""
         return {"code": self.code, "message": self.message, "context": _jsonable(self.context)}
+
+
+class SurveyfuseWarning(UserWarning):
+    """A problem the run can go on with, with a stable ``code`` (one of :data:`ERROR_CODES`).
+
+    Front ends show it as a warning: the CLI as ``warning[code]: message``, R
+    as a condition of class ``surveyfuse_warning_<code>``.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        if code not in ERROR_CODES:
+            raise ValueError(f"unregistered error code {code!r}")
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
 
 
 def _jsonable(value: Any) -> Any:

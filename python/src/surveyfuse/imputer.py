@@ -18,9 +18,10 @@ from . import rng
 from .backends import DEFAULT_METHOD, Backend, FitContext, backend_class, make_backend
 from .constraints import ConstraintSet
 from .data.features import FeatureEncoder
+from .data.coding import check_predictor_coding
 from .data.frames import as_pandas, check_columns, long_output
 from .data.types import Variable, decode_values, encode_discrete, infer_variable, numeric_values
-from .errors import SurveyfuseError
+from .errors import SurveyfuseError, row_label
 from .calibrate import DEFAULT_CANDIDATES, parse_targets, solve_tilt, tilted_choice
 from .diagnostics import SupportModel
 from .harmonise import Harmoniser
@@ -45,9 +46,10 @@ def parse_method(method: Any, params: dict[str, Any] | None = None) -> tuple[str
     raise SurveyfuseError("unknown_method", f"method must be a name, got {method!r}", method=str(method))
 
 
-def check_draws(draws: Any) -> int:
+def check_draws(draws: Any, name: str = "draws") -> int:
+    """``name`` is the argument as the caller's front end calls it (R's ``m``)."""
     if isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or draws < 1:
-        raise SurveyfuseError("bad_draws", f"draws must be a positive integer, got {draws!r}", value=str(draws))
+        raise SurveyfuseError("bad_draws", f"{name} must be a positive integer, got {draws!r}", value=str(draws))
     return int(draws)
 
 
@@ -260,7 +262,7 @@ class Imputer:
             row = int(np.flatnonzero(bad)[0])
             raise SurveyfuseError(
                 "bad_weights",
-                f"weights column '{self.weights}' must be finite and >= 0, but row {row} holds {w[row]!r}",
+                f"weights column '{self.weights}' must be finite and >= 0, but row {row_label(row)} holds {float(w[row])}",
                 column=self.weights,
                 row=row,
             )
@@ -273,14 +275,19 @@ class Imputer:
         if not hasattr(self, "backend_"):
             raise SurveyfuseError("not_fitted", "this Imputer is not fitted yet; call fit(donor) first")
 
-    def sample(self, recipient: Any, draws: int = 20, seed: int | None = None, row_offset: int = 0) -> Any:
+    def sample(self, recipient: Any, draws: int = 20, seed: int | None = None, row_offset: int = 0,
+               include: bool = False) -> Any:
         """Draw ``draws`` complete blocks for every recipient row; long format.
 
         Output: the recipient's columns unchanged, the block, ``_imp``
         (1..draws) and ``_row`` (0-based recipient row + ``row_offset``),
         ordered by ``_imp`` then ``_row``, in the input's table type.
-        ``row_offset`` lets chunks of one file reproduce the whole-file draws.
-        The constraint check of the result is in ``sample_report_``.
+        ``include=True`` adds the original recipient rows first as ``_imp ==
+        0`` with the block missing (mice's ``include = TRUE``, Stata's ``mi
+        import flong``). ``row_offset`` lets chunks of one file reproduce the
+        whole-file draws. The constraint check of the result, and warnings
+        about predictors coded differently from the donor, are in
+        ``sample_report_``.
         """
         self._check_fitted()
         t0 = time.perf_counter()
@@ -297,13 +304,19 @@ class Imputer:
             )
         frame = self.harmoniser_.apply(original, "recipient", needed=list(self.predictors))
         check_columns(frame, list(self.predictors), role="predictor", table="recipient")
+        if len(frame) == 0:
+            raise SurveyfuseError("empty_recipient", "the recipient has no rows", table="recipient")
+        coding = check_predictor_coding(self.encoder_.variables_, frame)
         rows = np.arange(len(frame), dtype=np.int64) + int(row_offset)
         block_values, report = self.draw_block(frame, rows, draws, seed)
         if self.calibration_ is not None and len(frame):
             report["calibrated_totals"] = self._weighted_totals(original, block_values, draws)
-        out = long_output(recipient, kind, block_values, draws, row_offset=int(row_offset))
+        out = long_output(recipient, kind, block_values, draws, row_offset=int(row_offset), include=bool(include),
+                          imputed=list(self.block))
         report.update(recipient_rows=int(len(frame)), draws=draws, seed=seed,
                       sample_seconds=round(time.perf_counter() - t0, 3))
+        if coding:
+            report["warnings"] = coding
         self.sample_report_ = report
         return out
 
@@ -315,7 +328,7 @@ class Imputer:
             D, report = self._calibrated_draws(frame, X, rows, draws, seed)
         else:
             D, report = self._checked_draws(frame, X, rows, draws, seed)
-        flat = D.reshape(draws * n, -1)
+        flat = D.reshape(draws * n, len(self.variables_))
         block = {v.name: decode_values(flat[:, j], v) for j, v in enumerate(self.variables_)}
         if self.support_ is not None:
             flags = self.support_.flags(X)["off_support"].to_numpy()

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .data.io import check_stata_names, format_of, read_table
+from .data.io import check_stata_names, format_of, read_table, stata_metadata
 from .errors import SurveyfuseError
 from .imputer import Imputer, check_seed
 from .spec import TaskSpec, load_spec
@@ -48,7 +48,7 @@ def run_spec(
     draw). ``engine="dask"`` imputes the partitions on a Dask cluster
     (``workers`` local processes, or the cluster at ``scheduler``). With
     ``write=False`` the whole table is returned in memory. ``overrides``
-    replaces spec fields (method, params, draws, seed).
+    replaces spec fields (method, params, draws, seed, include_original).
     """
     t0 = time.perf_counter()
     if not isinstance(spec, TaskSpec):
@@ -87,6 +87,7 @@ def run_spec(
         flag_off_support=bool(spec.diagnostics.get("flag_off_support", False)),
     )
     imputer.fit(donor)
+    block_labels = stata_metadata(donor, columns=list(spec.block))
     del donor
     seed = check_seed(spec.seed)
     calibration = None
@@ -102,14 +103,15 @@ def run_spec(
 
     if not write:
         recipient = read_table(spec.recipient, role="recipient")
-        table = imputer.sample(recipient, draws=spec.draws, seed=seed)
+        table = imputer.sample(recipient, draws=spec.draws, seed=seed, include=spec.include_original)
         reports = [imputer.sample_report_]
     else:
         table = None
         total = sum(p.rows for p in parts)
         if total == 0:
             raise SurveyfuseError("empty_recipient", f"recipient '{spec.recipient}' has no rows", path=str(spec.recipient))
-        writer = LongWriter(out_path, out_fmt, spec.draws, dataset=dataset, categorical=_categorical_levels(imputer))
+        writer = LongWriter(out_path, out_fmt, spec.draws, dataset=dataset, categorical=_categorical_levels(imputer),
+                            include=spec.include_original, metadata=block_labels)
         bar = _progress(total, progress)
         try:
             if engine == "dask":
@@ -117,13 +119,14 @@ def run_spec(
 
                 reports = run_partitions_dask(
                     imputer, parts, spec.draws, seed, writer.tmpdir, workers=workers, scheduler=scheduler,
-                    chunk_rows=chunk_rows, progress=bar,
+                    chunk_rows=chunk_rows, progress=bar, include=spec.include_original,
                 )
             else:
                 reports = []
                 for part in parts:
                     for offset, chunk in read_partition(part, chunk_rows):
-                        out = imputer.sample(chunk, draws=spec.draws, seed=seed, row_offset=offset)
+                        out = imputer.sample(chunk, draws=spec.draws, seed=seed, row_offset=offset,
+                                             include=spec.include_original)
                         if out_fmt == "dta":
                             check_stata_names([str(c) for c in out.column_names])
                         writer.write(out)
@@ -151,7 +154,8 @@ def run_spec(
         **sample,
         "draws": spec.draws,
         "seed": seed,
-        "output_rows": int(sample["recipient_rows"] * spec.draws),
+        "output_rows": int(sample["recipient_rows"] * (spec.draws + int(spec.include_original))),
+        "include_original": bool(spec.include_original),
         "output": str(out_path) if write else None,
         "format": ("parquet dataset" if dataset else out_fmt) if write else None,
         "engine": engine,
@@ -271,6 +275,9 @@ def _merge_reports(reports: list[dict[str, Any]]) -> dict[str, Any]:
         for k, v in r.get("calibrated_totals", {}).items():
             totals[k] = [a + b for a, b in zip(totals[k], v)] if k in totals else list(v)
     extra: dict[str, Any] = {"calibrated_totals": totals} if totals else {}
+    warned = list(dict.fromkeys(w for r in reports for w in r.get("warnings", [])))
+    if warned:
+        extra["warnings"] = warned
     if any("rows_off_support" in r for r in reports):
         extra["rows_off_support"] = sum(r.get("rows_off_support", 0) for r in reports)
     return {

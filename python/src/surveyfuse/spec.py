@@ -47,6 +47,7 @@ class TaskSpec:
     seed: int | None = None
     output: Path | None = None
     format: str | None = None
+    include_original: bool = False
     max_donor_rows: int | None = None
     chunk_rows: int | None = None
     recipient_weights: str | None = None
@@ -108,6 +109,7 @@ def parse_spec(data: Any, base_dir: str | Path = ".", path: Path | None = None) 
         seed=data.get("seed"),
         output=(base / data["output"]).resolve() if data.get("output") else None,
         format=data.get("format"),
+        include_original=bool(data.get("include_original", False)),
         max_donor_rows=data.get("max_donor_rows"),
         chunk_rows=data.get("chunk_rows"),
         recipient_weights=data.get("recipient_weights"),

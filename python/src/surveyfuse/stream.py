@@ -24,7 +24,7 @@ from typing import Any, Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .data.io import READ_FORMATS, read_table, write_table
+from .data.io import READ_FORMATS, read_table, to_arrow, write_table
 from .errors import SurveyfuseError
 
 DEFAULT_CHUNK_ROWS = 50_000
@@ -83,8 +83,7 @@ def recipient_partitions(path: str | Path, chunk_rows: int) -> list[Partition]:
 def read_partition(part: Partition, chunk_rows: int | None = None) -> Iterator[tuple[int, pa.Table]]:
     """Yield (row offset, table) pieces of one partition, at most ``chunk_rows`` rows each."""
     if part.row_groups is None:
-        frame = read_table(part.path, role="recipient")
-        table = pa.Table.from_pandas(frame, preserve_index=False)
+        table = to_arrow(read_table(part.path, role="recipient"))  # keeps Stata labels and missing codes
     else:
         table = pq.ParquetFile(part.path).read_row_groups(list(part.row_groups))
     step = chunk_rows or max(table.num_rows, 1)
@@ -100,11 +99,15 @@ class LongWriter:
 
     ``dataset=True`` writes a folder with one Parquet file per draw
     (``part-imp0001.parquet`` ...), which reads back in that order.
+    ``include=True``: the chunks also hold the original rows (``_imp == 0``).
     """
 
-    def __init__(self, path: Path, fmt: str, draws: int, dataset: bool = False, categorical: dict | None = None) -> None:
+    def __init__(self, path: Path, fmt: str, draws: int, dataset: bool = False, categorical: dict | None = None,
+                 include: bool = False, metadata: dict | None = None) -> None:
         self.path, self.fmt, self.draws, self.dataset = Path(path), fmt, draws, dataset
+        self.first = 0 if include else 1
         self.categorical = categorical or {}
+        self.metadata = metadata  # Stata labels of the block (the recipient's ride on its tables)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.tmpdir = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", dir=self.path.parent))
         self.writers: dict[int, Any] = {}
@@ -121,10 +124,11 @@ class LongWriter:
             self.pieces.append(table)
             return
         imp = table.column("_imp").to_numpy()
-        n = table.num_rows // self.draws
-        for d in range(1, self.draws + 1):
-            piece = table.slice((d - 1) * n, n)
-            assert n == 0 or (imp[(d - 1) * n] == d and imp[d * n - 1] == d)
+        n = table.num_rows // (self.draws + 1 - self.first)
+        for d in range(self.first, self.draws + 1):
+            start = (d - self.first) * n
+            piece = table.slice(start, n)
+            assert n == 0 or (imp[start] == d and imp[start + n - 1] == d)
             writer = self.writers.get(d)
             if writer is None:
                 if self.fmt == "csv" and not self.dataset:
@@ -147,7 +151,7 @@ class LongWriter:
                 table = pa.concat_tables(self.pieces) if self.pieces else None
                 if table is None:
                     raise SurveyfuseError("empty_recipient", "the recipient has no rows")
-                write_table(table.to_pandas() if self.fmt == "dta" else table, self.path, self.fmt, self.categorical)
+                write_table(table, self.path, self.fmt, self.categorical, self.metadata)
                 shutil.rmtree(self.tmpdir, ignore_errors=True)
                 return self.path
             else:

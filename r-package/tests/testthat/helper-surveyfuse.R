@@ -49,9 +49,10 @@ withr_env <- function(vars, code) {
   force(code)
 }
 
-# A result without its "surveyfuse" attribute (run reports hold timings).
+# A result as a plain tibble, without its run (run reports hold timings).
 strip <- function(x) {
   attr(x, "surveyfuse") <- NULL
+  class(x) <- setdiff(class(x), "surveyfuse_imputed")
   x
 }
 

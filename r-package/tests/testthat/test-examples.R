@@ -16,5 +16,6 @@ test_that("examples/r_workflow.R runs end to end and pools a regression", {
   expect_equal(env$imp$m, 3)
   expect_true(all(c("term", "estimate", "std.error") %in% names(env$pooled)))
   expect_true(all(is.finite(env$pooled$estimate)))
-  expect_true(file.exists(file.path(out_dir, "cps_imputed_draw1.dta")))
+  written <- haven::read_dta(file.path(out_dir, "cps_imputed.dta"))
+  expect_identical(as.vector(table(written$`_imp`)), rep(nrow(env$recipient), 4L))  # _imp 0..3
 })

@@ -43,7 +43,7 @@ test_that("long output: mice layout, recipient unchanged with its types, block w
   expect_type(long$wage, "double")
   expect_true(all(long$bonus <= long$wage))
   expect_false(anyNA(long[c("wage", "bonus", "union", "sector", "kids")]))
-  expect_identical(attr(long, "surveyfuse")$block, c("wage", "bonus", "union", "sector", "kids"))
+  expect_identical(fuse_report(long)$block, c("wage", "bonus", "union", "sector", "kids"))
 })
 
 test_that("tidyselect helpers and character vectors select columns", {
@@ -109,11 +109,14 @@ test_that("fuse_check_constraints() counts violations", {
   expect_identical(attr(res, "rows"), 2L)
 })
 
-test_that("the default method is forest", {
+test_that("R's default method is the one the core marks as its default", {
   skip_if_no_core()
   d <- typed_data()
   long <- fuse_impute(d$donor[1:120, ], d$recipient[1:5, ], block = c(wage, bonus), predictors = c(age, region),
-                      m = 2, seed = 1, params = list())
-  expect_identical(attr(long, "surveyfuse")$report$method, "forest")
+                      m = 2, seed = 1)
+  core_default <- fuse_methods()$method[fuse_methods()$default]
+  expect_identical(fuse_report(long)$method, core_default)
+  expect_null(formals(fuse_impute)$method)
+  expect_null(formals(fuse_fit)$method)
   expect_identical(nrow(long), 10L)
 })

@@ -6,11 +6,39 @@ test_that("the package version is the repository's VERSION", {
   expect_identical(as.character(utils::packageVersion("surveyfuse")), trimws(readLines(file.path(root, "VERSION"))[1]))
 })
 
-test_that("SURVEYFUSE_PYTHON overrides discovery; the recorded path is used otherwise", {
+test_that("Python is SURVEYFUSE_PYTHON, else the environment install_surveyfuse() manages; no path is recorded", {
   withr_env(c(SURVEYFUSE_PYTHON = "/some/where/python"), expect_identical(fuse_python(), "/some/where/python"))
-  recorded <- system.file("python_path", package = "surveyfuse")
-  skip_if(!nzchar(recorded), "no recorded Python path (package not installed by tools/build_r.sh)")
-  withr_env(c(SURVEYFUSE_PYTHON = ""), expect_identical(fuse_python(), readLines(recorded)[1]))
+  expect_identical(system.file("python_path", package = "surveyfuse"), "")
+  env <- tempfile("sfenv")
+  withr_env(c(SURVEYFUSE_PYTHON = "", SURVEYFUSE_ENV = env), {
+    expect_identical(fuse_python_env(), env)
+    expect_identical(fuse_python(), NA_character_)  # not made yet
+    dir.create(file.path(env, "bin"), recursive = TRUE)
+    file.create(file.path(env, "bin", "python"))
+    expect_identical(fuse_python(), file.path(env, "bin", "python"))
+  })
+  withr_env(c(SURVEYFUSE_PYTHON = "", SURVEYFUSE_ENV = ""),
+            expect_identical(fuse_python_env(), file.path(tools::R_user_dir("surveyfuse", "data"), "python")))
+})
+
+test_that("the verbs take data and required arguments, then ..., then optional details", {
+  verbs <- list(fuse_impute = fuse_impute, fuse_fit = fuse_fit, fuse_evaluate = fuse_evaluate,
+                fuse_diagnose = fuse_diagnose, fuse_run = fuse_run, fuse_read = fuse_read, fuse_write = fuse_write,
+                fuse_sample = fuse_sample, as_mids = as_mids, fuse_roundtrip = fuse_roundtrip,
+                predict = surveyfuse:::predict.surveyfuse_model)
+  for (name in names(verbs)) {
+    f <- formals(verbs[[name]])
+    dots <- match("...", names(f))
+    expect_false(is.na(dots), label = paste(name, "has ..."))
+    optional <- which(!vapply(f, function(a) identical(a, quote(expr = )), logical(1)))
+    expect_true(all(optional > dots), label = paste(name, ": every argument with a default comes after ..."))
+  }
+  expect_error(fuse_read("x.parquet", TRUE), class = "rlib_error_dots_nonempty")
+})
+
+test_that("fuse_impute and fuse_evaluate have the same seed default", {
+  expect_identical(formals(fuse_impute)$seed, formals(fuse_evaluate)$seed)
+  expect_identical(formals(fuse_impute)$seed, formals(fuse_fit)$seed)
 })
 
 test_that("a bug in the core surfaces as surveyfuse_error_internal", {

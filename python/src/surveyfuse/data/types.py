@@ -14,9 +14,11 @@ zero_inflated   numeric, >= 0, at least 5% exact zeros
 continuous      everything else numeric
 ==============  ==========================================================
 
-A text column whose values are at least 90% numbers is refused (``non_numeric``,
-naming the first bad row) unless declared categorical: it is almost surely a
-numeric column with a typo, and guessing would silently change its meaning.
+A text column whose values are at least 90% numbers (also once thousands
+separators are removed: "21,900") is refused (``non_numeric``, naming the
+first bad row) unless declared categorical: it is almost surely a numeric
+column with a typo or stored as text, and guessing would silently change its
+meaning.
 
 Numeric columns whose donor values are all whole numbers are flagged
 ``integer``: draws are rounded and the original integer dtype restored.
@@ -31,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import SurveyfuseError
+from ..errors import SurveyfuseError, row_label
 
 COUNT_MAX_LEVELS = 20
 ZERO_INFLATED_SHARE = 0.05
@@ -123,7 +125,7 @@ def numeric_values(series: pd.Series, *, role: str = "column") -> np.ndarray:
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise SurveyfuseError(
             "non_numeric",
-            f"{role} '{series.name}' must be numeric, but row {row} holds {series.iloc[row]!r}; "
+            f"{role} '{series.name}' must be numeric, but row {row_label(row)} holds {series.iloc[row]!r}; "
             f"declare it in 'categorical' if it is a category",
             column=series.name,
             row=row,
@@ -172,13 +174,27 @@ def infer_variable(series: pd.Series, *, categorical: bool = False) -> Variable:
 
 
 def _refuse_mostly_numeric_text(series: pd.Series, non_null: pd.Series) -> None:
-    """A text column whose values are nearly all numbers is a numeric column with typos."""
+    """A text column whose values are nearly all numbers is a numeric column with typos,
+    or with thousands separators ("21,900"): either way, guessing a category would be wrong."""
     if non_null.empty:
         return
     parsed = pd.to_numeric(non_null, errors="coerce")
     share = float(parsed.notna().mean())
     if MOSTLY_NUMERIC <= share < 1.0:
         numeric_values(series, role="column")  # raises non_numeric naming the first bad row
+    if share >= MOSTLY_NUMERIC:
+        return
+    separated = pd.to_numeric(non_null.astype(str).str.replace(",", "", regex=False).str.strip(), errors="coerce")
+    if float(separated.notna().mean()) >= MOSTLY_NUMERIC:
+        row = int(np.flatnonzero((series.notna() & pd.to_numeric(series, errors="coerce").isna()).to_numpy())[0])
+        examples = ", ".join(repr(str(v)) for v in pd.unique(non_null)[:3])
+        raise SurveyfuseError(
+            "non_numeric",
+            f"column '{series.name}' holds numbers stored as text with thousands separators ({examples}, first at "
+            f"row {row_label(row)}); convert it to numbers (R: readr::parse_number(); pandas: "
+            f"pd.to_numeric(s.str.replace(',', ''))), or declare it in 'categorical' if it is a category",
+            column=series.name, row=row, value=str(series.iloc[row]),
+        )
 
 
 def _level_sort_key(v: Any) -> tuple[int, Any]:

@@ -10,7 +10,7 @@ distribution, so it rewards neither over- nor under-dispersion).
 
 A "method" is a registered backend name, ``{"name": ..., "params": {...}}``,
 a label with a spec (``("hotdeck_k50", {"name": "hotdeck", "params": {"k": 50}})``),
-or a reference tool (``microimpute``, ``mice``; see :mod:`.reference`).
+or a reference tool (``microimpute``, ``mice``, ``statmatch``; see :mod:`.reference`).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from ..data.types import infer_variable
 from ..errors import SurveyfuseError
 from .baseline import LOW_SKILL, energy_skill, predictor_blind_draws
 from .metrics import score_block
+from .verdict import verdict
 
 DEFAULT_METHODS = ("forest", "qrf", "hotdeck")
 
@@ -107,7 +108,7 @@ class Evaluation:
     """Result of :func:`evaluate_methods`.
 
     ``metrics`` is JSON-able: ``{"settings", "methods": {label: {"overall",
-    "variables", "seconds", "folds"}}, "best", "margins", "baseline",
+    "variables", "seconds", "folds"}}, "best", "margins", "verdict", "baseline",
     "low_signal", "skipped"}``. ``baseline`` scores predictor-blind draws on
     the same folds (see :mod:`.baseline`); each method's ``overall`` has its
     ``energy_skill`` against them. ``table()`` is a one-row-per-method
@@ -279,6 +280,7 @@ def evaluate_methods(
         "best_reason": (f"lowest mean energy score of the standardised block over {folds} donor folds "
                         f"({scored[best]:.4f})") if best else "no method could be scored",
         "margins": margins,
+        "verdict": verdict(best, margins),
         "baseline": baseline,
         "low_signal": bool(best is not None and per_method[best]["overall"]["energy_skill"] is not None
                            and per_method[best]["overall"]["energy_skill"] < LOW_SKILL),
