@@ -534,6 +534,11 @@ class Imputer:
             raise SurveyfuseError("model_unrecognised", f"{where} is not a valid surveyfuse model ({exc!r})") from None
         return self
 
+    def _repr_html_(self) -> str:
+        from .notebook.views import imputer_html
+
+        return imputer_html(self)
+
 
 def _calibration_json(cal: dict[str, Any] | None) -> dict[str, Any] | None:
     if cal is None:

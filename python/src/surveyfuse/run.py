@@ -26,6 +26,11 @@ class RunResult:
     summary: dict[str, Any]
     imputer: Imputer
 
+    def _repr_html_(self) -> str:
+        from .notebook.views import run_summary_html
+
+        return run_summary_html(self.summary)
+
 
 def run_spec(
     spec: TaskSpec | str | Path,

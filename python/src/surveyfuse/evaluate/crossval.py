@@ -141,6 +141,11 @@ class Evaluation:
     def to_json(self) -> str:
         return json.dumps(self.metrics, indent=1)
 
+    def _repr_html_(self) -> str:
+        from ..notebook.views import evaluation_html
+
+        return evaluation_html(self)
+
 
 def _mean_nested(items: list[Any]) -> Any:
     """Average a list of equally-shaped JSON structures (numbers averaged, NaN/None skipped)."""
@@ -218,14 +223,17 @@ def evaluate_methods(
                            reference=train, reference_weights=w_all[ids != k] if weights else None,
                            constraints=constraints, predictors=predictors, seed=seed + k)
 
-    blind = []  # the predictor-blind yardstick (see .baseline) on the same folds
+    blind, blind_scores = [], []  # the predictor-blind yardstick (see .baseline) on the same folds
     for k in range(folds):
         train, test, train_w = fold(k)
         D = predictor_blind_draws(train[block], train_w, len(test), draws, seed + k)
-        blind.append(score_fold(D, train, test, k)["overall"].get("energy_score"))
+        blind_scores.append(score_fold(D, train, test, k))
+        blind.append(blind_scores[-1]["overall"].get("energy_score"))
     valid = [b for b in blind if b is not None and np.isfinite(b)]
     baseline = {"name": "predictor_blind", "energy_score": float(np.mean(valid)) if valid else None, "folds": blind,
-                "low_skill": LOW_SKILL}
+                "low_skill": LOW_SKILL, "overall": _mean_nested([s["overall"] for s in blind_scores]),
+                "variables": _mean_nested([s["variables"] for s in blind_scores])}
+    first_train = fold(0)[0] if keep_examples else None
     for label, spec in pairs:
         fold_scores, fit_s, sample_s = [], 0.0, 0.0
         try:
@@ -249,7 +257,7 @@ def evaluate_methods(
                 score = score_fold(D, train, test, k)
                 fold_scores.append(score)
                 if keep_examples and k == 0:
-                    examples[label] = {"draws": D, "truth": test}
+                    examples[label] = {"draws": D, "truth": test, "donor": first_train}
                 if verbose:
                     print(f"  {label} fold {k + 1}/{folds}: energy {score['overall']['energy_score']:.4f}", flush=True)
         except SurveyfuseError as exc:
