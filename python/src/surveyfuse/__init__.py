@@ -28,6 +28,7 @@ _LAZY = {
     "parse_constraint": "surveyfuse.constraints",
     "diagnose": "surveyfuse.diagnostics",
     "rake": "surveyfuse.raking",
+    "Harmoniser": "surveyfuse.harmonise",
     "evaluate_methods": "surveyfuse.evaluate.crossval",
     "pool": "surveyfuse.evaluate.pooling",
     "write_report": "surveyfuse.evaluate.report",
