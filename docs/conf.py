@@ -30,7 +30,7 @@ source_suffix = {".md": "myst-nb", ".ipynb": "myst-nb", ".rst": "restructuredtex
 
 # MyST: heading anchors so "page.md#section" links resolve (and are checked)
 myst_heading_anchors = 3
-myst_enable_extensions = ["colon_fence", "deflist", "dollarmath"]
+myst_enable_extensions = ["colon_fence", "deflist"]  # no dollarmath: MathJax would load from a CDN
 
 # execute every tutorial at every build; any error fails the build
 nb_execution_mode = "force"
