@@ -2,7 +2,7 @@
 # Install Debian's headless Chromium, its WebDriver and a font (when missing), for the browser tests
 # of the HTML report and the notebook widget. Nothing is downloaded at test time.
 set -euo pipefail
-if command -v chromium >/dev/null && command -v chromedriver >/dev/null && fc-list 2>/dev/null | grep -qi dejavu; then
+if command -v chromium >/dev/null && command -v chromedriver >/dev/null && [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]; then
   exit 0
 fi
 debs="chromium chromium-driver fonts-dejavu-core"

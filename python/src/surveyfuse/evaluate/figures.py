@@ -93,7 +93,11 @@ def fold_spread(metrics: dict[str, Any], colours: dict[str, str]) -> str:
             ax.plot(x, [np.nan if v is None else v for v in base], "s--", color=DONOR, label="predictor-blind", lw=1, ms=3)
         ax.set_xticks(x)
         ax.set_xlabel("fold")
-        ax.set_ylabel("energy score (lower is better)")
+        values = [v for res in methods.values() for v in (f.get("energy_score") for f in res["folds"]) if v]
+        log = bool(values) and min(values) > 0 and max(values) / min(values) > 10
+        if log:  # one fold holding an extreme record would flatten the others
+            ax.set_yscale("log")
+        ax.set_ylabel(f"energy score{' (log scale)' if log else ''}, lower is better")
         ax.set_title("Energy score in each fold", loc="left")
         ax.legend(frameon=False, ncol=2)
         return svg_uri(fig)
