@@ -282,9 +282,10 @@ class _Parser:
 def parse_constraint(text: str) -> Constraint:
     """Parse one constraint, raising ``constraint_syntax`` that points at the token.
 
-    The language: linear comparisons of columns (``<=``, ``>=``, ``==``,
-    ``<``, ``>``, ``!=``), ``and`` / ``or`` / ``not``, and implications
-    ``condition -> consequence`` (see the user guide's constraint page).
+    The language: comparisons (``<= >= == != < >``) between linear
+    expressions of columns, conditions combined with ``&`` / ``and`` and
+    ``|`` / ``or``, and implications ``(condition) -> (condition)`` (see the
+    user guide's constraint page).
 
     Examples
     --------
