@@ -5,23 +5,25 @@ VENV    := .venv
 PY      := $(VENV)/bin/python
 PY_STAMP := $(VENV)/.installed-python
 R_STAMP  := $(VENV)/.installed-r
+DOCS_STAMP := $(VENV)/.installed-docs
 R_DEBS  := r-base-core r-base-dev r-cran-reticulate r-cran-testthat r-cran-tibble r-cran-dplyr \
            r-cran-rlang r-cran-cli r-cran-jsonlite r-cran-tidyselect r-cran-mice r-cran-haven \
            r-cran-vctrs r-cran-pillar r-cran-knitr r-cran-rmarkdown pandoc
 OUT     := out
 
-.PHONY: install install-python install-r demo demo-r test test-python test-r dist check-r bench bench-quick clean help
+.PHONY: install install-python install-r install-browser install-docs demo demo-r test test-python test-r dist check-r docs bench bench-quick clean help
 
 help:
 	@echo "make demo   install everything, then impute the CPS investment block on bundled data"
 	@echo "make demo-r the same from R: read, impute, pool a regression with mice, export .dta"
-	@echo "make test   install everything, then run the Python and R test suites"
+	@echo "make test   install everything, then run the Python and R test suites (with the browser checks)"
+	@echo "make docs   build the documentation site into out/docs/html, executing every tutorial"
 	@echo "make dist   build the Python wheel and sdist and the R source tarball into dist/"
 	@echo "make check-r  R CMD check --no-manual of the R tarball"
 	@echo "make bench  benchmarks (slow): accuracy, calibration, consistency and speed tables"
 	@echo "make bench-quick  the same tables on small tasks"
 
-install: install-python install-r
+install: install-python install-r install-browser
 
 install-python: $(PY_STAMP)
 
@@ -29,7 +31,7 @@ install-python: $(PY_STAMP)
 $(PY_STAMP): python/pyproject.toml python/requirements-lock.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -c python/requirements-lock.txt \
-	    torch==2.13.0 -e 'python[deep,dask,test,r]' 2>&1 | grep -v "^WARNING: Location" || true
+	    torch==2.13.0 -e 'python[deep,dask,test,r,notebook]' 2>&1 | grep -v "^WARNING: Location" || true
 	@$(PY) -c "import surveyfuse, torch, quantile_forest" || { echo "python setup failed"; exit 1; }
 	@touch $@
 
@@ -38,6 +40,22 @@ install-r: $(R_STAMP)
 $(R_STAMP): $(PY_STAMP) $(shell find r-package -type f 2>/dev/null) $(shell find shared-specs -type f 2>/dev/null)
 	@bash tools/install_r.sh "$(R_DEBS)"
 	@touch $@
+
+# Debian's headless Chromium for the browser tests of the report and the widget (when missing)
+install-browser:
+	@bash tools/install_browser.sh
+
+install-docs: $(DOCS_STAMP)
+
+$(DOCS_STAMP): $(PY_STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c python/requirements-lock.txt \
+	    torch==2.13.0 -e 'python[deep,dask,test,r,notebook,docs]' 2>&1 | grep -v "^WARNING: Location" || true
+	@$(PY) -c "import sphinx, myst_nb, furo" || { echo "docs setup failed"; exit 1; }
+	@touch $@
+
+# the site, warnings as errors, every tutorial executed, internal links checked
+docs: install install-docs
+	@bash tools/build_docs.sh
 
 demo: install
 	$(VENV)/bin/surveyfuse run examples/cps_investment.json
@@ -64,7 +82,7 @@ bench-quick: install
 	$(PY) python/benchmarks/run_all.py --quick
 
 clean:
-	rm -rf $(VENV) $(OUT) dist .pytest_cache
+	rm -rf $(VENV) $(OUT) dist .pytest_cache docs/_build docs/jupyter_execute docs/_generated docs/api docs/r docs/benchmarks
 
 # the R workflow of the vignette, in a plain Rscript
 demo-r: install

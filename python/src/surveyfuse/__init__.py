@@ -28,10 +28,15 @@ _LAZY = {
     "parse_constraint": "surveyfuse.constraints",
     "diagnose": "surveyfuse.diagnostics",
     "rake": "surveyfuse.raking",
+    "Harmoniser": "surveyfuse.harmonise",
     "evaluate_methods": "surveyfuse.evaluate.crossval",
     "pool": "surveyfuse.evaluate.pooling",
     "write_report": "surveyfuse.evaluate.report",
+    "diagnostics_widget": "surveyfuse.notebook.widget",
 }
+
+#: subpackages reachable as attributes (``surveyfuse.datasets.make_surveys``), imported on first use
+_SUBMODULES = ("datasets", "evaluate", "notebook")
 
 __all__ = ["__version__", "SurveyfuseError", "ERROR_CODES", *_LAZY]
 
@@ -41,6 +46,8 @@ def __getattr__(name: str) -> Any:
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value
         return value
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'surveyfuse' has no attribute {name!r}")
 
 

@@ -280,7 +280,24 @@ class _Parser:
 
 
 def parse_constraint(text: str) -> Constraint:
-    """Parse one constraint, raising ``constraint_syntax`` that points at the token."""
+    """Parse one constraint, raising ``constraint_syntax`` that points at the token.
+
+    The language: comparisons (``<= >= == != < >``) between linear
+    expressions of columns, conditions combined with ``&`` / ``and`` and
+    ``|`` / ``or``, and implications ``(condition) -> (condition)`` (see the
+    user guide's constraint page).
+
+    Examples
+    --------
+    >>> from surveyfuse import parse_constraint
+    >>> sorted(parse_constraint("e00650 <= e00600").columns)
+    ['e00600', 'e00650']
+    >>> try:
+    ...     parse_constraint("e00650 <= ")
+    ... except Exception as exc:
+    ...     print(exc.code)
+    constraint_syntax
+    """
     if not isinstance(text, str):
         raise SurveyfuseError("constraint_syntax", f"a constraint must be text, got {text!r}", constraint=str(text))
     return Constraint(text, _Parser(text).parse())
@@ -381,7 +398,22 @@ class ConstraintReport:
 
 
 class ConstraintSet:
-    """Parsed constraints, checked against a set of known columns."""
+    """Parsed constraints: check data against them, count and repair violations.
+
+    Parameters
+    ----------
+    texts : list of str
+        Constraints in the constraint language (:func:`parse_constraint`).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from surveyfuse import ConstraintSet
+    >>> cs = ConstraintSet(["qualified <= dividends", "dividends >= 0"])
+    >>> data = pd.DataFrame({"dividends": [10.0, 5.0, 0.0], "qualified": [4.0, 6.0, 0.0]})
+    >>> cs.check(data).to_dict()["violations"]
+    {'qualified <= dividends': 1, 'dividends >= 0': 0}
+    """
 
     def __init__(self, texts: Iterable[str] | None = None) -> None:
         self.constraints = [parse_constraint(t) for t in (texts or [])]
@@ -397,6 +429,17 @@ class ConstraintSet:
         return [c.text for c in self.constraints]
 
     def validate_columns(self, known: Iterable[str]) -> "ConstraintSet":
+        """Refuse a constraint naming a column outside ``known`` (``constraint_unknown_column``); returns self.
+
+        Examples
+        --------
+        >>> from surveyfuse import ConstraintSet
+        >>> try:
+        ...     ConstraintSet(["a <= b"]).validate_columns(["a"])
+        ... except Exception as exc:
+        ...     print(exc.code, exc.context["column"])
+        constraint_unknown_column b
+        """
         known = set(known)
         for c in self.constraints:
             unknown = sorted(c.columns - known)
@@ -411,7 +454,14 @@ class ConstraintSet:
         return self
 
     def violations(self, data: Mapping[str, Any] | pd.DataFrame) -> dict[str, np.ndarray]:
-        """Boolean mask per constraint text: True where a row breaks it."""
+        """Boolean mask per constraint text: True where a row breaks it.
+
+        Examples
+        --------
+        >>> from surveyfuse import ConstraintSet
+        >>> ConstraintSet(["a <= b"]).violations({"a": [1, 3], "b": [2, 2]})["a <= b"].tolist()
+        [False, True]
+        """
         n = _n_rows(data)
         out = {}
         for c in self.constraints:
@@ -420,6 +470,14 @@ class ConstraintSet:
         return out
 
     def violating_rows(self, data: Mapping[str, Any] | pd.DataFrame) -> np.ndarray:
+        """True for each row that breaks at least one constraint.
+
+        Examples
+        --------
+        >>> from surveyfuse import ConstraintSet
+        >>> ConstraintSet(["a <= b", "a >= 0"]).violating_rows({"a": [1, 3, -1], "b": [2, 2, 2]}).tolist()
+        [False, True, True]
+        """
         n = _n_rows(data)
         bad = np.zeros(n, dtype=bool)
         for mask in self.violations(data).values():
@@ -427,6 +485,14 @@ class ConstraintSet:
         return bad
 
     def check(self, data: Mapping[str, Any] | pd.DataFrame) -> ConstraintReport:
+        """Count the rows breaking each constraint: a report with ``ok``, ``violations`` and ``to_dict()``.
+
+        Examples
+        --------
+        >>> from surveyfuse import ConstraintSet
+        >>> ConstraintSet(["a <= b"]).check({"a": [1, 3], "b": [2, 2]}).ok
+        False
+        """
         viol = self.violations(data)
         return ConstraintReport(_n_rows(data), {k: int(v.sum()) for k, v in viol.items()})
 
@@ -449,6 +515,14 @@ class ConstraintSet:
         whole numbers, the rounding remainder going to the largest part.
         Cycling over the set handles overlapping constraints. ``data`` is
         modified in place; returns how many rows each constraint had changed.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from surveyfuse import ConstraintSet
+        >>> data = {"a": np.array([1.0, 3.0]), "b": np.array([2.0, 2.0])}
+        >>> ConstraintSet(["a <= b"]).repair(data, mutable=["a"]), data["a"].tolist()
+        ({'a <= b': 1}, [1.0, 2.0])
         """
         mutable = set(mutable)
         integer = set(integer) & mutable

@@ -182,7 +182,39 @@ def diagnose(
     k: int = DEFAULT_K,
     warn_share: float = WARN_SHARE,
 ) -> Diagnostics:
-    """Compare donor and recipient predictors; both frames already harmonised."""
+    """Compare donor and recipient predictors (both already harmonised): common support.
+
+    Parameters
+    ----------
+    donor, recipient : DataFrame
+        The two surveys, in the shared predictor vocabulary.
+    predictors : list of str
+        Columns to compare.
+    categorical : list of str, optional
+        Predictors to treat as categorical.
+    donor_weights, recipient_weights : array, optional
+        Survey weights (one per row).
+    k : int
+        Neighbours for the "sparse" check (see the module docstring).
+    warn_share : float
+        Warn when more than this share of the recipient is off support.
+
+    Returns
+    -------
+    Diagnostics
+        ``numeric`` and ``categorical`` tables (weighted statistics, SMD,
+        total-variation distance), ``support`` shares, ``warnings``,
+        per-row ``flags``; ``to_text()`` and ``to_dict()``.
+
+    Examples
+    --------
+    >>> import surveyfuse as sf
+    >>> donor, recipient = sf.datasets.make_surveys(n_donor=400, n_recipient=100, seed=0)
+    >>> older = recipient.assign(age=recipient["age"] + 15)        # a recipient older than the donor
+    >>> d = sf.diagnose(donor, older, ["age", "wage"])
+    >>> bool(d.numeric.loc["age", "smd"] > 0.1), d.support["share_out_of_range"] > 0
+    (True, True)
+    """
     wd = np.ones(len(donor)) if donor_weights is None else np.asarray(donor_weights, float)
     wr = np.ones(len(recipient)) if recipient_weights is None else np.asarray(recipient_weights, float)
     enc = FeatureEncoder(predictors, categorical).fit(donor)

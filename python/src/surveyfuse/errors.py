@@ -61,8 +61,21 @@ ERROR_CODES: dict[str, str] = {
 class SurveyfuseError(Exception):
     """A failure caused by the user's input, with a stable ``code``.
 
-    ``context`` holds machine-readable details (column, row, token, expected)
-    so that front ends can phrase the message in their own terms.
+    ``code`` is one of :data:`ERROR_CODES` (the same in Python, the CLI's
+    ``error[code]`` and R's condition classes); ``message`` says which
+    column, row or value and what was expected; ``context`` holds those
+    details machine-readably so that front ends can phrase them their way.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import surveyfuse as sf
+    >>> donor, recipient = sf.datasets.make_surveys(n_donor=50, n_recipient=5)
+    >>> try:
+    ...     sf.impute(donor, recipient, block=["dividends"], predictors=["age", "income"], draws=2)
+    ... except sf.SurveyfuseError as exc:
+    ...     print(exc.code, exc.context["column"])
+    missing_column income
     """
 
     def __init__(self, code: str, message: str, **context: Any) -> None:
@@ -77,7 +90,14 @@ class SurveyfuseError(Exception):
         return self.message
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form, used by the CLI's ``--json-errors`` and the R bridge."""
+        """JSON-ready form, used by the CLI's ``--json`` output and the R bridge.
+
+        Examples
+        --------
+        >>> from surveyfuse import SurveyfuseError
+        >>> SurveyfuseError("bad_draws", "draws must be a positive integer, got 0", value="0").to_dict()
+        {'code': 'bad_draws', 'message': 'draws must be a positive integer, got 0', 'context': {'value': '0'}}
+        """
         return {"code": self.code, "message": self.message, "context": _jsonable(self.context)}
 
 

@@ -68,7 +68,28 @@ class SideRules:
 
 
 class Harmoniser:
-    """Applies the declared rules to the predictor columns of each survey."""
+    """Applies the declared rules to the predictor columns of each survey.
+
+    Parameters
+    ----------
+    rules : dict, optional
+        ``{"donor": {...}, "recipient": {...}}``, each side with ``rename``,
+        ``recode`` and ``transform`` rules (see the module docstring). The
+        :class:`~surveyfuse.Imputer` takes the same dict as ``harmonise=``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from surveyfuse import Harmoniser
+    >>> h = Harmoniser({"recipient": {"rename": {"wages_k": "wage", "status": "married"},
+    ...                               "recode": {"married": {"joint": "yes", "*": "no"}},
+    ...                               "transform": {"wage": {"scale": 1000}}}})
+    >>> other = pd.DataFrame({"wages_k": [12.5, 0.0], "status": ["joint", "single"]})
+    >>> h.apply(other, "recipient")
+          wage married
+    0  12500.0     yes
+    1      0.0      no
+    """
 
     def __init__(self, rules: dict[str, Any] | None = None) -> None:
         rules = rules or {}
@@ -84,7 +105,18 @@ class Harmoniser:
         return any(vars(side)[k] for side in (self.donor, self.recipient) for k in ("rename", "recode", "transform"))
 
     def apply(self, frame: pd.DataFrame, side: str, needed: list[str] | None = None) -> pd.DataFrame:
-        """A new frame of the ``needed`` columns (default: all) in the shared vocabulary; input untouched."""
+        """A new frame of the ``needed`` columns (default: all) in the shared vocabulary; input untouched.
+
+        ``side`` is ``"donor"`` or ``"recipient"``.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from surveyfuse import Harmoniser
+        >>> h = Harmoniser({"donor": {"rename": {"age_head": "age"}}})
+        >>> list(h.apply(pd.DataFrame({"age_head": [40], "x": [1]}), "donor", needed=["age"]).columns)
+        ['age']
+        """
         rules: SideRules = getattr(self, side)
         if not self.active:
             return frame

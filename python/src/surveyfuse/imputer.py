@@ -97,6 +97,32 @@ class Imputer:
     flag_off_support : bool
         Add a column ``_off_support`` marking recipient rows outside the
         donor's support (see :mod:`surveyfuse.diagnostics`).
+    verbose : bool
+        Let the method report its progress.
+
+    Attributes
+    ----------
+    method_ : str
+        The fitted method (the chosen one when ``method="auto"``).
+    variables_ : list of Variable
+        Each block variable's inferred kind (numeric, zero-inflated, binary, ...).
+    fit_report_ : dict
+        Donor rows used and dropped (and why), the method's settings, fit time.
+    sample_report_ : dict
+        After :meth:`sample`: the constraint check of the draws, rows, seconds.
+
+    Examples
+    --------
+    >>> import surveyfuse as sf
+    >>> donor, recipient = sf.datasets.make_surveys(n_donor=400, n_recipient=50, seed=0)
+    >>> imp = sf.Imputer(block=["interest", "dividends", "qualified"], predictors=["age", "married", "wage"],
+    ...                  categorical=["married"], weights="weight", constraints=["qualified <= dividends"],
+    ...                  random_state=0).fit(donor)
+    >>> imp.method_, [v.kind.value for v in imp.variables_]
+    ('forest', ['zero_inflated', 'zero_inflated', 'zero_inflated'])
+    >>> out = imp.sample(recipient, draws=3, seed=1)
+    >>> len(out), imp.sample_report_["constraints"]["ok"]
+    (150, True)
     """
 
     def __init__(
@@ -155,7 +181,28 @@ class Imputer:
             )
 
     def fit(self, donor: Any) -> "Imputer":
-        """Learn from the donor table (pandas DataFrame or pyarrow Table)."""
+        """Learn the block's distribution given the predictors from the donor.
+
+        Parameters
+        ----------
+        donor : DataFrame or pyarrow Table
+            Observes the block and the predictors. Rows with a missing block
+            value, zero weight or breaking a declared constraint are left out
+            (counted in ``fit_report_``).
+
+        Returns
+        -------
+        Imputer
+            ``self``, fitted.
+
+        Examples
+        --------
+        >>> import surveyfuse as sf
+        >>> donor, recipient = sf.datasets.make_surveys(n_donor=400, n_recipient=50, seed=0)
+        >>> imp = sf.Imputer(["interest", "dividends"], ["age", "wage"], method="hotdeck").fit(donor)
+        >>> imp.fit_report_["donor_rows_used"], imp.method_
+        (400, 'hotdeck')
+        """
         t0 = time.perf_counter()
         self._check_roles()
         block, predictors = list(self.block), list(self.predictors)
@@ -279,15 +326,40 @@ class Imputer:
                include: bool = False) -> Any:
         """Draw ``draws`` complete blocks for every recipient row; long format.
 
-        Output: the recipient's columns unchanged, the block, ``_imp``
-        (1..draws) and ``_row`` (0-based recipient row + ``row_offset``),
-        ordered by ``_imp`` then ``_row``, in the input's table type.
-        ``include=True`` adds the original recipient rows first as ``_imp ==
-        0`` with the block missing (mice's ``include = TRUE``, Stata's ``mi
-        import flong``). ``row_offset`` lets chunks of one file reproduce the
-        whole-file draws. The constraint check of the result, and warnings
-        about predictors coded differently from the donor, are in
-        ``sample_report_``.
+        Parameters
+        ----------
+        recipient : DataFrame or pyarrow Table
+            Observes the predictors (not the block); never modified.
+        draws : int
+            Imputations per row.
+        seed : int, optional
+            Seed of the draws (default: ``random_state``). A row's draws depend
+            only on (seed, row, draw).
+        row_offset : int
+            Position of the first row in the whole file, so chunks of one file
+            reproduce the whole-file draws.
+        include : bool
+            Add the original recipient rows first as ``_imp == 0`` with the
+            block missing (mice's ``include = TRUE``, Stata's ``mi import flong``).
+
+        Returns
+        -------
+        DataFrame or pyarrow Table
+            The recipient's columns unchanged, the block, ``_imp`` (1..draws)
+            and ``_row`` (0-based recipient row + ``row_offset``), ordered by
+            ``_imp`` then ``_row``, in the input's table type. The constraint
+            check of the result, and warnings about predictors coded
+            differently from the donor, are in ``sample_report_``.
+
+        Examples
+        --------
+        >>> import surveyfuse as sf
+        >>> donor, recipient = sf.datasets.make_surveys(n_donor=400, n_recipient=50, seed=0)
+        >>> imp = sf.Imputer(["interest", "dividends"], ["age", "wage"], method="hotdeck", random_state=0).fit(donor)
+        >>> whole = imp.sample(recipient, draws=2, seed=5)
+        >>> part = imp.sample(recipient.iloc[20:], draws=2, seed=5, row_offset=20)
+        >>> bool((whole[whole["_row"] >= 20]["dividends"].to_numpy() == part["dividends"].to_numpy()).all())
+        True
         """
         self._check_fitted()
         t0 = time.perf_counter()
@@ -321,7 +393,23 @@ class Imputer:
         return out
 
     def draw_block(self, frame: pd.DataFrame, rows: np.ndarray, draws: int, seed: int) -> tuple[dict[str, pd.Series], dict[str, Any]]:
-        """Draws as decoded columns of length draws * n (draw-major), and a report."""
+        """The block's draws for already-harmonised rows, without the long table.
+
+        The building block of :meth:`sample` and of the Dask engine:
+        ``frame`` holds the predictors, ``rows`` the global row numbers.
+        Returns each block column (length ``draws * len(frame)``, draw-major)
+        and the sample report.
+
+        Examples
+        --------
+        >>> import surveyfuse as sf
+        >>> donor, recipient = sf.datasets.make_surveys(n_donor=400, n_recipient=50, seed=0)
+        >>> import numpy as np
+        >>> imp = sf.Imputer(["interest"], ["age", "wage"], method="hotdeck").fit(donor)
+        >>> block, report = imp.draw_block(recipient, np.arange(len(recipient)), draws=2, seed=0)
+        >>> len(block["interest"])
+        100
+        """
         X = self.encoder_.transform(frame)
         n = len(frame)
         if self.calibration_ is not None and n:
@@ -361,11 +449,38 @@ class Imputer:
                   seed: int | None = None, candidates: int = DEFAULT_CANDIDATES) -> dict[str, Any]:
         """Tilt the imputations so weighted recipient totals hit ``targets``.
 
-        ``recipients`` is a table or an iterable of (row offset, table) chunks
-        of the same recipient file that :meth:`sample` will then impute with
-        the same ``draws`` and ``seed``. Returns a report with each target's
-        model total before calibration and after; the tilt is kept in
-        ``calibration_`` until :meth:`uncalibrate`.
+        Parameters
+        ----------
+        recipients : DataFrame, pyarrow Table, or iterable of (row offset, table)
+            The recipient file (whole, or its chunks) that :meth:`sample` will
+            then impute with the same ``draws`` and ``seed``.
+        targets : list of dict
+            ``{"total": expression, "value": v}`` (a weighted total of block
+            columns) or ``{"count": condition, "value": v}`` (a weighted count).
+        recipient_weights : str
+            The recipient's weight column.
+        draws, seed : int
+            Those :meth:`sample` will use.
+        candidates : int
+            Candidate blocks per draw among which calibration chooses.
+
+        Returns
+        -------
+        dict
+            Each target's model total before and after calibration. The tilt is
+            kept in ``calibration_`` until :meth:`uncalibrate`.
+
+        Examples
+        --------
+        >>> import surveyfuse as sf
+        >>> donor, recipient = sf.datasets.make_surveys(n_donor=400, n_recipient=50, seed=0)
+        >>> imp = sf.Imputer(["interest", "dividends"], ["age", "wage"], method="hotdeck", random_state=0).fit(donor)
+        >>> before = imp.sample(recipient, draws=4, seed=3)
+        >>> total = float((before["weight"] * before["dividends"]).sum() / 4)
+        >>> report = imp.calibrate(recipient, [{"total": "dividends", "value": 1.1 * total}], "weight", draws=4, seed=3)
+        >>> after = imp.sample(recipient, draws=4, seed=3)
+        >>> bool((after["weight"] * after["dividends"]).sum() / 4 > total)
+        True
         """
         self._check_fitted()
         draws, seed = check_draws(draws), check_seed(self.random_state if seed is None else seed)
@@ -408,6 +523,17 @@ class Imputer:
         return {t.text: (t.statistic(data, draws * n).reshape(draws, n) @ w).tolist() for t in cal["targets"]}
 
     def uncalibrate(self) -> "Imputer":
+        """Drop the calibration tilt: :meth:`sample` draws from the fitted model again.
+
+        Examples
+        --------
+        >>> import surveyfuse as sf
+        >>> donor, recipient = sf.datasets.make_surveys(n_donor=400, n_recipient=50, seed=0)
+        >>> imp = sf.Imputer(["dividends"], ["age", "wage"], method="hotdeck").fit(donor)
+        >>> _ = imp.calibrate(recipient, [{"count": "dividends > 0", "value": 40000}], "weight", draws=2, seed=0)
+        >>> imp.uncalibrate().calibration_ is None
+        True
+        """
         self.calibration_ = None
         return self
 
@@ -476,13 +602,37 @@ class Imputer:
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str) -> str:
-        """Write a model file (manifest + arrays, no pickle); see :mod:`surveyfuse.persistence`."""
+        """Write a model file: a JSON manifest plus numeric arrays, no pickle.
+
+        Any surveyfuse (Python, R or the CLI) loads it with :meth:`load`; see
+        :mod:`surveyfuse.persistence`. Returns the path.
+
+        Examples
+        --------
+        >>> import surveyfuse as sf
+        >>> donor, recipient = sf.datasets.make_surveys(n_donor=400, n_recipient=50, seed=0)
+        >>> import os, tempfile
+        >>> imp = sf.Imputer(["interest", "dividends"], ["age", "wage"], method="hotdeck", random_state=0).fit(donor)
+        >>> path = imp.save(os.path.join(tempfile.mkdtemp(), "model.sfm"))
+        >>> again = sf.Imputer.load(path)
+        >>> again.sample(recipient, draws=2, seed=1).equals(imp.sample(recipient, draws=2, seed=1))
+        True
+        """
         manifest, arrays = self._state()
         save_model(path, manifest, arrays)
         return str(path)
 
     def to_bytes(self) -> bytes:
-        """The model file's content: how a fitted model travels to Dask workers."""
+        """The model file's content as bytes: how a fitted model travels to Dask workers.
+
+        Examples
+        --------
+        >>> import surveyfuse as sf
+        >>> donor, recipient = sf.datasets.make_surveys(n_donor=400, n_recipient=50, seed=0)
+        >>> imp = sf.Imputer(["interest"], ["age", "wage"], method="hotdeck").fit(donor)
+        >>> sf.Imputer.load(imp.to_bytes()).method_
+        'hotdeck'
+        """
         return model_bytes(*self._state())
 
     def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -518,7 +668,20 @@ class Imputer:
 
     @classmethod
     def load(cls, path: Any) -> "Imputer":
-        """Load a model file written by :meth:`save` (or its bytes); refuses anything else."""
+        """Load a model file written by :meth:`save` (or its bytes); refuses anything else.
+
+        Nothing is unpickled: a file that is not a surveyfuse model raises
+        ``SurveyfuseError("model_unrecognised")``.
+
+        Examples
+        --------
+        >>> import surveyfuse as sf
+        >>> try:
+        ...     sf.Imputer.load(b"not a model")
+        ... except sf.SurveyfuseError as exc:
+        ...     print(exc.code)
+        model_unrecognised
+        """
         manifest, arrays, _ = load_model(path)
         try:
             meta = manifest["imputer"]
@@ -546,6 +709,11 @@ class Imputer:
             where = "model bytes" if isinstance(path, (bytes, bytearray)) else f"'{path}'"
             raise SurveyfuseError("model_unrecognised", f"{where} is not a valid surveyfuse model ({exc!r})") from None
         return self
+
+    def _repr_html_(self) -> str:
+        from .notebook.views import imputer_html
+
+        return imputer_html(self)
 
 
 def _calibration_json(cal: dict[str, Any] | None) -> dict[str, Any] | None:

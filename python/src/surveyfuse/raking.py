@@ -48,7 +48,43 @@ def rake(
     max_iter: int = 200,
     tol: float = 1e-6,
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """New donor weights (same total as the recipient's) and a report of margins before/after."""
+    """New donor weights whose margins of ``columns`` match the recipient's.
+
+    Parameters
+    ----------
+    donor, recipient : DataFrame
+        The two surveys (harmonised).
+    columns : list of str
+        Predictors to rake on.
+    donor_weights, recipient_weights : array
+        Current weights, one per row.
+    categorical : list of str, optional
+        Columns raked level by level (numeric ones are cut into ``bins``
+        classes at the recipient's weighted quantiles).
+    bins : int
+        Classes per numeric column.
+    max_iter, tol : int, float
+        Iterative proportional fitting stops after ``max_iter`` rounds or when
+        no margin is off by more than ``tol``.
+
+    Returns
+    -------
+    weights : ndarray
+        New donor weights, with the recipient's total.
+    report : dict
+        ``columns``, ``iterations``, and each column's largest margin gap before
+        (``max_gap_before``) and after (``max_gap_after``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import surveyfuse as sf
+    >>> donor, recipient = sf.datasets.make_surveys(n_donor=400, n_recipient=200, seed=0)
+    >>> w, report = sf.rake(donor, recipient, ["married"], donor["weight"], recipient["weight"])
+    >>> share = lambda frame, wt: float(np.average(frame["married"] == "yes", weights=wt))
+    >>> round(share(donor, w), 4) == round(share(recipient, recipient["weight"]), 4)
+    True
+    """
     wd = np.asarray(donor_weights, float).copy()
     wr = np.asarray(recipient_weights, float)
     categorical = set(categorical or [])

@@ -20,11 +20,44 @@ ENGINES = ("local", "dask")
 
 @dataclass
 class RunResult:
-    """``table`` is the imputed long table when it was kept in memory (``write=False``)."""
+    """What :func:`run_spec` returns.
+
+    Attributes
+    ----------
+    table : DataFrame or None
+        The imputed long table when it was kept in memory (``write=False``).
+    summary : dict
+        What ``surveyfuse run`` prints: rows, draws, output, constraint
+        checks, raking and calibration, seconds, peak memory.
+    imputer : Imputer
+        The fitted model (``result.imputer.save(path)`` keeps it).
+
+    Examples
+    --------
+    >>> import json, os, tempfile
+    >>> import surveyfuse as sf
+    >>> folder = tempfile.mkdtemp()
+    >>> donor, recipient = sf.datasets.make_surveys(n_donor=300, n_recipient=40, seed=0)
+    >>> donor.to_parquet(os.path.join(folder, "donor.parquet"))
+    >>> recipient.to_parquet(os.path.join(folder, "recipient.parquet"))
+    >>> spec = {"spec_version": 1, "donor": "donor.parquet", "recipient": "recipient.parquet",
+    ...         "block": ["interest", "dividends"], "predictors": ["age", "wage"], "method": "hotdeck",
+    ...         "draws": 3, "seed": 0, "output": "imputed.parquet"}
+    >>> with open(os.path.join(folder, "spec.json"), "w") as f:
+    ...     json.dump(spec, f)
+    >>> result = sf.run_spec(os.path.join(folder, "spec.json"), write=False)
+    >>> result.table.shape, result.summary["output_rows"], result.imputer.method_
+    ((120, 10), 120, 'hotdeck')
+    """
 
     table: Any
     summary: dict[str, Any]
     imputer: Imputer
+
+    def _repr_html_(self) -> str:
+        from .notebook.views import run_summary_html
+
+        return run_summary_html(self.summary)
 
 
 def run_spec(
@@ -40,15 +73,54 @@ def run_spec(
     scheduler: str | None = None,
     progress: bool | None = None,
 ) -> RunResult:
-    """Run a spec.
+    """Run a task spec end to end: read, harmonise and rake, fit, impute, check, write.
 
-    With ``write=True`` (the CLI) the recipient streams through in chunks of
-    ``chunk_rows`` and the output is written as it goes; an output path
-    without an extension is written as a Parquet dataset folder (one file per
-    draw). ``engine="dask"`` imputes the partitions on a Dask cluster
-    (``workers`` local processes, or the cluster at ``scheduler``). With
-    ``write=False`` the whole table is returned in memory. ``overrides``
-    replaces spec fields (method, params, draws, seed, include_original).
+    What ``surveyfuse run SPEC`` does.
+
+    Parameters
+    ----------
+    spec : TaskSpec, str or Path
+        A spec file (or one parsed by :func:`load_spec`).
+    output : str or Path, optional
+        Where to write (default: the spec's ``output``). A path without an
+        extension is written as a Parquet dataset folder, one file per draw.
+    fmt : str, optional
+        ``parquet``, ``csv``, ``feather`` or ``dta`` (default: from the extension).
+    write : bool
+        With ``True`` (the CLI) the recipient streams through in chunks of
+        ``chunk_rows`` and the output is written as it goes, atomically; with
+        ``False`` the whole table is returned in memory.
+    overrides : dict, optional
+        Replace spec fields (``method``, ``params``, ``draws``, ``seed``,
+        ``include_original``).
+    chunk_rows : int, optional
+        Recipient rows imputed at a time.
+    engine : str
+        ``"local"`` or ``"dask"`` (impute the partitions on a Dask cluster:
+        ``workers`` local processes, or the cluster at ``scheduler``).
+    progress : bool, optional
+        A progress bar (default: when stderr is a terminal).
+
+    Returns
+    -------
+    RunResult
+
+    Examples
+    --------
+    >>> import json, os, tempfile
+    >>> import surveyfuse as sf
+    >>> folder = tempfile.mkdtemp()
+    >>> donor, recipient = sf.datasets.make_surveys(n_donor=300, n_recipient=40, seed=0)
+    >>> donor.to_parquet(os.path.join(folder, "donor.parquet"))
+    >>> recipient.to_parquet(os.path.join(folder, "recipient.parquet"))
+    >>> spec = {"spec_version": 1, "donor": "donor.parquet", "recipient": "recipient.parquet",
+    ...         "block": ["interest", "dividends"], "predictors": ["age", "wage"], "method": "hotdeck",
+    ...         "draws": 3, "seed": 0, "output": "imputed.parquet"}
+    >>> with open(os.path.join(folder, "spec.json"), "w") as f:
+    ...     json.dump(spec, f)
+    >>> result = sf.run_spec(os.path.join(folder, "spec.json"))
+    >>> result.summary["output_rows"], os.path.exists(os.path.join(folder, "imputed.parquet"))
+    (120, True)
     """
     t0 = time.perf_counter()
     if not isinstance(spec, TaskSpec):
@@ -210,7 +282,29 @@ def _raked_donor(spec: TaskSpec, donor: "pd.DataFrame") -> tuple["pd.DataFrame",
 
 
 def diagnose_spec(spec: TaskSpec | str | Path, out_dir: str | Path | None = None) -> Any:
-    """Common-support diagnostics for a spec's (harmonised) predictors; writes DIR/diagnostics.json."""
+    """Common-support diagnostics for a spec's (harmonised) predictors: ``surveyfuse diagnose``.
+
+    Compares the donor's and the recipient's predictors after the spec's
+    harmonisation (see :func:`diagnose`). With ``out_dir``, writes
+    ``diagnostics.json``, ``diagnostics.txt`` and ``support_flags.csv`` there.
+
+    Examples
+    --------
+    >>> import json, os, tempfile
+    >>> import surveyfuse as sf
+    >>> folder = tempfile.mkdtemp()
+    >>> donor, recipient = sf.datasets.make_surveys(n_donor=300, n_recipient=40, seed=0)
+    >>> donor.to_parquet(os.path.join(folder, "donor.parquet"))
+    >>> recipient.to_parquet(os.path.join(folder, "recipient.parquet"))
+    >>> spec = {"spec_version": 1, "donor": "donor.parquet", "recipient": "recipient.parquet",
+    ...         "block": ["interest", "dividends"], "predictors": ["age", "wage"], "method": "hotdeck",
+    ...         "draws": 3, "seed": 0, "output": "imputed.parquet"}
+    >>> with open(os.path.join(folder, "spec.json"), "w") as f:
+    ...     json.dump(spec, f)
+    >>> d = sf.diagnose_spec(os.path.join(folder, "spec.json"))
+    >>> print(d.to_text().splitlines()[0])
+    Common support: donor vs recipient (weighted)
+    """
     import json
 
     import numpy as np

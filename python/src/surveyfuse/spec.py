@@ -60,6 +60,23 @@ class TaskSpec:
 
 
 def load_spec(path: str | Path) -> TaskSpec:
+    """Read and validate a JSON task spec; relative paths are taken from the spec's folder.
+
+    Errors name the field: ``spec_json`` for a file that is not JSON,
+    ``spec_invalid`` (or a field's own code) for one the schema refuses.
+
+    Examples
+    --------
+    >>> import json, os, tempfile
+    >>> from surveyfuse import load_spec
+    >>> path = os.path.join(tempfile.mkdtemp(), "spec.json")
+    >>> with open(path, "w") as f:
+    ...     json.dump({"spec_version": 1, "donor": "d.parquet", "recipient": "r.parquet",
+    ...                "block": ["dividends"], "predictors": ["age"]}, f)
+    >>> spec = load_spec(path)
+    >>> spec.block, spec.draws, spec.donor.name
+    (['dividends'], 20, 'd.parquet')
+    """
     path = Path(path)
     if not path.exists():
         raise SurveyfuseError("file_not_found", f"spec file '{path}' does not exist", path=str(path))
@@ -77,7 +94,18 @@ def load_spec(path: str | Path) -> TaskSpec:
 
 
 def parse_spec(data: Any, base_dir: str | Path = ".", path: Path | None = None) -> TaskSpec:
-    """Validate a spec dict; relative paths are taken from ``base_dir``."""
+    """Validate a spec dict; relative paths are taken from ``base_dir``.
+
+    Examples
+    --------
+    >>> from surveyfuse import parse_spec
+    >>> try:
+    ...     parse_spec({"spec_version": 1, "donor": "d.csv", "recipient": "r.csv", "block": ["y"],
+    ...                 "predictors": ["x"], "drawz": 5})
+    ... except Exception as exc:
+    ...     print(exc.code)
+    spec_invalid
+    """
     where = f"spec '{path}'" if path else "spec"
     if not isinstance(data, dict):
         raise SurveyfuseError("spec_invalid", f"{where} must be a JSON object, got {type(data).__name__}")

@@ -32,6 +32,14 @@ META_METHODS = ("auto",)
 
 
 def available_methods() -> list[str]:
+    """The method names ``method=`` accepts (``surveyfuse methods`` prints them).
+
+    Examples
+    --------
+    >>> import surveyfuse as sf
+    >>> sf.available_methods()
+    ['ctabgan', 'ctgan', 'diffusion', 'forest', 'hotdeck', 'qrf', 'tvae', 'auto']
+    """
     return sorted(REGISTRY) + list(META_METHODS)
 
 

@@ -116,6 +116,47 @@ class LeafSampler:
 
 
 class ForestSampler(Backend):
+    """``method="forest"`` (the default): one random forest on the whole block; draws are donor records.
+
+    See the module docstring for how it works. Every parameter has a default
+    that the benchmarks chose; ``"auto"`` settings are picked on held-out
+    donor rows at fit time (the choice is in ``fit_report_["method_params"]``).
+
+    Parameters
+    ----------
+    n_estimators : int, default 60
+        Trees in the forest.
+    min_samples_leaf : int or "auto", default "auto"
+        Donors per leaf at least; ``"auto"`` picks among ``leaf_candidates``
+        by the energy score on held-out donor rows.
+    max_features : float, int, "sqrt", "log2" or "auto", default 0.6
+        Share (or number) of predictors tried per split; ``"auto"`` also
+        chooses it on held-out rows.
+    max_samples : float or None, default 0.7
+        Share of donor rows each tree is grown on (``None``: all, bootstrapped).
+    extra_trees : bool, default False
+        Extremely randomised trees (random split points) instead of a random forest.
+    target_scale : "rank" or "normal", default "rank"
+        How numeric block variables are scaled as split targets: donor ranks,
+        or normal scores of the ranks (spreads the tails).
+    leaf_candidates : list of int or None, default None
+        Leaf sizes ``"auto"`` chooses from (default 3, 6, 12, 25, 50, 100, as
+        the donor size allows).
+    holdout_fraction : float, default 0.2
+        Share of the donor held out to choose the ``"auto"`` settings.
+    n_jobs : int, default -1
+        Cores used to grow trees (-1: all).
+
+    Examples
+    --------
+    >>> import surveyfuse as sf
+    >>> donor, recipient = sf.datasets.make_surveys(n_donor=400, n_recipient=50, seed=0)
+    >>> imp = sf.Imputer(["interest", "dividends"], ["age", "wage"], method="forest",
+    ...                  params={"n_estimators": 20, "min_samples_leaf": 10}).fit(donor)
+    >>> imp.fit_report_["method_params"]["min_samples_leaf"]
+    10
+    """
+
     name = "forest"
     default_params = {
         "n_estimators": 60,

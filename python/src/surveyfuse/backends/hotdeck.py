@@ -20,6 +20,27 @@ from .base import Backend, FitContext
 
 
 class HotDeck(Backend):
+    """``method="hotdeck"``: a random donor among each recipient's nearest neighbours; draws are donor records.
+
+    Parameters
+    ----------
+    k : int, default 10
+        Nearest donors (on rank-scaled, one-hot predictors) in each recipient's pool.
+    classes : list of str, default []
+        Categorical predictors whose value a donor must share with the
+        recipient (imputation classes, as in StatMatch's ``don.class``).
+
+    Examples
+    --------
+    >>> import surveyfuse as sf
+    >>> donor, recipient = sf.datasets.make_surveys(n_donor=400, n_recipient=50, seed=0)
+    >>> out = sf.impute(donor, recipient, block=["interest", "dividends"], predictors=["age", "married", "wage"],
+    ...                 categorical=["married"], method="hotdeck", params={"k": 5, "classes": ["married"]},
+    ...                 draws=2, seed=0)
+    >>> len(out)
+    100
+    """
+
     name = "hotdeck"
     default_params = {"k": 10, "classes": []}
     copies_donor_rows = True

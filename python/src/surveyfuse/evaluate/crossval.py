@@ -112,7 +112,18 @@ class Evaluation:
     "low_signal", "skipped"}``. ``baseline`` scores predictor-blind draws on
     the same folds (see :mod:`.baseline`); each method's ``overall`` has its
     ``energy_skill`` against them. ``table()`` is a one-row-per-method
-    summary; ``best`` the label with the lowest mean energy score.
+    summary; ``best`` the label with the lowest mean energy score. In Jupyter
+    it shows the verdict and a row per method; :func:`~surveyfuse.write_report`
+    writes the full report.
+
+    Examples
+    --------
+    >>> import surveyfuse as sf
+    >>> donor, _ = sf.datasets.make_surveys(n_donor=300, seed=0)
+    >>> ev = sf.evaluate_methods(donor, ["interest", "dividends"], ["age", "married", "wage"],
+    ...                          methods=["hotdeck", "forest"], folds=2, draws=4, categorical=["married"])
+    >>> list(ev.table().columns[:2])
+    ['energy_score', 'rows']
     """
 
     metrics: dict[str, Any]
@@ -120,9 +131,21 @@ class Evaluation:
 
     @property
     def best(self) -> str | None:
+        """The label with the lowest mean energy score (``None`` when nothing was scored)."""
         return self.metrics.get("best")
 
     def table(self) -> pd.DataFrame:
+        """One row per method (overall metrics, fit and sample seconds), best first.
+
+        Examples
+        --------
+        >>> import surveyfuse as sf
+        >>> donor, _ = sf.datasets.make_surveys(n_donor=300, seed=0)
+        >>> ev = sf.evaluate_methods(donor, ["interest", "dividends"], ["age", "married", "wage"],
+        ...                          methods=["hotdeck", "forest"], folds=2, draws=4, categorical=["married"])
+        >>> ev.table().index[0] == ev.best
+        True
+        """
         rows = []
         for label, res in self.metrics["methods"].items():
             o = res["overall"]
@@ -132,6 +155,17 @@ class Evaluation:
         return frame.sort_values("energy_score") if "energy_score" in frame else frame
 
     def variable_table(self) -> pd.DataFrame:
+        """One row per (method, block variable) with that variable's metrics.
+
+        Examples
+        --------
+        >>> import surveyfuse as sf
+        >>> donor, _ = sf.datasets.make_surveys(n_donor=300, seed=0)
+        >>> ev = sf.evaluate_methods(donor, ["interest", "dividends"], ["age", "married", "wage"],
+        ...                          methods=["hotdeck", "forest"], folds=2, draws=4, categorical=["married"])
+        >>> ev.variable_table()[["method", "variable"]].shape
+        (4, 2)
+        """
         rows = []
         for label, res in self.metrics["methods"].items():
             for var, d in res["variables"].items():
@@ -140,7 +174,24 @@ class Evaluation:
         return pd.DataFrame(rows)
 
     def to_json(self) -> str:
+        """``metrics`` as JSON text (what ``metrics.json`` holds).
+
+        Examples
+        --------
+        >>> import surveyfuse as sf
+        >>> donor, _ = sf.datasets.make_surveys(n_donor=300, seed=0)
+        >>> ev = sf.evaluate_methods(donor, ["interest", "dividends"], ["age", "married", "wage"],
+        ...                          methods=["hotdeck", "forest"], folds=2, draws=4, categorical=["married"])
+        >>> import json
+        >>> json.loads(ev.to_json())["settings"]["folds"]
+        2
+        """
         return json.dumps(self.metrics, indent=1)
+
+    def _repr_html_(self) -> str:
+        from ..notebook.views import evaluation_html
+
+        return evaluation_html(self)
 
 
 def _mean_nested(items: list[Any]) -> Any:
@@ -175,13 +226,48 @@ def evaluate_methods(
     keep_examples: bool = False,
     verbose: bool = False,
 ) -> Evaluation:
-    """K-fold donor-only validation of ``methods``; see the module docstring.
+    """Which method to trust: K-fold donor-only validation of ``methods`` (see the module docstring).
 
-    ``weights`` (a donor column) weights both fitting and scoring.
-    ``max_rows`` first takes a seeded simple random sample of the donor.
-    Methods whose optional dependency is missing are listed in
-    ``metrics["skipped"]`` rather than failing the run. With
-    ``keep_examples`` the first fold's draws and truth are kept (for plots).
+    Parameters
+    ----------
+    donor : DataFrame or pyarrow Table
+        Observes the block and the predictors.
+    block, predictors : list of str
+        As for :func:`surveyfuse.impute`.
+    methods : list, optional
+        Method names, ``{"name", "params"}`` dicts, ``(label, spec)`` pairs,
+        ``"name:param=value"`` strings, or the reference tools ``microimpute``
+        and ``mice`` when installed (default: forest, qrf, hotdeck).
+    folds, draws : int
+        Folds of the donor, and draws per held-out row.
+    weights : str, optional
+        Donor weight column: weights both fitting and scoring.
+    constraints, categorical : list of str, optional
+        As for :func:`surveyfuse.impute`.
+    seed : int
+        Seeds the folds and the methods.
+    max_rows : int, optional
+        First take a seeded simple random sample of the donor.
+    params : dict, optional
+        Parameters passed to every method.
+    keep_examples : bool
+        Keep the first fold's draws, truth and training rows (the report's
+        distribution plots need them).
+
+    Returns
+    -------
+    Evaluation
+        Methods whose optional dependency is missing are listed in
+        ``metrics["skipped"]`` rather than failing the run.
+
+    Examples
+    --------
+    >>> import surveyfuse as sf
+    >>> donor, _ = sf.datasets.make_surveys(n_donor=300, seed=0)
+    >>> ev = sf.evaluate_methods(donor, ["interest", "dividends"], ["age", "married", "wage"],
+    ...                          methods=["hotdeck", "forest"], folds=2, draws=4, categorical=["married"])
+    >>> sorted(ev.metrics["methods"]), ev.best in ("hotdeck", "forest")
+    (['forest', 'hotdeck'], True)
     """
     from ..imputer import Imputer, check_draws
     from .reference import REFERENCE_METHODS, run_reference
@@ -219,14 +305,17 @@ def evaluate_methods(
                            reference=train, reference_weights=w_all[ids != k] if weights else None,
                            constraints=constraints, predictors=predictors, seed=seed + k)
 
-    blind = []  # the predictor-blind yardstick (see .baseline) on the same folds
+    blind, blind_scores = [], []  # the predictor-blind yardstick (see .baseline) on the same folds
     for k in range(folds):
         train, test, train_w = fold(k)
         D = predictor_blind_draws(train[block], train_w, len(test), draws, seed + k)
-        blind.append(score_fold(D, train, test, k)["overall"].get("energy_score"))
+        blind_scores.append(score_fold(D, train, test, k))
+        blind.append(blind_scores[-1]["overall"].get("energy_score"))
     valid = [b for b in blind if b is not None and np.isfinite(b)]
     baseline = {"name": "predictor_blind", "energy_score": float(np.mean(valid)) if valid else None, "folds": blind,
-                "low_skill": LOW_SKILL}
+                "low_skill": LOW_SKILL, "overall": _mean_nested([s["overall"] for s in blind_scores]),
+                "variables": _mean_nested([s["variables"] for s in blind_scores])}
+    first_train = fold(0)[0] if keep_examples else None
     for label, spec in pairs:
         fold_scores, fit_s, sample_s = [], 0.0, 0.0
         try:
@@ -250,7 +339,7 @@ def evaluate_methods(
                 score = score_fold(D, train, test, k)
                 fold_scores.append(score)
                 if keep_examples and k == 0:
-                    examples[label] = {"draws": D, "truth": test}
+                    examples[label] = {"draws": D, "truth": test, "donor": first_train}
                 if verbose:
                     print(f"  {label} fold {k + 1}/{folds}: energy {score['overall']['energy_score']:.4f}", flush=True)
         except SurveyfuseError as exc:

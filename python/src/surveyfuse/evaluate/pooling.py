@@ -114,11 +114,44 @@ def pool(table: Any, statistic: str, column: str | None = None, *, weights: str 
          y: str | None = None, x: Sequence[str] | None = None, imp: str = "_imp") -> pd.DataFrame:
     """Pool a statistic over the imputations of a long output table by Rubin's rules.
 
-    ``statistic``: ``"mean"``, ``"total"`` or ``"quantile"`` (of ``column``,
-    quantile level ``q``), or ``"regression"`` (WLS of ``y`` on ``x`` with an
-    intercept). ``weights`` names a column of survey weights. Returns one row
-    per quantity (index: the column, or the regression terms) with
-    ``estimate, within, between, total, se, df, riv, fmi, ci_low, ci_high, m``.
+    The formulas (Rubin 1987 with Barnard & Rubin's degrees of freedom) and
+    the survey-weighted complete-data variances are in the module docstring
+    of :mod:`surveyfuse.evaluate.pooling`.
+
+    Parameters
+    ----------
+    table : DataFrame or pyarrow Table
+        The long output (one completed data set per ``_imp`` value).
+    statistic : str
+        ``"mean"``, ``"total"`` or ``"quantile"`` (of ``column``, quantile
+        level ``q``), or ``"regression"`` (weighted least squares of ``y`` on
+        ``x`` with an intercept, sandwich variance).
+    column, y, x : str, str, list of str
+        What to estimate.
+    weights : str, optional
+        Column of survey weights.
+    q : float
+        Quantile level.
+    imp : str
+        The imputation column.
+
+    Returns
+    -------
+    DataFrame
+        One row per quantity (index: the column, or the regression terms) with
+        ``estimate, within, between, total, se, df, riv, fmi, ci_low, ci_high, m``.
+
+    Examples
+    --------
+    >>> import surveyfuse as sf
+    >>> donor, recipient = sf.datasets.make_surveys(n_donor=400, n_recipient=100, seed=0)
+    >>> out = sf.impute(donor, recipient, block=["dividends"], predictors=["age", "wage"],
+    ...                 method="hotdeck", draws=5, seed=0)
+    >>> res = sf.pool(out, "mean", "dividends", weights="weight")
+    >>> list(res.index), int(res["m"].iloc[0]), bool(res["se"].iloc[0] > 0)
+    (['dividends'], 5, True)
+    >>> sf.pool(out, "regression", y="dividends", x=["age", "wage"]).index.tolist()
+    ['(intercept)', 'age', 'wage']
     """
     frame = table.to_pandas() if hasattr(table, "to_pandas") and not isinstance(table, pd.DataFrame) else table
     if imp not in frame.columns:

@@ -66,7 +66,36 @@ def sample_categorical(logits: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
 
 
 class DeepBackend(Backend):
-    """Base of the torch backends; see the module docstring."""
+    """Base of the torch backends (``tvae``, ``diffusion``, ``ctgan``, ``ctabgan``); see the module docstring.
+
+    Each method adds its own parameters (its class docstring) to these, and
+    may change their defaults (the API page "Methods and their parameters"
+    lists every default).
+
+    Parameters
+    ----------
+    device : "auto", "cpu" or "cuda", default "auto"
+        Where to train (``"auto"``: CUDA when present).
+    epochs : int
+        Upper bound on training epochs; early stopping usually ends sooner.
+    batch_size : int
+        Minibatch rows (GANs: rounded to a multiple of ``pac``).
+    lr : float
+        Adam learning rate.
+    patience, eval_every : int
+        Early stopping: checks without improvement before stopping, and
+        epochs between checks on the held-out rows.
+    holdout : float, default 0.12
+        Share of the donor held out for early stopping.
+    transform : "quantile" or "log", default "quantile"
+        Continuous transform of numeric block columns.
+    point_masses : bool, default False
+        Every value holding at least 5% of the weight becomes its own mode.
+    verbose : bool, default False
+        A progress bar even when stderr is not a terminal.
+    threads : 1 or 2, default 1
+        torch CPU threads.
+    """
 
     copies_donor_rows = False
     method_params: ClassVar[dict[str, Any]] = {}

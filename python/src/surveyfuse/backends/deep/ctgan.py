@@ -87,6 +87,35 @@ class _GAN(nn.Module):
 
 
 class CTGAN(DeepBackend):
+    """``method="ctgan"``: a conditional Wasserstein GAN in the CTGAN style (see the module docstring).
+
+    Parameters
+    ----------
+    noise_dim : int, default 64
+        Size of the generator's noise input.
+    generator_hidden, critic_hidden : list of int, default [128, 128]
+        Hidden layer widths.
+    pac : int, default 10
+        Rows the critic judges together (PacGAN).
+    critic_steps : int, default 1
+        Critic updates per generator update.
+    gp_weight : float, default 10.0
+        Weight of the gradient penalty.
+    cond_prob : float, default 0.5
+        Share of a minibatch trained with a sampled condition (rare classes and modes).
+    epochs, batch_size, lr, eval_every, patience
+        As for every generative method (here 300, 500, 1e-3, 10, 5); see ``DeepBackend``.
+
+    Examples
+    --------
+    >>> import surveyfuse as sf
+    >>> donor, recipient = sf.datasets.make_surveys(n_donor=300, n_recipient=20, seed=0)
+    >>> out = sf.impute(donor, recipient, block=["interest", "dividends"], predictors=["age", "wage"],
+    ...                 method="ctgan", params={"epochs": 2, "generator_hidden": [16], "critic_hidden": [16], "pac": 2}, draws=2, seed=0)
+    >>> len(out)
+    40
+    """
+
     name = "ctgan"
     method_params = {
         "noise_dim": 64,

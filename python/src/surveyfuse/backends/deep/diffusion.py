@@ -54,6 +54,31 @@ class _Denoiser(nn.Module):
 
 
 class Diffusion(DeepBackend):
+    """``method="diffusion"``: a conditional denoising diffusion model of the block given the predictors.
+
+    Parameters
+    ----------
+    hidden : list of int, default [256, 256, 256]
+        Hidden layer widths of the denoiser.
+    timesteps : int, default 1000
+        Steps of the noising process the model is trained on.
+    sampling_steps : int, default 30
+        Steps taken when drawing (at most ``timesteps``).
+    eta : float, default 1.0
+        Stochasticity of the sampler (0: deterministic DDIM, 1: DDPM-like).
+    epochs, batch_size, lr, eval_every, patience
+        As for every generative method (here 400, 256, 1e-3, 10, 5); see ``DeepBackend``.
+
+    Examples
+    --------
+    >>> import surveyfuse as sf
+    >>> donor, recipient = sf.datasets.make_surveys(n_donor=300, n_recipient=20, seed=0)
+    >>> out = sf.impute(donor, recipient, block=["interest", "dividends"], predictors=["age", "wage"],
+    ...                 method="diffusion", params={"epochs": 3, "hidden": [16], "timesteps": 50, "sampling_steps": 5}, draws=2, seed=0)
+    >>> len(out)
+    40
+    """
+
     name = "diffusion"
     method_params = {
         "hidden": [256, 256, 256],

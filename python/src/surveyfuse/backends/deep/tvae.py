@@ -47,6 +47,29 @@ class _CVAE(nn.Module):
 
 
 class TVAE(DeepBackend):
+    """``method="tvae"``: a conditional variational autoencoder of the block given the predictors.
+
+    Parameters
+    ----------
+    latent_dim : int, default 16
+        Size of the latent code.
+    hidden : list of int, default [128, 128]
+        Hidden layer widths of the encoder and decoder.
+    beta : float, default 1.0
+        Weight of the KL term of the loss.
+    epochs, lr
+        As for every generative method (here 300 and 2e-3); see ``DeepBackend``.
+
+    Examples
+    --------
+    >>> import surveyfuse as sf
+    >>> donor, recipient = sf.datasets.make_surveys(n_donor=300, n_recipient=20, seed=0)
+    >>> out = sf.impute(donor, recipient, block=["interest", "dividends"], predictors=["age", "wage"],
+    ...                 method="tvae", params={"epochs": 5, "hidden": [16]}, draws=2, seed=0)
+    >>> len(out)
+    40
+    """
+
     name = "tvae"
     method_params = {"latent_dim": 16, "hidden": [128, 128], "beta": 1.0, "epochs": 300, "lr": 2e-3}
 
