@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/sync_version.sh
-rm -rf r-package/inst/specs r-package/inst/python
+rm -rf r-package/inst/specs r-package/inst/python r-package/inst/python_path  # python_path: what older installs recorded
 mkdir -p r-package/inst/specs
 cp -r shared-specs/. r-package/inst/specs/
 if [ "${1:-}" != "" ]; then
