@@ -45,7 +45,21 @@ ERROR_CODES: dict[str, str] = {
     "rake_failed": "donor weights could not be calibrated to the recipient's margins",
     "bad_target": "a calibration target is malformed or names an unknown column",
     "calibration_infeasible": "no tilt of the imputation distribution reaches a calibration target",
+    "constraint_too_deep": "a constraint nests parentheses deeper than the parser allows (64 levels)",
+    "constraint_too_long": "a constraint is longer than the parser allows (20,000 characters or 200 comparisons)",
+    "donors_dropped": "strict run: declared constraints left out more than 1% of the donor weight",
+    "insufficient_memory": "the run would need more memory than the machine has: use fewer draws or smaller chunks",
+    "unsupported_column_type": "a column holds lists, structs, maps or other values that are not a table cell",
+    "output_unwritable": "the output cannot be written: no permission, no space left, or something in the way",
 }
+
+
+class SurveyfuseWarning(UserWarning):
+    """Something a user should know about a run that still succeeded (donor rows left out, ...).
+
+    The CLI prints these as ``warning: message`` on stderr; run summaries
+    list them under ``warnings``.
+    """
 
 
 class SurveyfuseError(Exception):

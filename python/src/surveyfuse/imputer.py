@@ -9,6 +9,7 @@ constraints on the draws, and the long output format.
 from __future__ import annotations
 
 import time
+import warnings
 from typing import Any
 
 import numpy as np
@@ -18,16 +19,19 @@ from . import rng
 from .backends import DEFAULT_METHOD, Backend, FitContext, backend_class, make_backend
 from .constraints import ConstraintSet
 from .data.features import FeatureEncoder
-from .data.frames import as_pandas, check_columns, long_output
+from .data.frames import as_pandas, check_cell_columns, check_columns, long_output
 from .data.types import Variable, decode_values, encode_discrete, infer_variable, numeric_values
-from .errors import SurveyfuseError
+from .errors import SurveyfuseError, SurveyfuseWarning
 from .calibrate import DEFAULT_CANDIDATES, parse_targets, solve_tilt, tilted_choice
 from .diagnostics import SupportModel
 from .harmonise import Harmoniser
+from .memory import check_memory
 from .persistence import load_model, model_bytes, prefixed, save_model, unprefixed
 
 #: how often a (row, draw) that breaks a constraint is drawn again before repair
 MAX_REDRAWS = 10
+#: donor rows left out (share of the usable donor weight) above which the run warns, or refuses when strict
+DROPPED_WARN_SHARE = 0.01
 
 
 def parse_method(method: Any, params: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
@@ -95,6 +99,14 @@ class Imputer:
     flag_off_support : bool
         Add a column ``_off_support`` marking recipient rows outside the
         donor's support (see :mod:`surveyfuse.diagnostics`).
+    tolerance : dict, optional
+        ``{"abs": ..., "rel": ...}``: how far the two sides of a constraint
+        may differ and still hold (default ``abs=1e-6``, ``rel=1e-5`` of the
+        magnitudes of its floating-point terms; see docs/constraints.md).
+        Constraints may carry their own (``{"constraint": ..., "tolerance": ...}``).
+    strict : bool
+        Refuse (``donors_dropped``) instead of warning when the constraints
+        leave out more than 1% of the donor weight.
     """
 
     def __init__(
@@ -111,6 +123,8 @@ class Imputer:
         max_donor_rows: int | None = None,
         harmonise: dict[str, Any] | None = None,
         flag_off_support: bool = False,
+        tolerance: dict[str, float] | None = None,
+        strict: bool = False,
     ) -> None:
         self.block = block
         self.predictors = predictors
@@ -124,6 +138,8 @@ class Imputer:
         self.max_donor_rows = max_donor_rows
         self.harmonise = harmonise
         self.flag_off_support = flag_off_support
+        self.tolerance = tolerance
+        self.strict = strict
 
     # ------------------------------------------------------------------ fit
     def _check_roles(self) -> None:
@@ -164,6 +180,8 @@ class Imputer:
         check_columns(frame, block, role="block", table="donor")
         if self.weights is not None:
             check_columns(frame, [self.weights], role="weights", table="donor")
+        for role, cols in (("predictor", predictors), ("block", block), ("weights", [self.weights] if self.weights else [])):
+            check_cell_columns(frame, cols, role=role, table="donor")
         for c in self.categorical or []:
             if c not in block and c not in predictors:
                 raise SurveyfuseError(
@@ -171,7 +189,7 @@ class Imputer:
                 )
         if len(frame) == 0:
             raise SurveyfuseError("empty_donor", "the donor has no rows", table="donor")
-        constraint_set = ConstraintSet(self.constraints or []).validate_columns(predictors + block)
+        constraint_set = ConstraintSet(self.constraints or [], self.tolerance).validate_columns(predictors + block)
         name, params = parse_method(self.method, self.params)
         auto_report = None
         if name == "auto":  # pick by donor-only validation (see surveyfuse.evaluate.auto)
@@ -195,13 +213,16 @@ class Imputer:
         zero_weight = weights == 0
         report["dropped_zero_weight"] = int((zero_weight & keep).sum())
         keep &= ~zero_weight
+        warned = _warn_missing_block(missing_block & ~zero_weight, weights)
         breaking = {}
         if len(constraint_set):
-            viol = constraint_set.violations(frame)
-            for text, mask in viol.items():
-                breaking[text] = int((mask & keep).sum())
-            keep &= ~constraint_set.violating_rows(frame)
+            keep, donor_check = self._screen_donors(frame, constraint_set, variables, Y, weights, keep)
+            breaking = {t: donor_check["dropped"].get(t, {}).get("rows", 0) for t in constraint_set.texts}
+            report["donor_constraints"] = donor_check
+            warned += donor_check.pop("warnings", [])
         report["dropped_breaking_constraints"] = breaking
+        if warned:
+            report["warnings"] = warned
         if not keep.any():
             if len(constraint_set) and not (missing_block | zero_weight).all():
                 raise SurveyfuseError(
@@ -251,6 +272,32 @@ class Imputer:
         self.fit_report_ = report
         return self
 
+    def _screen_donors(self, frame, constraint_set, variables, Y, weights, keep):
+        """Repair donor rows that miss an identity by rounding only; leave out, and warn about, the rest.
+
+        ``Y`` gets the repaired values; returns the rows to keep and the report.
+        """
+        numeric = [v for v in variables if not v.kind.is_discrete]
+        screen = constraint_set.screen(
+            frame, mutable=[v.name for v in numeric], integer=[v.name for v in numeric if v.integer],
+            weights=weights, rows=keep,
+        )
+        for j, v in enumerate(variables):
+            if v.name in screen.values:
+                Y[:, j] = screen.values[v.name]
+        check = screen.report
+        if check["dropped_rows"] and check["dropped_weight_share"] > DROPPED_WARN_SHARE:
+            message = _dropped_message(check, self.strict)
+            if self.strict:
+                raise SurveyfuseError(
+                    "donors_dropped", message + ". Strict mode refuses to fit without them: correct those rows, "
+                    "or give the constraint a wider 'tolerance' if the differences are rounding",
+                    rows=check["dropped_rows"], share=round(check["dropped_weight_share"], 6),
+                )
+            warnings.warn(message, SurveyfuseWarning, stacklevel=3)
+            check["warnings"] = [message]
+        return keep & screen.keep, check
+
     def _donor_weights(self, frame: pd.DataFrame) -> np.ndarray:
         if self.weights is None:
             return np.ones(len(frame))
@@ -295,10 +342,16 @@ class Imputer:
                 f"overwrites the recipient's data",
                 column=present[0],
             )
-        frame = self.harmoniser_.apply(original, "recipient", needed=list(self.predictors))
-        check_columns(frame, list(self.predictors), role="predictor", table="recipient")
-        rows = np.arange(len(frame), dtype=np.int64) + int(row_offset)
-        block_values, report = self.draw_block(frame, rows, draws, seed)
+        held = max(draws, self.calibration_["pool"]) if self.calibration_ else draws  # calibration draws a pool
+        check_memory(len(original), held, len(original.columns) + len(self.variables_) + 2, len(self.variables_), chunked=False)
+        try:
+            frame = self.harmoniser_.apply(original, "recipient", needed=list(self.predictors))
+            check_columns(frame, list(self.predictors), role="predictor", table="recipient")
+            check_cell_columns(frame, list(self.predictors), role="predictor", table="recipient")
+            rows = np.arange(len(frame), dtype=np.int64) + int(row_offset)
+            block_values, report = self.draw_block(frame, rows, draws, seed)
+        except SurveyfuseError as exc:
+            raise _at_offset(exc, int(row_offset)) from None
         if self.calibration_ is not None and len(frame):
             report["calibrated_totals"] = self._weighted_totals(original, block_values, draws)
         out = long_output(recipient, kind, block_values, draws, row_offset=int(row_offset))
@@ -432,6 +485,7 @@ class Imputer:
         """Redraw (row, draw) pairs that break a constraint, then repair by projection."""
         cs = self.constraint_set_
         n = len(frame)
+        D = D if D.flags.writeable else D.copy()
         redrawn = 0
         for attempt in range(1, MAX_REDRAWS + 1):
             bad = cs.violating_rows(self._check_frame(frame, D, draws)).reshape(draws, n)
@@ -449,7 +503,7 @@ class Imputer:
         repaired: dict[str, int] = {}
         if not before.ok:
             numeric = [v for v in self.variables_ if not v.kind.is_discrete]
-            work = {k: np.asarray(v, dtype=np.float64) if k in {x.name for x in numeric} else v for k, v in data.items()}
+            work = dict(data)  # repair swaps in float64 copies of the block columns it moves
             repaired = cs.repair(work, [v.name for v in numeric], integer=[v.name for v in numeric if v.integer])
             flat = D.reshape(draws * n, -1)
             for j, v in enumerate(self.variables_):
@@ -483,6 +537,8 @@ class Imputer:
                 "categorical": list(self.categorical or []),
                 "weights": self.weights,
                 "constraints": list(self.constraints or []),
+                "tolerance": self.tolerance,
+                "strict": bool(self.strict),
                 "random_state": self.random_state,
                 "harmonise": self.harmonise,
                 "flag_off_support": bool(self.flag_off_support),
@@ -513,6 +569,7 @@ class Imputer:
                 block=meta["block"], predictors=meta["predictors"], method=meta["method"],
                 categorical=meta["categorical"], weights=meta["weights"], constraints=meta["constraints"],
                 random_state=meta["random_state"], harmonise=meta.get("harmonise"),
+                tolerance=meta.get("tolerance"), strict=bool(meta.get("strict", False)),
             )
             self.harmoniser_ = Harmoniser(self.harmonise)
             self.flag_off_support = bool(meta.get("flag_off_support", False))
@@ -523,7 +580,7 @@ class Imputer:
             }
             self.encoder_ = FeatureEncoder.from_state(manifest["encoder"], unprefixed(arrays, "encoder"))
             self.variables_ = [Variable.from_json(v) for v in meta["variables"]]
-            self.constraint_set_ = ConstraintSet(self.constraints)
+            self.constraint_set_ = ConstraintSet(self.constraints, self.tolerance)
             self.method_ = meta["method"]
             self.fit_report_ = meta["fit_report"]
             self.backend_ = backend_class(self.method_).from_state(manifest["backend"], unprefixed(arrays, "backend"))
@@ -542,6 +599,42 @@ def _calibration_json(cal: dict[str, Any] | None) -> dict[str, Any] | None:
         "targets": [{t.kind: t.text, "value": t.value} for t in cal["targets"]],
         "pool": cal["pool"], "draws": cal["draws"], "seed": cal["seed"], "weights": cal["weights"],
     }
+
+
+def _at_offset(exc: SurveyfuseError, offset: int) -> SurveyfuseError:
+    """An error about row r of a chunk that starts at ``offset`` names row r + offset of the file."""
+    row = exc.context.get("row")
+    if not offset or not isinstance(row, (int, np.integer)):
+        return exc
+    message = exc.message.replace(f"row {row}", f"row {row + offset}", 1)
+    return SurveyfuseError(exc.code, message, **{**exc.context, "row": int(row) + offset})
+
+
+def _warn_missing_block(missing: np.ndarray, weights: np.ndarray) -> list[str]:
+    """Donor rows without a complete block are left out; past 1% of the weight that is said out loud."""
+    total = float(weights[weights > 0].sum()) or 1.0
+    share = float(weights[missing].sum()) / total
+    if not missing.any() or share <= DROPPED_WARN_SHARE:
+        return []
+    message = (f"{int(missing.sum())} donor rows ({share:.1%} of the donor weight) have a missing value in the block "
+               f"and were left out of fitting")
+    warnings.warn(message, SurveyfuseWarning, stacklevel=3)
+    return [message]
+
+
+def _dropped_message(check: dict[str, Any], strict: bool = False) -> str:
+    """How many donor rows the constraints left out, and the worst of them, per constraint."""
+    tol = check["tolerance"]
+    parts = []
+    for text, d in check["dropped"].items():
+        worst = ""
+        if d.get("largest_violation") is not None:
+            rel = f" ({d['largest_relative']:.2%} of its terms)" if d.get("largest_relative") is not None else ""
+            worst = f", the largest by {d['largest_violation']:.6g}{rel} at donor row {d['largest_row']}"
+        parts.append(f"'{text}': {d['rows']} rows ({d['weight_share']:.1%} of the weight){worst}")
+    return (f"{check['dropped_rows']} donor rows ({check['dropped_weight_share']:.1%} of the donor weight) break a "
+            f"declared constraint by more than the tolerance (abs {tol['abs']:g} + rel {tol['rel']:g} of the terms) "
+            f"and {'would be' if strict else 'were'} left out of fitting; " + "; ".join(parts))
 
 
 def _encode_block_column(series: pd.Series, var: Variable) -> np.ndarray:

@@ -9,11 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .data.frames import arrow_nested_kind
 from .data.io import check_stata_names, format_of, read_table
 from .errors import SurveyfuseError
-from .imputer import Imputer, check_seed
+from .imputer import Imputer, check_draws, check_seed
+from .memory import check_memory
 from .spec import TaskSpec, load_spec
-from .stream import DEFAULT_CHUNK_ROWS, LongWriter, read_partition, recipient_partitions
+from .stream import DEFAULT_CHUNK_ROWS, LongWriter, Partition, read_partition, recipient_partitions
 
 ENGINES = ("local", "dask")
 
@@ -48,7 +50,11 @@ def run_spec(
     draw). ``engine="dask"`` imputes the partitions on a Dask cluster
     (``workers`` local processes, or the cluster at ``scheduler``). With
     ``write=False`` the whole table is returned in memory. ``overrides``
-    replaces spec fields (method, params, draws, seed).
+    replaces spec fields (method, params, draws, seed, strict).
+
+    Refused before any fitting: draws whose output cannot fit in memory
+    (``insufficient_memory``), and nested recipient columns that a CSV or
+    Stata output cannot hold (``unsupported_column_type``).
     """
     t0 = time.perf_counter()
     if not isinstance(spec, TaskSpec):
@@ -58,7 +64,8 @@ def run_spec(
             setattr(spec, key, value)
     if engine not in ENGINES:
         raise SurveyfuseError("bad_argument", f"engine must be one of {', '.join(ENGINES)}, got '{engine}'", argument="engine")
-    chunk_rows = _positive(chunk_rows or spec.chunk_rows or DEFAULT_CHUNK_ROWS, "chunk_rows")
+    chunk_rows = _positive(chunk_rows if chunk_rows is not None else (spec.chunk_rows or DEFAULT_CHUNK_ROWS), "chunk_rows")
+    check_draws(spec.draws)
     out_path = Path(output) if output else spec.output
     dataset = False
     out_fmt = None
@@ -74,6 +81,14 @@ def run_spec(
     # partitions are needed to stream the output or for calibration's first pass; an
     # in-memory run reads the recipient once, later
     parts = recipient_partitions(spec.recipient, chunk_rows) if write or spec.calibration else None
+    recipient = None
+    if not write:
+        recipient = read_table(spec.recipient, role="recipient")
+        _check_run_memory(spec, [Partition(str(spec.recipient), None, 0, len(recipient), len(recipient.columns))],
+                          len(recipient), chunked=False)
+    else:
+        _check_run_memory(spec, parts, chunk_rows, chunked=True)
+        _check_nested_for(out_fmt, parts)
     t_read = time.perf_counter()
     harmonise = spec.harmonise or {}
     weights, raking = spec.weights, None
@@ -82,7 +97,7 @@ def run_spec(
     imputer = Imputer(
         block=spec.block, predictors=spec.predictors, method=spec.method, params=spec.params,
         categorical=spec.categorical, weights=weights, constraints=spec.constraints,
-        random_state=spec.seed, max_donor_rows=spec.max_donor_rows,
+        random_state=spec.seed, max_donor_rows=spec.max_donor_rows, tolerance=spec.tolerance, strict=spec.strict,
         harmonise={k: v for k, v in harmonise.items() if k in ("donor", "recipient")} or None,
         flag_off_support=bool(spec.diagnostics.get("flag_off_support", False)),
     )
@@ -101,7 +116,6 @@ def run_spec(
     t_fit = time.perf_counter()
 
     if not write:
-        recipient = read_table(spec.recipient, role="recipient")
         table = imputer.sample(recipient, draws=spec.draws, seed=seed)
         reports = [imputer.sample_report_]
     else:
@@ -238,6 +252,34 @@ def diagnose_spec(spec: TaskSpec | str | Path, out_dir: str | Path | None = None
         if result.flags is not None:
             result.flags.assign(_row=np.arange(len(result.flags))).to_csv(out / "support_flags.csv", index=False)
     return result
+
+
+def _check_run_memory(spec: TaskSpec, parts: list[Partition], chunk_rows: int, *, chunked: bool) -> None:
+    """Refuse, before fitting, draws whose chunks cannot fit in memory."""
+    if not parts:
+        return
+    at_once = max(min(p.rows, chunk_rows) for p in parts)
+    width = max(p.columns for p in parts) + len(spec.block) + 2
+    draws = spec.draws * int((spec.calibration or {}).get("candidates", 5)) if spec.calibration else spec.draws
+    check_memory(at_once, draws, width, len(spec.block), chunked=chunked)
+
+
+def _check_nested_for(out_fmt: str | None, parts: list[Partition]) -> None:
+    """A CSV or Stata output cannot hold the recipient's list or struct columns: say so before fitting."""
+    if out_fmt not in ("csv", "dta") or not parts or parts[0].row_groups is None:
+        return
+    import pyarrow.parquet as pq
+
+    schema = pq.read_schema(parts[0].path)
+    for field in schema:
+        kind = arrow_nested_kind(field.type)
+        if kind is not None:
+            raise SurveyfuseError(
+                "unsupported_column_type",
+                f"recipient column '{field.name}' holds {kind}, which a {'CSV' if out_fmt == 'csv' else 'Stata'} "
+                f"output cannot store; drop or unpack it, or write Parquet",
+                column=field.name, format=out_fmt,
+            )
 
 
 def _positive(value: Any, name: str) -> int:

@@ -1,14 +1,13 @@
 """Read and write tables: Parquet, CSV, Feather, Stata ``.dta``.
 
-Writes go to a temporary file in the target folder and are renamed into place,
-so a failed run never leaves a half-written output.
+Writes go to a temporary file in the target folder and are renamed into place
+(:mod:`surveyfuse.atomic`), so a failed run never leaves a half-written output.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -95,18 +94,18 @@ def write_table(data: Any, path: str | os.PathLike, fmt: str | None = None, cate
     ``categorical`` (column -> levels) marks columns that Stata gets as
     labelled integers; other formats ignore it.
     """
+    from ..atomic import PendingOutput, unwritable
+    from .frames import check_writable_columns
+
     path = Path(path)
     fmt = format_of(path, fmt)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        _write(data, Path(tmp), fmt, categorical or {})
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    check_writable_columns(data, fmt)
+    with PendingOutput(path) as pending:
+        try:
+            _write(data, pending.path, fmt, categorical or {})
+        except OSError as exc:
+            raise unwritable(path, exc) from None
+        return pending.commit()
 
 
 def _write(data: Any, path: Path, fmt: str, categorical: dict[str, list]) -> None:
