@@ -19,7 +19,7 @@ import warnings
 from typing import Any, Sequence
 
 from ._version import __version__
-from .errors import ERROR_CODES, SurveyfuseError
+from .errors import ERROR_CODES, SurveyfuseError, SurveyfuseWarning
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -85,6 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
+            warnings.filterwarnings("always", category=SurveyfuseWarning)  # data left out is always said
             return _dispatch(args)
     except _Stopped as exc:
         print(f"stopped by signal {exc.signum}; nothing was written", file=sys.stderr)

@@ -450,8 +450,9 @@ def _linear_values(lin: Linear, data: Mapping[str, Any], n: int) -> np.ndarray:
     if lin.text is not None:
         return np.full(n, lin.text, dtype=object)
     out = np.full(n, lin.const, dtype=np.float64)
-    for col, a in lin.coefs:
-        out = out + a * _as_float(data[col], col)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for col, a in lin.coefs:
+            out = out + a * _as_float(data[col], col)
     return out
 
 
@@ -482,11 +483,12 @@ def _side(lin: Linear, data: Mapping[str, Any], n: int, exact: frozenset[str] | 
     """A linear side's values and the magnitude of its inexact terms (what rounding can have moved)."""
     values = np.full(n, lin.const, dtype=np.float64)
     scale = np.zeros(n, dtype=np.float64)
-    for col, a in lin.coefs:
-        term = a * _as_float(data[col], col)
-        values = values + term
-        if not (col in exact if exact is not None else _is_exact(data[col])):
-            scale = scale + np.abs(term)
+    with np.errstate(over="ignore", invalid="ignore"):  # huge values overflow to inf: they then hold nothing
+        for col, a in lin.coefs:
+            term = a * _as_float(data[col], col)
+            values = values + term
+            if not (col in exact if exact is not None else _is_exact(data[col])):
+                scale = scale + np.abs(term)
     return values, scale
 
 
@@ -510,7 +512,7 @@ def _compare(node: Compare, data: Mapping[str, Any], n: int, tol: Tolerance = DE
     lhs, rhs, scale = _numeric_sides(node, data, n, exact)
     known = ~(np.isnan(lhs) | np.isnan(rhs))
     slack = tol.abs + tol.rel * scale
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", over="ignore"):
         holds = {
             "<=": lhs <= rhs + slack,
             ">=": lhs >= rhs - slack,
@@ -528,8 +530,8 @@ def _excess(node: Compare, data: Mapping[str, Any], n: int, exact: frozenset[str
         return np.full(n, np.nan), np.full(n, np.nan)
     lhs, rhs, _ = _numeric_sides(node, data, n, exact)
     _, _, size = _numeric_sides(node, data, n, frozenset())
-    diff = lhs - rhs
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", over="ignore"):
+        diff = lhs - rhs
         amount = {
             "==": np.abs(diff), "<=": np.maximum(diff, 0.0), "<": np.maximum(diff, 0.0),
             ">=": np.maximum(-diff, 0.0), ">": np.maximum(-diff, 0.0), "!=": np.zeros(n),
@@ -758,7 +760,7 @@ class ConstraintSet:
         rows = np.ones(n, dtype=bool) if rows is None else np.asarray(rows, dtype=bool)
         w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
         total_w = float(w[rows].sum()) or 1.0
-        view = {c: data[c] for c in self.columns() if c in data}
+        view = {c: data[c] for c in self.columns() if c in data} or {"_": np.zeros(n)}  # keeps the row count
         exact = exact_columns(view)
         broken = {k: m & rows for k, m in self.violations(view, exact=exact).items()}
         drop = np.zeros(n, dtype=bool)

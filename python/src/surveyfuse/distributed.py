@@ -57,6 +57,8 @@ def impute_partition(model: bytes, part: Partition, index: int, draws: int, seed
     reports = []
     try:
         for offset, table in read_partition(part, chunk_rows):
+            if table.num_rows == 0:
+                continue
             out = imputer.sample(table, draws=draws, seed=seed, row_offset=offset)
             reports.append(imputer.sample_report_)
             n = table.num_rows

@@ -247,6 +247,12 @@ class Imputer:
         report["donor_rows_used"] = int(keep.sum())
 
         used = frame.loc[keep] if not keep.all() else frame
+        for c in predictors:
+            if not used[c].notna().any():
+                raise SurveyfuseError(
+                    "bad_data", f"predictor '{c}' is missing on every usable donor row, so it cannot inform the "
+                    f"imputation; drop it from the predictors", column=c, table="donor",
+                )
         self.encoder_ = FeatureEncoder(predictors, sorted(categorical & set(predictors))).fit(used)
         X = self.encoder_.transform(used)
         w = weights[keep]
@@ -368,7 +374,7 @@ class Imputer:
             D, report = self._calibrated_draws(frame, X, rows, draws, seed)
         else:
             D, report = self._checked_draws(frame, X, rows, draws, seed)
-        flat = D.reshape(draws * n, -1)
+        flat = D.reshape(draws * n, len(self.variables_))  # explicit width: an empty recipient gives an empty table
         block = {v.name: decode_values(flat[:, j], v) for j, v in enumerate(self.variables_)}
         if self.support_ is not None:
             flags = self.support_.flags(X)["off_support"].to_numpy()

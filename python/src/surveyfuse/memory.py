@@ -62,12 +62,12 @@ def check_memory(rows: int, draws: int, columns: int, block: int, *, chunked: bo
     per_row_draw = max(estimate_bytes(1, 1, columns, block), 1)
     max_draws = available // max(per_row_draw * rows, 1)
     max_rows = available // (per_row_draw * int(draws))
-    what = f"draws={draws:,} for {rows:,} recipient rows at a time"
+    what = f"draws={draws:,} for {rows:,} recipient row{'s' if rows != 1 else ''} at a time"
     if chunked and max_rows >= 1:
         fix = (f"use --chunk-rows {int(max_rows):,} or less (the spec's chunk_rows), or fewer draws "
                f"(at most {int(max_draws):,} at the current chunk size)")
     elif chunked:
-        fix = f"use fewer draws: even one row at a time, at most {int(available // per_row_draw):,} fit"
+        fix = f"use fewer draws: at most {int(available // per_row_draw):,} fit, even with --chunk-rows 1"
     else:
         fix = ("impute the recipient in chunks (surveyfuse run streams it with --chunk-rows; sample() takes "
                f"slices with row_offset) or use fewer draws (at most {int(max_draws):,} for all rows at once)")
@@ -85,4 +85,5 @@ def _size(n: float) -> str:
     while n >= 1024 and i < len(units) - 1:
         n /= 1024
         i += 1
-    return f"{n:.1f} {units[i]}" if i else f"{int(n)} B"
+    number = f"{n:.1f}" if n < 10_000 else f"{n:.3g}"
+    return f"{number} {units[i]}" if i else f"{int(n)} B"

@@ -87,6 +87,8 @@ def run_spec(
         _check_run_memory(spec, [Partition(str(spec.recipient), None, 0, len(recipient), len(recipient.columns))],
                           len(recipient), chunked=False)
     else:
+        if sum(p.rows for p in parts) == 0:
+            raise SurveyfuseError("empty_recipient", f"recipient '{spec.recipient}' has no rows", path=str(spec.recipient))
         _check_run_memory(spec, parts, chunk_rows, chunked=True)
         _check_nested_for(out_fmt, parts)
     t_read = time.perf_counter()
@@ -121,8 +123,6 @@ def run_spec(
     else:
         table = None
         total = sum(p.rows for p in parts)
-        if total == 0:
-            raise SurveyfuseError("empty_recipient", f"recipient '{spec.recipient}' has no rows", path=str(spec.recipient))
         writer = LongWriter(out_path, out_fmt, spec.draws, dataset=dataset, categorical=_categorical_levels(imputer))
         bar = _progress(total, progress)
         try:
@@ -137,6 +137,8 @@ def run_spec(
                 reports = []
                 for part in parts:
                     for offset, chunk in read_partition(part, chunk_rows):
+                        if chunk.num_rows == 0:  # an empty file of a dataset: nothing to impute or write
+                            continue
                         out = imputer.sample(chunk, draws=spec.draws, seed=seed, row_offset=offset)
                         if out_fmt == "dta":
                             check_stata_names([str(c) for c in out.column_names])

@@ -93,9 +93,24 @@ def read_partition(part: Partition, chunk_rows: int | None = None) -> Iterator[t
     """Yield (row offset, table) pieces of one partition, at most ``chunk_rows`` rows each."""
     if part.row_groups is None:
         frame = read_table(part.path, role="recipient")
-        table = pa.Table.from_pandas(frame, preserve_index=False)
+        try:
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+        except (pa.ArrowException, ValueError, TypeError) as exc:
+            raise SurveyfuseError(
+                "unsupported_column_type", f"recipient file '{part.path}' has a column Arrow cannot hold: {exc}",
+                path=part.path,
+            ) from None
     else:
-        table = pq.ParquetFile(part.path).read_row_groups(list(part.row_groups))
+        try:
+            table = pq.ParquetFile(part.path).read_row_groups(list(part.row_groups))
+            table.validate(full=True)
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            raise SurveyfuseError(
+                "file_unreadable",
+                f"recipient file '{part.path}' could not be read as parquet (row groups {part.row_groups[0]}-"
+                f"{part.row_groups[-1]}): {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+                path=part.path, role="recipient", format="parquet",
+            ) from None
     step = chunk_rows or max(table.num_rows, 1)
     for start in range(0, max(table.num_rows, 1), step):
         if table.num_rows == 0:

@@ -96,7 +96,7 @@ def check_cell_columns(frame: pd.DataFrame, columns: list[str], *, role: str, ta
 
 
 def check_writable_columns(data: Any, fmt: str) -> None:
-    """CSV and Stata files hold one value per cell: refuse nested columns before writing anything."""
+    """CSV and Stata files hold one value per cell (Stata: no durations): refuse such columns before writing."""
     if fmt not in ("csv", "dta"):
         return
     if isinstance(data, (pa.Table, pa.RecordBatch)):
@@ -105,6 +105,8 @@ def check_writable_columns(data: Any, fmt: str) -> None:
         columns = [(str(c), data[c]) for c in data.columns]
     for name, values in columns:
         kind = nested_kind(values)
+        if kind is None and fmt == "dta" and _is_duration(values):
+            kind = "durations (timedelta)"
         if kind is not None:
             raise SurveyfuseError(
                 "unsupported_column_type",
@@ -162,3 +164,10 @@ def long_output(
     table = table.append_column("_imp", pa.array(imp))
     table = table.append_column("_row", pa.array(rows))
     return table
+
+
+def _is_duration(values: Any) -> bool:
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        return pa.types.is_duration(values.type) or pa.types.is_interval(values.type)
+    dtype = getattr(values, "dtype", None)
+    return dtype is not None and (pd.api.types.is_timedelta64_dtype(dtype) or isinstance(dtype, (pd.PeriodDtype, pd.IntervalDtype)))

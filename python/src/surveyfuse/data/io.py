@@ -57,11 +57,11 @@ def read_table(path: str | os.PathLike, *, role: str = "input") -> pd.DataFrame:
         if fmt == "parquet":
             import pyarrow.parquet as pq
 
-            return pq.read_table(path).to_pandas()
+            return _validated(pq.read_table(path)).to_pandas()
         if fmt == "feather":
             import pyarrow.feather as feather
 
-            return feather.read_table(path).to_pandas()
+            return _validated(feather.read_table(path, memory_map=False)).to_pandas()
         if fmt == "csv":
             return pd.read_csv(path)
         return pd.read_stata(path, convert_categoricals=True)
@@ -75,6 +75,13 @@ def read_table(path: str | os.PathLike, *, role: str = "input") -> pd.DataFrame:
             role=role,
             format=fmt,
         ) from None
+
+
+def _validated(table: pa.Table) -> pa.Table:
+    """A damaged file can decode into invalid buffers (bad offsets, broken UTF-8) that fail only when
+    used; a full validation finds them while the error can still name the file."""
+    table.validate(full=True)
+    return table
 
 
 def check_stata_names(columns: list[str]) -> None:
@@ -105,6 +112,13 @@ def write_table(data: Any, path: str | os.PathLike, fmt: str | None = None, cate
             _write(data, pending.path, fmt, categorical or {})
         except OSError as exc:
             raise unwritable(path, exc) from None
+        except (ValueError, TypeError, NotImplementedError, pa.ArrowException) as exc:
+            # the format's writer refused the values (what check_writable_columns cannot foresee)
+            raise SurveyfuseError(
+                "unsupported_column_type",
+                f"the output cannot be written as {fmt}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+                path=str(path), format=fmt,
+            ) from None
         return pending.commit()
 
 
