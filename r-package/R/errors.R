@@ -44,8 +44,9 @@ sf_abort <- function(code, message, call = rlang::caller_env(), context = list()
 # `rename` maps the core's argument names to the R function's (draws -> m).
 sf_call <- function(fun, ..., .call = rlang::caller_env(), .rename = character()) {
   bridge <- sf_bridge(call = .call)
+  args <- list(...)  # R-side checks in the arguments raise their own classed errors, not "internal"
   result <- tryCatch(
-    bridge[[fun]](...),
+    do.call(bridge[[fun]], args),
     error = function(e) {
       detail <- tryCatch({
         last <- reticulate::py_last_error()

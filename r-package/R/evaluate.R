@@ -48,7 +48,7 @@ fuse_evaluate <- function(donor, block, predictors, methods = c("forest", "qrf",
   }
   cols <- unique(c(block, predictors, weights, categorical))
   res <- sf_call("evaluate", sf_encode(donor[cols], "donor", call), as.list(block), as.list(predictors),
-                 methods = as.list(methods), folds = sf_scalar_int(folds), draws = sf_scalar_int(m),
+                 methods = as.list(methods), folds = sf_scalar_int(folds), draws = sf_scalar_int(m %||% 20L),
                  weights = weights, constraints = if (is.null(constraints)) NULL else as.list(constraints),
                  categorical = if (is.null(categorical)) NULL else as.list(categorical),
                  seed = sf_scalar_int(seed), max_rows = sf_scalar_int(max_rows),

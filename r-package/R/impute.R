@@ -58,6 +58,31 @@ sf_params_json <- function(params, call) {
   as.character(jsonlite::toJSON(params, auto_unbox = TRUE, digits = NA, null = "null"))
 }
 
+# `tolerance = list(abs = , rel = )` (either may be left out or NULL) as JSON for the core.
+sf_tolerance_json <- function(tolerance, call) {
+  if (is.null(tolerance)) return(NULL)
+  if (!(is.list(tolerance) || is.numeric(tolerance)) || is.null(names(tolerance)) ||
+      !all(names(tolerance) %in% c("abs", "rel"))) {
+    sf_abort("bad_argument", "`tolerance` must be a named list such as `list(abs = 1e-6, rel = 1e-5)`.", call = call,
+             context = list(argument = "tolerance"))
+  }
+  as.character(jsonlite::toJSON(as.list(tolerance), auto_unbox = TRUE, digits = NA, null = "null"))
+}
+
+sf_flag <- function(x, arg, call) {
+  if (is.null(x)) return(FALSE)
+  if (!is.logical(x) || length(x) != 1 || is.na(x)) {
+    sf_abort("bad_argument", paste0("`", arg, "` must be TRUE or FALSE."), call = call, context = list(argument = arg))
+  }
+  x
+}
+
+# Warnings of the core (donor rows left out, ...) travel in the report; R raises them.
+sf_relay_warnings <- function(report) {
+  for (w in unlist(report$warnings)) cli::cli_warn("{w}", class = "surveyfuse_warning")
+  invisible(report)
+}
+
 sf_method <- function(method, call) {
   if (is.null(method)) return(NULL)
   if (!is.character(method) || length(method) != 1 || is.na(method)) {
@@ -79,6 +104,7 @@ sf_long <- function(result, recipient_proto, block_proto, info) {
   if (!is.null(block_proto)) tbl <- sf_restore_types(tbl, block_proto)
   out <- tibble::new_tibble(c(list(.imp = as.integer(imp), .id = as.integer(id)), as.list(tbl)), nrow = nrow(tbl))
   report <- tryCatch(jsonlite::fromJSON(result$report, simplifyVector = TRUE), error = function(e) list())
+  sf_relay_warnings(report)
   attr(out, "surveyfuse") <- c(info, list(report = report))
   out
 }
@@ -107,7 +133,8 @@ sf_long <- function(result, recipient_proto, block_proto, info) {
 #' @param method Imputation method, see [fuse_methods()]: `"forest"` (the
 #'   default), `"hotdeck"`, `"qrf"`, ... `NULL` uses whatever the core's
 #'   default method is.
-#' @param m Number of imputations (draws per recipient row).
+#' @param m Number of imputations (draws per recipient row); `NULL` for the
+#'   default, 20.
 #' @param weights <[`tidy-select`][tidyselect::language]> Optional donor
 #'   column of sampling weights.
 #' @param constraints Character vector of identities every imputed record must
@@ -117,6 +144,13 @@ sf_long <- function(result, recipient_proto, block_proto, info) {
 #' @param categorical <[`tidy-select`][tidyselect::language]> Columns to treat
 #'   as categorical whatever their type (factors and text always are).
 #' @param params A named list of method parameters, e.g. `list(k = 10)`.
+#' @param tolerance How far the two sides of a constraint may differ and still
+#'   hold: `list(abs = , rel = )`, `|lhs - rhs| <= abs + rel * sum(|terms|)`.
+#'   `NULL` (the default) is `abs = 1e-6, rel = 1e-5`, which covers numbers
+#'   stored in single precision (Stata `float`); integer columns are exact.
+#'   Donor rows off by no more than that are repaired, rows off by more are
+#'   left out with a warning when they exceed 1% of the donor weight.
+#' @param strict If `TRUE`, that warning is an error (`surveyfuse_error_donors_dropped`).
 #' @return A tibble with `nrow(recipient) * m` rows; its attribute
 #'   `"surveyfuse"` holds the block, predictors and the run report.
 #' @seealso [fuse_fit()] to fit once and impute many recipients,
@@ -136,7 +170,8 @@ sf_long <- function(result, recipient_proto, block_proto, info) {
 #' }
 #' @export
 fuse_impute <- function(donor, recipient, block, predictors, method = "forest", m = 20, weights = NULL,
-                        constraints = NULL, seed = NULL, categorical = NULL, params = list()) {
+                        constraints = NULL, seed = NULL, categorical = NULL, params = list(), tolerance = NULL,
+                        strict = FALSE) {
   call <- rlang::current_env()
   if (!is.data.frame(donor)) sf_abort("bad_argument", paste0("`donor` must be a data frame, not ", sf_type_name(donor), "."), call = call)
   if (!is.data.frame(recipient)) sf_abort("bad_argument", paste0("`recipient` must be a data frame, not ", sf_type_name(recipient), "."), call = call)
@@ -158,10 +193,11 @@ fuse_impute <- function(donor, recipient, block, predictors, method = "forest", 
   result <- sf_call(
     "impute", sf_encode(donor[donor_cols], "donor", call), sf_encode(recipient, "recipient", call),
     block = as.list(block), predictors = as.list(predictors), method = sf_method(method, call),
-    params = sf_params_json(params, call), draws = sf_scalar_int(m),
+    params = sf_params_json(params, call), draws = sf_scalar_int(m %||% 20L),
     constraints = if (length(constraints)) as.list(constraints) else NULL,
     categorical = if (length(categorical)) as.list(categorical) else NULL,
-    weights = weights, seed = sf_scalar_int(seed),
+    weights = weights, seed = sf_scalar_int(seed), tolerance = sf_tolerance_json(tolerance, call),
+    strict = sf_flag(strict, "strict", call),
     .call = call, .rename = c(draws = "m", random_state = "seed")
   )
   sf_long(result, recipient, donor[0, block, drop = FALSE],

@@ -28,7 +28,8 @@
 #' }
 #' @export
 fuse_fit <- function(donor, block, predictors, method = "forest", weights = NULL, constraints = NULL,
-                     seed = NULL, categorical = NULL, params = list(), path = NULL) {
+                     seed = NULL, categorical = NULL, params = list(), path = NULL, tolerance = NULL,
+                     strict = FALSE) {
   call <- rlang::current_env()
   roles <- sf_donor_roles(donor, rlang::enquo(block), rlang::enquo(predictors), rlang::enquo(weights),
                           rlang::enquo(categorical), call)
@@ -46,10 +47,13 @@ fuse_fit <- function(donor, block, predictors, method = "forest", weights = NULL
     method = sf_method(method, call), params = sf_params_json(params, call),
     constraints = if (length(constraints)) as.list(constraints) else NULL,
     categorical = if (length(categorical)) as.list(categorical) else NULL,
-    weights = weights, seed = sf_scalar_int(seed), path = path,
+    weights = weights, seed = sf_scalar_int(seed), path = path, tolerance = sf_tolerance_json(tolerance, call),
+    strict = sf_flag(strict, "strict", call),
     .call = call, .rename = c(random_state = "seed")
   )
-  sf_model(res, donor[0, block, drop = FALSE])
+  model <- sf_model(res, donor[0, block, drop = FALSE])
+  sf_relay_warnings(model$report)  # at fit time only, not again when a model file is loaded
+  model
 }
 
 sf_model <- function(res, block_proto) {
@@ -79,7 +83,7 @@ predict.surveyfuse_model <- function(object, newdata, m = 20, seed = NULL, row_o
   call <- rlang::current_env()
   state <- object$state
   res <- sf_call("sample", state$handle, state$path, sf_encode(newdata, "newdata", call),
-                 draws = sf_scalar_int(m), seed = sf_scalar_int(seed), row_offset = sf_scalar_int(row_offset),
+                 draws = sf_scalar_int(m %||% 20L), seed = sf_scalar_int(seed), row_offset = sf_scalar_int(row_offset),
                  .call = call, .rename = c(draws = "m"))
   sf_long(res, newdata, object$block_proto,
           list(block = object$block, predictors = object$predictors, method = object$method))

@@ -45,6 +45,7 @@ from __future__ import annotations
 import functools
 import itertools
 import json
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -52,7 +53,7 @@ import numpy as np
 import pandas as pd
 
 from ._version import __version__
-from .errors import ERROR_CODES, SurveyfuseError
+from .errors import ERROR_CODES, SurveyfuseError, SurveyfuseWarning
 
 R_NA_INT = np.int32(-(2**31))
 #: R's NA_real_ is a NaN with payload 1954; sending it lets R read NA, not NaN
@@ -201,7 +202,9 @@ def _entry(func: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return func(*args, **kwargs)
+            with warnings.catch_warnings():  # R raises them itself, from the report's "warnings"
+                warnings.simplefilter("ignore", SurveyfuseWarning)
+                return func(*args, **kwargs)
         except SurveyfuseError as exc:
             return {"error": exc.to_dict()}
 
@@ -272,22 +275,23 @@ def describe(payload: dict[str, Any]) -> dict[str, str]:
     return {str(c): str(frame[c].dtype) for c in frame.columns}
 
 
-def _imputer(block, predictors, method, params, categorical, weights, constraints, seed):
+def _imputer(block, predictors, method, params, categorical, weights, constraints, seed, tolerance=None, strict=False):
     from .imputer import Imputer
 
     return Imputer(
         block=_strings(block), predictors=_strings(predictors), method=method, params=_params(params),
         categorical=_strings(categorical), weights=weights, constraints=_strings(constraints),
-        random_state=_int_or_none(seed, "seed"),
+        random_state=_int_or_none(seed, "seed"), tolerance=None if tolerance is None else _params(tolerance),
+        strict=bool(strict),
     )
 
 
 @_entry
 def impute(donor: dict, recipient: dict, block: Any, predictors: Any, method: Any = None, params: Any = None,
            draws: Any = 20, constraints: Any = None, categorical: Any = None, weights: Any = None,
-           seed: Any = None) -> dict[str, Any]:
+           seed: Any = None, tolerance: Any = None, strict: Any = False) -> dict[str, Any]:
     """Fit on the donor and draw the block for the recipient: the long table as buffers."""
-    imp = _imputer(block, predictors, method, params, categorical, weights, constraints, seed)
+    imp = _imputer(block, predictors, method, params, categorical, weights, constraints, seed, tolerance, strict)
     imp.fit(decode_table(donor))
     table = imp.sample(decode_table(recipient), draws=_int_or_none(draws, "draws"), seed=_int_or_none(seed, "seed"))
     return _long_result(table, {**imp.fit_report_, **imp.sample_report_})
@@ -296,9 +300,9 @@ def impute(donor: dict, recipient: dict, block: Any, predictors: Any, method: An
 @_entry
 def fit(donor: dict, block: Any, predictors: Any, method: Any = None, params: Any = None,
         constraints: Any = None, categorical: Any = None, weights: Any = None, seed: Any = None,
-        path: str | None = None) -> dict[str, Any]:
+        path: str | None = None, tolerance: Any = None, strict: Any = False) -> dict[str, Any]:
     """Fit an Imputer, keep it under a handle and save it to ``path`` (when given)."""
-    imp = _imputer(block, predictors, method, params, categorical, weights, constraints, seed)
+    imp = _imputer(block, predictors, method, params, categorical, weights, constraints, seed, tolerance, strict)
     imp.fit(decode_table(donor))
     handle = f"model{next(_HANDLES)}"
     _MODELS[handle] = imp

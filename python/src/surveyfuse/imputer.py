@@ -326,7 +326,7 @@ class Imputer:
         if not hasattr(self, "backend_"):
             raise SurveyfuseError("not_fitted", "this Imputer is not fitted yet; call fit(donor) first")
 
-    def sample(self, recipient: Any, draws: int = 20, seed: int | None = None, row_offset: int = 0) -> Any:
+    def sample(self, recipient: Any, draws: int | None = 20, seed: int | None = None, row_offset: int = 0) -> Any:
         """Draw ``draws`` complete blocks for every recipient row; long format.
 
         Output: the recipient's columns unchanged, the block, ``_imp``
@@ -337,7 +337,7 @@ class Imputer:
         """
         self._check_fitted()
         t0 = time.perf_counter()
-        draws = check_draws(draws)
+        draws = check_draws(20 if draws is None else draws)  # None: the default, as everywhere else
         seed = check_seed(self.random_state if seed is None else seed)
         original, kind = as_pandas(recipient, role="recipient")
         present = [c for c in self.block if c in original.columns]
