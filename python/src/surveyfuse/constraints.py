@@ -462,6 +462,8 @@ def _as_float(values: Any, col: str) -> np.ndarray:
     arr = np.asarray(values)
     if arr.dtype.kind in "biuf":
         return arr.astype(np.float64)
+    if arr.dtype.kind in "mM":  # dates and durations as numbers; NaT is missing, not the smallest integer
+        return np.where(np.isnat(arr), np.nan, arr.view(np.int64).astype(np.float64))
     return pd.to_numeric(pd.Series(arr), errors="coerce").to_numpy(dtype=np.float64)
 
 
