@@ -21,6 +21,15 @@ def run(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
     return subprocess.run([*CLI, *args], capture_output=True, text=True, cwd=cwd)
 
 
+def run_here(capsys, *args: str) -> subprocess.CompletedProcess:
+    """The same command in this process (quicker where no process boundary is being tested)."""
+    from surveyfuse.cli import main
+
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(list(args), code, out, err)
+
+
 def test_run_writes_parquet_and_summary(tmp_path):
     out = tmp_path / "imputed.parquet"
     res = run("run", str(SPECS / "tasks" / "ok_hotdeck_investment.json"), "--output", str(out))
@@ -117,9 +126,9 @@ def _temporaries(folder: Path) -> list[Path]:
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
 def test_run_killed_mid_write_leaves_no_output_and_nothing_a_rerun_trips_over(sig, tmp_path):
-    recip = pd.read_parquet(SPECS / "data" / "cps_recipient.parquet").iloc[:2000]
-    recip.to_parquet(tmp_path / "recipient.parquet", row_group_size=25)
-    spec = _hotdeck_spec(tmp_path, tmp_path / "recipient.parquet", draws=10)
+    recip = pd.read_parquet(SPECS / "data" / "cps_recipient.parquet").iloc[:1000]
+    recip.to_parquet(tmp_path / "recipient.parquet", row_group_size=25)  # 40 chunks: writing takes a while
+    spec = _hotdeck_spec(tmp_path, tmp_path / "recipient.parquet", draws=5)
     out_dir = tmp_path / "out"
     out = out_dir / "imputed.csv"
     args = [*CLI, "run", str(spec), "-o", str(out), "--chunk-rows", "25", "-q"]
@@ -143,7 +152,7 @@ def test_run_killed_mid_write_leaves_no_output_and_nothing_a_rerun_trips_over(si
     rerun = subprocess.run(args, cwd=REPO, capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stderr
     assert list(out_dir.iterdir()) == [out]  # ... but the next run removes what it left
-    assert len(pd.read_csv(out)) == 10 * len(recip)
+    assert len(pd.read_csv(out)) == 5 * len(recip)
 
 
 def test_a_running_writers_temporaries_are_not_swept(tmp_path):
@@ -180,7 +189,7 @@ def test_output_that_cannot_grow_is_a_coded_error_with_nothing_left(tmp_path):
     assert list(out_dir.iterdir()) == []
 
 
-def test_every_optional_field_may_be_null(tmp_path):
+def test_every_optional_field_may_be_null(tmp_path, capsys):
     from surveyfuse.spec import task_schema
 
     schema = task_schema()
@@ -197,7 +206,7 @@ def test_every_optional_field_may_be_null(tmp_path):
     path = tmp_path / "nulls.json"
     path.write_text(json.dumps(spec))
     out = tmp_path / "imputed.parquet"
-    res = run("run", str(path), "-o", str(out), "--seed", "3", "--json")
+    res = run_here(capsys, "run", str(path), "-o", str(out), "--seed", "3", "--json")
     assert res.returncode == 0, res.stderr
     summary = json.loads(res.stdout)
     assert summary["draws"] == 20 and summary["method"] == "hotdeck"  # null draws: the default
@@ -207,9 +216,7 @@ def test_every_optional_field_may_be_null(tmp_path):
         absent.pop(k)
     path.write_text(json.dumps(absent))
     out2 = tmp_path / "imputed2.parquet"
-    from surveyfuse.cli import main  # the same command, in process: the two outputs must be equal
-
-    assert main(["run", str(path), "-o", str(out2), "--seed", "3", "-q"]) == 0
+    assert run_here(capsys, "run", str(path), "-o", str(out2), "--seed", "3", "-q").returncode == 0
     pd.testing.assert_frame_equal(pd.read_parquet(out), pd.read_parquet(out2))
 
 
@@ -221,9 +228,12 @@ def test_every_optional_field_may_be_null(tmp_path):
         ({"constraints": [" | ".join(["e00600 >= 0"] * 300)]}, "constraint_too_long", ["300 comparisons", "200"]),
     ],
 )
-def test_limits_are_refused_before_fitting(edit, code, mentions, tmp_path):
+def test_limits_are_refused_before_fitting(edit, code, mentions, tmp_path, capsys, monkeypatch):
+    from surveyfuse.backends.hotdeck import HotDeck
+
+    monkeypatch.setattr(HotDeck, "fit", lambda *a, **k: pytest.fail("a model was fitted before the refusal"))
     path = _hotdeck_spec(tmp_path, SPECS / "data" / "cps_recipient.parquet", **edit)
-    res = run("run", str(path), "-o", str(tmp_path / "x.parquet"))
+    res = run_here(capsys, "run", str(path), "-o", str(tmp_path / "x.parquet"))
     assert res.returncode == 2 and res.stderr.startswith(f"error[{code}]: "), res.stderr
     assert all(m in res.stderr for m in mentions), res.stderr
     assert list(tmp_path.iterdir()) == [path]

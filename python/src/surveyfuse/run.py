@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .data.frames import arrow_nested_kind
+from .data.frames import check_writable_columns
 from .data.io import check_stata_names, format_of, read_table
 from .errors import SurveyfuseError
 from .imputer import Imputer, check_draws, check_seed
@@ -84,12 +84,11 @@ def run_spec(
     recipient = None
     if not write:
         recipient = read_table(spec.recipient, role="recipient")
-        _check_run_memory(spec, [Partition(str(spec.recipient), None, 0, len(recipient), len(recipient.columns))],
-                          len(recipient), chunked=False)
+        _check_run_memory(spec, len(recipient), len(recipient.columns), chunked=False)
     else:
         if sum(p.rows for p in parts) == 0:
             raise SurveyfuseError("empty_recipient", f"recipient '{spec.recipient}' has no rows", path=str(spec.recipient))
-        _check_run_memory(spec, parts, chunk_rows, chunked=True)
+        _check_run_memory(spec, max(min(p.rows, chunk_rows) for p in parts), max(p.columns for p in parts), chunked=True)
         _check_nested_for(out_fmt, parts)
     t_read = time.perf_counter()
     harmonise = spec.harmonise or {}
@@ -256,14 +255,10 @@ def diagnose_spec(spec: TaskSpec | str | Path, out_dir: str | Path | None = None
     return result
 
 
-def _check_run_memory(spec: TaskSpec, parts: list[Partition], chunk_rows: int, *, chunked: bool) -> None:
-    """Refuse, before fitting, draws whose chunks cannot fit in memory."""
-    if not parts:
-        return
-    at_once = max(min(p.rows, chunk_rows) for p in parts)
-    width = max(p.columns for p in parts) + len(spec.block) + 2
+def _check_run_memory(spec: TaskSpec, rows: int, columns: int, *, chunked: bool) -> None:
+    """Refuse, before fitting, draws whose ``rows`` recipient rows at a time cannot fit in memory."""
     draws = spec.draws * int((spec.calibration or {}).get("candidates", 5)) if spec.calibration else spec.draws
-    check_memory(at_once, draws, width, len(spec.block), chunked=chunked)
+    check_memory(rows, draws, columns + len(spec.block) + 2, len(spec.block), chunked=chunked)
 
 
 def _check_nested_for(out_fmt: str | None, parts: list[Partition]) -> None:
@@ -272,16 +267,7 @@ def _check_nested_for(out_fmt: str | None, parts: list[Partition]) -> None:
         return
     import pyarrow.parquet as pq
 
-    schema = pq.read_schema(parts[0].path)
-    for field in schema:
-        kind = arrow_nested_kind(field.type)
-        if kind is not None:
-            raise SurveyfuseError(
-                "unsupported_column_type",
-                f"recipient column '{field.name}' holds {kind}, which a {'CSV' if out_fmt == 'csv' else 'Stata'} "
-                f"output cannot store; drop or unpack it, or write Parquet",
-                column=field.name, format=out_fmt,
-            )
+    check_writable_columns(pq.read_schema(parts[0].path).empty_table(), out_fmt)
 
 
 def _positive(value: Any, name: str) -> int:
