@@ -16,6 +16,7 @@ Seeded (hypothesis, derandomized, no example database) and bounded by
 from __future__ import annotations
 
 import contextlib
+import datetime
 import hashlib
 import io
 import json
@@ -217,7 +218,8 @@ def base(tmp_path_factory) -> Path:
         frame.to_parquet(root / f"{name}.parquet", row_group_size=5)
         frame.to_csv(root / f"{name}.csv", index=False)
         frame.to_feather(root / f"{name}.feather")
-        frame.to_stata(root / f"{name}.dta", write_index=False, version=118)
+        # a fixed header time stamp: damage at a given offset then hits the same bytes on every run
+        frame.to_stata(root / f"{name}.dta", write_index=False, version=118, time_stamp=datetime.datetime(2020, 1, 1))
     return root
 
 
