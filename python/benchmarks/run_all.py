@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import bench_deep  # noqa: E402
 import bench_evaluate  # noqa: E402
 import bench_forest  # noqa: E402
+import bench_precision  # noqa: E402
 import bench_scale  # noqa: E402
 
 BENCHMARKS = {
@@ -20,12 +21,14 @@ BENCHMARKS = {
     "deep": bench_deep.main,
     "scale": bench_scale.main,
     "evaluate": bench_evaluate.main,
+    "precision": bench_precision.main,
 }
 QUICK_ARGS = {
     "forest": ["--donors", "3000", "--recipients", "1000"],
     "deep": ["--tasks", "investment", "--methods", "hotdeck", "forest", "tvae"],
     "scale": ["--sizes", "1000,20000"],
     "evaluate": ["--folds", "3", "--draws", "10", "--max-rows", "3000"],
+    "precision": ["--methods", "hotdeck,forest"],
 }
 
 

@@ -12,6 +12,27 @@ REPO = Path(__file__).resolve().parents[2]
 SPECS = REPO / "shared-specs"
 DATA = SPECS / "data"
 
+#: cases run by the fuzz and fault battery (test_fuzz.py) by family, and those that failed; printed at the end
+FUZZ_CASES: dict[str, int] = {}
+FUZZ_FAILED: dict[str, int] = {}
+FUZZ_OUTCOMES: dict[str, dict[str, int]] = {}  # family -> "ok" or error code -> cases
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if FUZZ_CASES:
+        total = sum(FUZZ_CASES.values())
+        parts = ", ".join(f"{k} {v:,}" for k, v in FUZZ_CASES.items())
+        failed = sum(FUZZ_FAILED.values())
+        verdict = (f"{failed:,} ended in an internal error or a partial output (shrinking included)" if failed
+                   else "each ended in a complete output or a coded error")
+        terminalreporter.write_line(f"fuzz and fault battery: {total:,} cases ({parts}); {verdict}")
+        for family, outcomes in FUZZ_OUTCOMES.items():
+            ok = outcomes.get("ok", 0)
+            codes = sorted(((v, k) for k, v in outcomes.items() if k != "ok"), reverse=True)
+            top = ", ".join(f"{k} {v}" for v, k in codes[:6]) + (", ..." if len(codes) > 6 else "")
+            terminalreporter.write_line(f"  {family}: {ok} complete outputs, {sum(v for v, _ in codes)} coded errors "
+                                        f"({len(codes)} codes: {top})")
+
 
 @pytest.fixture(scope="session")
 def cps_donor() -> pd.DataFrame:

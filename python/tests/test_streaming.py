@@ -93,13 +93,23 @@ def test_dask_dataframe_api_matches_local(tmp_path):
     pd.testing.assert_frame_equal(got[local.columns], local, check_dtype=False)
 
 
-def test_failed_chunked_run_leaves_nothing(spec_with_partitioned_recipient, tmp_path):
-    spec, _, _ = spec_with_partitioned_recipient
-    out = tmp_path / "never.csv"
+def test_failed_chunked_run_leaves_nothing(spec_with_partitioned_recipient, tmp_path, monkeypatch):
+    """A run that has written chunks and then fails (bad data in a later recipient file) leaves nothing."""
     from surveyfuse import SurveyfuseError
+    from surveyfuse.stream import LongWriter
 
-    with pytest.raises(SurveyfuseError):
-        run_spec(spec, output=out, overrides={"method": "nope"})
+    spec, _, recip = spec_with_partitioned_recipient
+    bad = recip.iloc[:50].reset_index(drop=True).astype({"XTOT": "str"})
+    bad.loc[20, "XTOT"] = "two"
+    bad.to_parquet(tmp_path / "recipient" / "part-3.parquet")  # after the three good files
+    written = []
+    original = LongWriter.write
+    monkeypatch.setattr(LongWriter, "write", lambda self, table: (written.append(table.num_rows), original(self, table)))
+    out = tmp_path / "never.csv"
+    with pytest.raises(SurveyfuseError) as info:
+        run_spec(spec, output=out, chunk_rows=100)
+    assert info.value.code == "non_numeric" and info.value.context["row"] == 900 + 20
+    assert sum(written) == 3 * 900  # every good chunk was imputed and written before the failure
     assert not out.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".never")]
 

@@ -58,7 +58,7 @@ fuse_evaluate <- function(donor, block, predictors, ..., methods = NULL, folds =
   cols <- unique(c(roles$block, roles$predictors, roles$weights, roles$categorical))
   res <- sf_call("evaluate", sf_encode(sf_ungroup(donor)[cols], "donor", call), as.list(roles$block),
                  as.list(roles$predictors), methods = if (is.null(methods)) NULL else as.list(methods),
-                 folds = sf_scalar_int(folds), draws = sf_scalar_int(m), weights = roles$weights,
+                 folds = sf_scalar_int(folds), draws = sf_scalar_int(m %||% 20L), weights = roles$weights,
                  constraints = sf_constraints(constraints, call),
                  categorical = if (is.null(roles$categorical)) NULL else as.list(roles$categorical),
                  seed = sf_scalar_int(seed), max_rows = sf_scalar_int(max_rows),

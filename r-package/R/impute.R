@@ -77,6 +77,17 @@ sf_params_json <- function(params, call) {
   as.character(jsonlite::toJSON(params, auto_unbox = TRUE, digits = NA, null = "null"))
 }
 
+# `tolerance = list(abs = , rel = )` (either may be left out or NULL) as JSON for the core.
+sf_tolerance_json <- function(tolerance, call) {
+  if (is.null(tolerance)) return(NULL)
+  if (!(is.list(tolerance) || is.numeric(tolerance)) || is.null(names(tolerance)) ||
+      !all(names(tolerance) %in% c("abs", "rel"))) {
+    sf_abort("bad_argument", "`tolerance` must be a named list such as `list(abs = 1e-6, rel = 1e-5)`.", call = call,
+             context = list(argument = "tolerance"))
+  }
+  as.character(jsonlite::toJSON(as.list(tolerance), auto_unbox = TRUE, digits = NA, null = "null"))
+}
+
 sf_method <- function(method, call) {
   if (is.null(method)) return(NULL)
   if (!is.character(method) || length(method) != 1 || is.na(method)) {
@@ -99,6 +110,7 @@ sf_check_no_block <- function(recipient, block, arg, call) {
 }
 
 sf_flag <- function(x, arg, call) {
+  if (is.null(x)) return(FALSE)  # NULL is the default, as for every optional argument
   if (!is.logical(x) || length(x) != 1 || is.na(x)) {
     sf_abort("bad_argument", "{.arg {arg}} must be {.code TRUE} or {.code FALSE}, not {.obj_type_friendly {x}}.", call = call)
   }
@@ -168,7 +180,8 @@ sf_ungroup <- function(x) {
 #' @param method Imputation method, see [fuse_methods()]: `"forest"`,
 #'   `"hotdeck"`, `"qrf"`, ... `NULL` (the default) uses the core's default
 #'   method, the one [fuse_methods()] marks.
-#' @param m Number of imputations (draws per recipient row).
+#' @param m Number of imputations (draws per recipient row); `NULL` for the
+#'   default, 20.
 #' @param weights <[`tidy-select`][tidyselect::language]> Optional donor
 #'   column of sampling weights.
 #' @param constraints Character vector of identities every imputed record must
@@ -180,6 +193,13 @@ sf_ungroup <- function(x) {
 #' @param params A named list of method parameters, e.g. `list(k = 10)`.
 #' @param include If `TRUE`, the original recipient rows come first as
 #'   `.imp == 0`, with the block missing.
+#' @param tolerance How far the two sides of a constraint may differ and still
+#'   hold: `list(abs = , rel = )`, `|lhs - rhs| <= abs + rel * sum(|terms|)`.
+#'   `NULL` (the default) is `abs = 1e-6, rel = 1e-5`, which covers numbers
+#'   stored in single precision (Stata `float`); integer columns are exact.
+#'   Donor rows off by no more than that are repaired, rows off by more are
+#'   left out with a warning when they exceed 1% of the donor weight.
+#' @param strict If `TRUE`, that warning is an error (`surveyfuse_error_donors_dropped`).
 #' @return A `surveyfuse_imputed` tibble with `nrow(recipient) * m` rows
 #'   (`* (m + 1)` with `include = TRUE`).
 #' @seealso [fuse_fit()] to fit once and impute many recipients,
@@ -199,7 +219,8 @@ sf_ungroup <- function(x) {
 #' }
 #' @export
 fuse_impute <- function(donor, recipient, block, predictors, ..., method = NULL, m = 20, weights = NULL,
-                        constraints = NULL, seed = NULL, categorical = NULL, params = list(), include = FALSE) {
+                        constraints = NULL, seed = NULL, categorical = NULL, params = list(), include = FALSE,
+                        tolerance = NULL, strict = FALSE) {
   rlang::check_dots_empty()
   call <- rlang::current_env()
   sf_check_frame(recipient, "recipient", call)
@@ -219,9 +240,10 @@ fuse_impute <- function(donor, recipient, block, predictors, ..., method = NULL,
     "impute", sf_encode(sf_ungroup(donor)[donor_cols], "donor", call),
     sf_encode(sf_ungroup(recipient)[sent], "recipient", call),
     block = as.list(roles$block), predictors = as.list(predictors), method = sf_method(method, call),
-    params = sf_params_json(params, call), draws = sf_scalar_int(m), constraints = sf_constraints(constraints, call),
+    params = sf_params_json(params, call), draws = sf_scalar_int(m %||% 20L), constraints = sf_constraints(constraints, call),
     categorical = if (length(roles$categorical)) as.list(roles$categorical) else NULL,
     weights = roles$weights, seed = sf_scalar_int(seed), include = sf_flag(include, "include", call),
+    tolerance = sf_tolerance_json(tolerance, call), strict = sf_flag(strict, "strict", call),
     .call = call
   )
   sf_long(result, recipient, donor[0, roles$block, drop = FALSE],

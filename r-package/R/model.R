@@ -30,7 +30,8 @@
 #' }
 #' @export
 fuse_fit <- function(donor, block, predictors, ..., method = NULL, weights = NULL, constraints = NULL,
-                     seed = NULL, categorical = NULL, params = list(), path = NULL) {
+                     seed = NULL, categorical = NULL, params = list(), path = NULL, tolerance = NULL,
+                     strict = FALSE) {
   rlang::check_dots_empty()
   call <- rlang::current_env()
   roles <- sf_donor_roles(donor, rlang::enquo(block), rlang::enquo(predictors), rlang::enquo(weights),
@@ -42,7 +43,8 @@ fuse_fit <- function(donor, block, predictors, ..., method = NULL, weights = NUL
     predictors = as.list(roles$predictors), method = sf_method(method, call), params = sf_params_json(params, call),
     constraints = sf_constraints(constraints, call),
     categorical = if (length(roles$categorical)) as.list(roles$categorical) else NULL,
-    weights = roles$weights, seed = sf_scalar_int(seed), path = path, .call = call
+    weights = roles$weights, seed = sf_scalar_int(seed), path = path,
+    tolerance = sf_tolerance_json(tolerance, call), strict = sf_flag(strict, "strict", call), .call = call
   )
   sf_model(res, donor[0, roles$block, drop = FALSE])
 }
@@ -78,7 +80,7 @@ predict.surveyfuse_model <- function(object, newdata, ..., m = 20, seed = NULL, 
   sent <- intersect(object$predictors, names(newdata))
   sf_check_no_block(newdata, object$block, "newdata", call)
   res <- sf_call("sample", state$handle, state$path, sf_encode(sf_ungroup(newdata)[sent], "newdata", call),
-                 draws = sf_scalar_int(m), seed = sf_scalar_int(seed), row_offset = sf_scalar_int(row_offset),
+                 draws = sf_scalar_int(m %||% 20L), seed = sf_scalar_int(seed), row_offset = sf_scalar_int(row_offset),
                  include = sf_flag(include, "include", call), .call = call)
   sf_long(res, newdata, object$block_proto,
           list(block = object$block, predictors = object$predictors, method = object$method),

@@ -314,13 +314,14 @@ def describe(payload: dict[str, Any]) -> dict[str, str]:
     return {str(c): str(frame[c].dtype) for c in frame.columns}
 
 
-def _imputer(block, predictors, method, params, categorical, weights, constraints, seed):
+def _imputer(block, predictors, method, params, categorical, weights, constraints, seed, tolerance=None, strict=False):
     from .imputer import Imputer
 
     return Imputer(
         block=_strings(block), predictors=_strings(predictors), method=method, params=_params(params),
         categorical=_strings(categorical), weights=weights, constraints=_strings(constraints),
-        random_state=_int_or_none(seed, "seed"),
+        random_state=_int_or_none(seed, "seed"), tolerance=None if tolerance is None else _params(tolerance),
+        strict=bool(strict),
     )
 
 
@@ -340,10 +341,10 @@ def _drawn_columns(table: pd.DataFrame, recipient: pd.DataFrame) -> pd.DataFrame
 @_entry
 def impute(donor: dict, recipient: dict, block: Any, predictors: Any, method: Any = None, params: Any = None,
            draws: Any = 20, constraints: Any = None, categorical: Any = None, weights: Any = None,
-           seed: Any = None, include: bool = False) -> dict[str, Any]:
+           seed: Any = None, include: bool = False, tolerance: Any = None, strict: Any = False) -> dict[str, Any]:
     """Fit on the donor and draw the block for the recipient: the drawn columns of the long table."""
     draws = _draws(draws)
-    imp = _imputer(block, predictors, method, params, categorical, weights, constraints, seed)
+    imp = _imputer(block, predictors, method, params, categorical, weights, constraints, seed, tolerance, strict)
     imp.fit(decode_table(donor))
     rec = decode_table(recipient)
     table = imp.sample(rec, draws=draws, seed=_int_or_none(seed, "seed"), include=bool(include))
@@ -353,9 +354,9 @@ def impute(donor: dict, recipient: dict, block: Any, predictors: Any, method: An
 @_entry
 def fit(donor: dict, block: Any, predictors: Any, method: Any = None, params: Any = None,
         constraints: Any = None, categorical: Any = None, weights: Any = None, seed: Any = None,
-        path: str | None = None) -> dict[str, Any]:
+        path: str | None = None, tolerance: Any = None, strict: Any = False) -> dict[str, Any]:
     """Fit an Imputer, keep it under a handle and save it to ``path`` (when given)."""
-    imp = _imputer(block, predictors, method, params, categorical, weights, constraints, seed)
+    imp = _imputer(block, predictors, method, params, categorical, weights, constraints, seed, tolerance, strict)
     imp.fit(decode_table(donor))
     handle = f"model{next(_HANDLES)}"
     _MODELS[handle] = imp

@@ -2,8 +2,10 @@
 
 Thin by design: parse arguments, call the API, print, set the exit status.
 Exit 0 on success, 2 on a user error (one line ``error[code]: message`` on
-stderr, no traceback), 1 on an internal error. ``SURVEYFUSE_DEBUG=1`` shows
-tracebacks.
+stderr, no traceback), 1 on an internal error, 128 + the signal's number when
+stopped by SIGTERM, SIGHUP or Ctrl-C (after removing every temporary file, so
+no output appears). Warnings print as ``warning: message`` on stderr.
+``SURVEYFUSE_DEBUG=1`` shows tracebacks.
 """
 
 from __future__ import annotations
@@ -11,12 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import warnings
 from typing import Any, Sequence
 
 from ._version import __version__
-from .errors import ERROR_CODES, SurveyfuseError
+from .errors import ERROR_CODES, SurveyfuseError, SurveyfuseWarning
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -41,6 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--scheduler", metavar="ADDRESS", help="dask: address of a running scheduler")
     run.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                      help="progress bar (default: when stderr is a terminal)")
+    run.add_argument("--strict", action="store_true",
+                     help="fail (donors_dropped) instead of warning when constraints leave out over 1%% of the donor weight")
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
     run.add_argument("--quiet", "-q", action="store_true", help="print nothing on success")
 
@@ -79,9 +84,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    warnings.showwarning = _show_warning
+    previous = _stop_on_signals()
     try:
-        return _dispatch(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            warnings.filterwarnings("always", category=SurveyfuseWarning)  # data left out is always said
+            return _dispatch(args)
+    except _Stopped as exc:
+        print(f"stopped by signal {exc.signum}; nothing was written", file=sys.stderr)
+        return 128 + exc.signum
     except SurveyfuseError as exc:
         if getattr(args, "json", False):
             print(json.dumps({"error": exc.to_dict()}), file=sys.stderr)
@@ -89,13 +100,50 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error[{exc.code}]: {exc.message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print("interrupted; nothing was written", file=sys.stderr)
         return 130
     except Exception as exc:  # pragma: no cover - a bug, not a user error
         if os.environ.get("SURVEYFUSE_DEBUG"):
             raise
         print(f"internal error: {type(exc).__name__}: {exc}\n(set SURVEYFUSE_DEBUG=1 for a traceback, and please report it)", file=sys.stderr)
         return 1
+    finally:
+        _restore_signals(previous)
+
+
+class _Stopped(BaseException):
+    """Raised by the SIGTERM/SIGHUP handler: unwinds like Ctrl-C, so every writer removes its temporaries."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _on_signal(signum: int, frame: Any) -> None:
+    for s in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+        if s is not None:
+            signal.signal(s, signal.SIG_IGN)  # a second signal must not interrupt the clean-up
+    raise _Stopped(signum)
+
+
+def _stop_on_signals() -> dict[int, Any]:
+    previous: dict[int, Any] = {}
+    for name in ("SIGTERM", "SIGHUP"):
+        s = getattr(signal, name, None)
+        if s is not None:
+            try:
+                previous[s] = signal.signal(s, _on_signal)
+            except ValueError:  # not the main thread (main() called from a worker thread): leave them be
+                pass
+    return previous
+
+
+def _restore_signals(previous: dict[int, Any]) -> None:
+    for s, handler in previous.items():
+        try:
+            signal.signal(s, handler)
+        except ValueError:  # pragma: no cover
+            pass
 
 
 def _show_warning(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
@@ -111,7 +159,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "run":
         from .run import run_spec
 
-        overrides: dict[str, Any] = {"draws": args.draws, "seed": args.seed, "include_original": args.include_original}
+        overrides: dict[str, Any] = {"draws": args.draws, "seed": args.seed, "include_original": args.include_original,
+                                     "strict": True if args.strict else None}
         if args.method:
             overrides["method"] = args.method
             overrides["params"] = {}
@@ -182,13 +231,22 @@ def format_summary(s: dict[str, Any]) -> str:
         f"{s.get('chunks')} chunk{'s' if s.get('chunks') != 1 else ''}, engine {s.get('engine')})",
     ]
     if viol:
-        status = "ok, no record breaks a constraint" if c.get("ok") else f"{sum(viol.values())} violations"
+        lines += _donor_check_lines(s.get("donor_constraints") or {})
+        dropped = (s.get("donor_constraints") or {}).get("dropped_rows", 0)
+        if not c.get("ok"):
+            status = f"{sum(viol.values())} violations"
+        elif dropped:  # never "ok" when donors were lost to the constraints
+            status = f"no imputed record breaks one, but {dropped} donor rows were left out for breaking them"
+        else:
+            status = "ok, no record breaks a constraint"
         lines.append(f"  constraints     {status} ({c.get('rows_checked')} records checked)")
         for text, k in viol.items():
             rep = (c.get("repaired") or {}).get(text, 0)
             lines.append(f"    {k:8d} broken  {text}" + (f"  ({rep} repaired)" if rep else ""))
     else:
         lines.append("  constraints     none declared")
+    for w in s.get("warnings") or []:
+        lines.append(f"  warning         {w}")
     if "rows_off_support" in s:
         lines.append(f"  off support     {s['rows_off_support']} recipient rows flagged in _off_support")
     if s.get("raking"):
@@ -198,12 +256,36 @@ def format_summary(s: dict[str, Any]) -> str:
     for t in (s.get("calibration") or {}).get("targets", []):
         lines.append(f"  calibration     {t['kind']} {t['target']}: target {t['value']:.4g}, model {t['before']:.4g} -> "
                      f"{t['after']:.4g} (mean of draws {t['realized_mean']:.4g})")
-    for w in s.get("warnings", []):
-        lines.append(f"  warning         {w}")
     sec = s.get("seconds", {})
     lines.append(f"  time            {sec.get('total')} s (read {sec.get('read')} s, fit {sec.get('fit')} s, impute {sec.get('impute')} s)")
     lines.append(f"  peak memory     {s.get('peak_memory_mb')} MB")
     return "\n".join(lines)
+
+
+def _donor_check_lines(d: dict[str, Any]) -> list[str]:
+    """The tolerance used, and what the donor check repaired and left out (per constraint, with the worst row)."""
+    if not d:
+        return []
+    tol = d.get("tolerance", {})
+    exact = d.get("exact_columns") or []
+    exact_text = (", ".join(exact[:6]) + (", ..." if len(exact) > 6 else "")) if exact else "none"
+    lines = [f"  tolerance       |lhs - rhs| <= {tol.get('abs'):g} + {tol.get('rel'):g} x sum of |terms| "
+             f"(exact for integer columns: {exact_text})"]
+    for text, own in (tol.get("constraints") or {}).items():
+        lines.append(f"                  {own['abs']:g} + {own['rel']:g} x |terms| for {text}")
+    dropped = d.get("dropped_rows", 0)
+    lines.append(f"  donor check     {d.get('rows_checked')} rows: {d.get('repaired_rows', 0)} repaired (off by rounding "
+                 f"only), {dropped} left out" + (f" ({d.get('dropped_weight_share', 0):.1%} of the weight) for breaking "
+                                                 f"a constraint by more than the tolerance" if dropped else ""))
+    for text, k in (d.get("repaired") or {}).items():
+        lines.append(f"    {k:8d} repaired  {text}")
+    for text, x in (d.get("dropped") or {}).items():
+        worst = ""
+        if x.get("largest_violation") is not None:
+            rel = f" = {x['largest_relative']:.2%} of its terms" if x.get("largest_relative") is not None else ""
+            worst = f"  (largest violation {x['largest_violation']:.6g}{rel}, donor row {x['largest_row']})"
+        lines.append(f"    {x['rows']:8d} left out  {text}{worst}")
+    return lines
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -14,10 +14,22 @@ Grammar (whitespace ignored)::
 
 Arithmetic is linear: columns may be scaled by constants and added, never
 multiplied together. ``(a) == (b)`` between conditions means "if and only if",
-``->`` means implication. Equalities hold within
-``EQ_ATOL + EQ_RTOL * max(|lhs|, |rhs|)``; ``<=`` and ``>=`` allow the same
-slack; ``<`` and ``>`` are strict. A comparison that involves a missing value
-is counted as satisfied (nothing can be said about it).
+``->`` means implication. A comparison that involves a missing value is
+counted as satisfied (nothing can be said about it).
+
+Tolerance (see :class:`Tolerance` and docs/constraints.md): ``lhs == rhs``
+holds when ``|lhs - rhs| <= abs + rel * (sum of |coef * value| over the terms
+held in floating point)``; ``<=``, ``>=`` and ``!=`` allow the same slack, ``<``
+and ``>`` are strict. The default ``rel = 1e-5`` covers the rounding of every
+term to single precision (Stata ``float``, float32 Parquet, numbers printed
+with 6 significant digits) whatever the column's dtype says now; terms held in
+an integer dtype contribute no slack, so identities between integer columns
+are exact.
+
+Limits: a constraint is at most :data:`MAX_LENGTH` characters, nests
+parentheses at most :data:`MAX_NESTING` deep and holds at most
+:data:`MAX_COMPARISONS` comparisons (``constraint_too_long``,
+``constraint_too_deep``), so that parsing and checking stay linear in its size.
 """
 
 from __future__ import annotations
@@ -31,9 +43,16 @@ import pandas as pd
 
 from .errors import SurveyfuseError
 
+#: absolute slack of comparisons: what float64 sums of ordinary money amounts may lose
 EQ_ATOL = 1e-6
-EQ_RTOL = 1e-9
+#: relative slack, per unit of the terms' magnitudes: single-precision rounding of every term (2**-24 each,
+#: about 6e-8) and 6-significant-digit text (5e-6 each) stay well inside it, as in numpy.isclose's rtol
+EQ_RTOL = 1e-5
+MAX_LENGTH = 20_000
+MAX_NESTING = 64
+MAX_COMPARISONS = 200
 
+_SPACE = re.compile(r"\s*")
 _TOKEN = re.compile(
     r"\s*(?:(?P<num>\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?)"
     r"|(?P<str>\"[^\"]*\"|'[^']*')"
@@ -41,6 +60,50 @@ _TOKEN = re.compile(
     r"|(?P<name>[A-Za-z_][A-Za-z0-9_.]*))"
 )
 _COMPARE = ("<=", ">=", "==", "!=", "<", ">")
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """How far apart two sides may be and still count as equal.
+
+    ``|lhs - rhs| <= abs + rel * scale``, where ``scale`` adds up ``|coef *
+    value|`` over the terms stored in floating point (terms in an integer
+    dtype are exact and add nothing). Scaling by the terms rather than by
+    the result keeps the slack right when parts of opposite sign cancel.
+    """
+
+    abs: float = EQ_ATOL
+    rel: float = EQ_RTOL
+
+    @classmethod
+    def parse(cls, value: Any, where: str = "tolerance") -> "Tolerance | None":
+        """``None``, a :class:`Tolerance`, or ``{"abs": ..., "rel": ...}`` (missing keys: the default)."""
+        if value is None or isinstance(value, Tolerance):
+            return value
+        if not isinstance(value, Mapping) or set(value) - {"abs", "rel"}:
+            raise SurveyfuseError(
+                "bad_argument", f"{where} must be {{\"abs\": number, \"rel\": number}}, got {value!r}", argument=where
+            )
+        out = {}
+        for key in ("abs", "rel"):
+            v = value.get(key)
+            if v is None:
+                continue
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not np.isfinite(v) or v < 0:
+                raise SurveyfuseError(
+                    "bad_argument", f"{where}.{key} must be a finite number >= 0, got {v!r}", argument=f"{where}.{key}"
+                )
+            out[key] = float(v)
+        return cls(**out)
+
+    def to_dict(self) -> dict[str, float]:
+        return {"abs": self.abs, "rel": self.rel}
+
+
+DEFAULT_TOLERANCE = Tolerance()
+#: what float64 arithmetic itself may lose: a donor row off by more than this but within the
+#: tolerance is rounding, and is repaired onto the identity
+EXACT = Tolerance(abs=1e-9, rel=1e-12)
 
 
 # --- AST --------------------------------------------------------------------
@@ -56,7 +119,7 @@ class Linear:
         return {c for c, _ in self.coefs}
 
     def scaled(self, k: float) -> "Linear":
-        return Linear(tuple((c, a * k) for c, a in self.coefs), self.const * k)
+        return Linear(tuple((c, a * k) for c, a in self.coefs if a * k != 0.0), self.const * k)
 
     def plus(self, other: "Linear", sign: float = 1.0) -> "Linear":
         merged: dict[str, float] = dict(self.coefs)
@@ -92,6 +155,7 @@ Node = Union[Compare, BoolOp]
 class Constraint:
     text: str
     node: Node
+    tolerance: Tolerance | None = None  # None: the set's tolerance
 
     @property
     def columns(self) -> set[str]:
@@ -118,27 +182,78 @@ def _syntax_error(text: str, pos: int, what: str) -> SurveyfuseError:
 
 def _tokenize(text: str) -> list[_Tok]:
     toks: list[_Tok] = []
-    pos = 0
+    pos = _SPACE.match(text, 0).end()
     while pos < len(text):
-        if text[pos:].strip() == "":
-            break
         m = _TOKEN.match(text, pos)
         if not m or m.end() == pos:
-            start = pos + (len(text[pos:]) - len(text[pos:].lstrip()))
-            raise _syntax_error(text, start, f"unexpected character {text[start]!r}")
+            raise _syntax_error(text, pos, f"unexpected character {text[pos]!r}")
         kind = m.lastgroup or ""
         value = m.group(kind)
         toks.append(_Tok(kind, value, m.start(kind)))
-        pos = m.end()
+        pos = _SPACE.match(text, m.end()).end()
     toks.append(_Tok("end", "", len(text)))
     return toks
 
 
+def _short(text: str, k: int = 60) -> str:
+    return text if len(text) <= k else text[:k] + "..."
+
+
+def _check_limits(text: str, toks: list[_Tok]) -> None:
+    """Refuse sizes that would make parsing or checking deep or slow (stable codes, before any work)."""
+    depth = 0
+    for t in toks:
+        if t.kind == "op" and t.value == "(":
+            depth += 1
+            if depth > MAX_NESTING:
+                raise SurveyfuseError(
+                    "constraint_too_deep",
+                    f"constraint '{_short(text)}' nests parentheses more than {MAX_NESTING} deep "
+                    f"(at position {t.pos}); write it as several constraints",
+                    constraint=_short(text), position=t.pos, limit=MAX_NESTING,
+                )
+        elif t.kind == "op" and t.value == ")":
+            depth = max(depth - 1, 0)
+    comparisons = sum(1 for t in toks if t.kind == "op" and t.value in _COMPARE)
+    if comparisons > MAX_COMPARISONS:
+        raise SurveyfuseError(
+            "constraint_too_long",
+            f"constraint '{_short(text)}' holds {comparisons} comparisons, more than the {MAX_COMPARISONS} "
+            f"allowed in one constraint; write it as several constraints",
+            constraint=_short(text), comparisons=comparisons, limit=MAX_COMPARISONS,
+        )
+
+
 class _Parser:
+    """Recursive descent; ``condition`` and ``expr`` are memoised by position, so the
+    backtracking between a parenthesised condition and a parenthesised sum stays linear."""
+
     def __init__(self, text: str) -> None:
+        if len(text) > MAX_LENGTH:
+            raise SurveyfuseError(
+                "constraint_too_long",
+                f"constraint '{_short(text)}' is {len(text):,} characters long, more than the {MAX_LENGTH:,} allowed",
+                constraint=_short(text), length=len(text), limit=MAX_LENGTH,
+            )
         self.text = text
         self.toks = _tokenize(text)
+        _check_limits(text, self.toks)
         self.i = 0
+        self._memo: dict[tuple[str, int], tuple[Any, int] | SurveyfuseError] = {}
+
+    def _memoised(self, rule: str, parse: Any) -> Any:
+        key = (rule, self.i)
+        hit = self._memo.get(key)
+        if hit is None:
+            try:
+                hit = (parse(), self.i)
+            except SurveyfuseError as exc:
+                hit = exc
+            self._memo[key] = hit
+        if isinstance(hit, SurveyfuseError):
+            raise hit
+        node, self.i = hit
+        return node
 
     # helpers
     @property
@@ -175,6 +290,9 @@ class _Parser:
         return node
 
     def condition(self) -> Node:
+        return self._memoised("condition", self._condition)
+
+    def _condition(self) -> Node:
         node = self.conjunct()
         while self.accept("|", "or"):
             node = BoolOp("or", node, self.conjunct())
@@ -229,6 +347,9 @@ class _Parser:
         return Compare(lhs, t.value, rhs)
 
     def expr(self) -> Linear:
+        return self._memoised("expr", self._expr)
+
+    def _expr(self) -> Linear:
         node = self.term()
         while True:
             t = self.accept("+", "-")
@@ -238,6 +359,7 @@ class _Parser:
             if node.text is not None or other.text is not None:
                 raise _syntax_error(self.text, t.pos, "text cannot be added or subtracted")
             node = node.plus(other, 1.0 if t.value == "+" else -1.0)
+            self._check_finite(node, t.pos)
 
     def term(self) -> Linear:
         node = self.factor()
@@ -246,10 +368,12 @@ class _Parser:
             if t is None:
                 return node
             other = self.factor()
+            if node.text is not None or other.text is not None:
+                raise _syntax_error(self.text, t.pos, "text cannot be multiplied or divided")
             if other.coefs and node.coefs:
                 raise _syntax_error(self.text, t.pos, "columns can only be multiplied by constants")
             if t.value == "/":
-                if other.coefs or other.text is not None:
+                if other.coefs:
                     raise _syntax_error(self.text, t.pos, "can only divide by a constant")
                 if other.const == 0:
                     raise _syntax_error(self.text, t.pos, "division by zero")
@@ -258,20 +382,41 @@ class _Parser:
                 node = other.scaled(node.const)
             else:
                 node = node.scaled(other.const)
+            self._check_finite(node, t.pos)
+
+    def _check_finite(self, node: Linear, pos: int) -> None:
+        if not (np.isfinite(node.const) and all(np.isfinite(a) for _, a in node.coefs)):
+            raise _syntax_error(self.text, pos, "a coefficient overflows")
 
     def factor(self) -> Linear:
+        negate = False
+        while True:  # a run of unary minuses, without recursion
+            t = self.accept("-")
+            if t is None:
+                break
+            negate = not negate
+            sign_at = t.pos
+        node = self._primary()
+        if negate:
+            if node.text is not None:
+                raise _syntax_error(self.text, sign_at, "text cannot be negated")
+            node = node.scaled(-1.0)
+        return node
+
+    def _primary(self) -> Linear:
         t = self.tok
         if t.kind == "num":
+            value = float(t.value)
+            if not np.isfinite(value):
+                raise _syntax_error(self.text, t.pos, f"number {t.value} is too large")
             self.i += 1
-            return Linear(const=float(t.value))
+            return Linear(const=value)
         if t.kind == "str":
             self.i += 1
             return Linear(text=t.value[1:-1])
         if t.kind == "name" and t.value not in ("and", "or"):
             self.i += 1
             return Linear(coefs=((t.value, 1.0),))
-        if self.accept("-"):
-            return self.factor().scaled(-1.0)
         if self.accept("("):
             inner = self.expr()
             self.expect(")", "')'")
@@ -279,8 +424,11 @@ class _Parser:
         raise self.error("expected a column name, a number or '('")
 
 
-def parse_constraint(text: str) -> Constraint:
+def parse_constraint(text: Any, tolerance: Any = None) -> Constraint:
     """Parse one constraint, raising ``constraint_syntax`` that points at the token.
+
+    ``text`` is the constraint, or ``{"constraint": text, "tolerance": {"abs":
+    ..., "rel": ...}}`` for one that needs its own tolerance.
 
     The language: comparisons (``<= >= == != < >``) between linear
     expressions of columns, conditions combined with ``&`` / ``and`` and
@@ -298,9 +446,19 @@ def parse_constraint(text: str) -> Constraint:
     ...     print(exc.code)
     constraint_syntax
     """
+    if isinstance(text, Mapping):
+        unknown = sorted(set(map(str, text)) - {"constraint", "tolerance"})
+        if unknown or not isinstance(text.get("constraint"), str):
+            raise SurveyfuseError(
+                "constraint_syntax",
+                f"a constraint given as an object needs 'constraint' (its text) and may have 'tolerance', got {dict(text)!r}",
+                constraint=str(dict(text)),
+            )
+        body = text["constraint"]
+        return Constraint(body, _Parser(body).parse(), Tolerance.parse(text.get("tolerance"), f"tolerance of '{_short(body)}'"))
     if not isinstance(text, str):
         raise SurveyfuseError("constraint_syntax", f"a constraint must be text, got {text!r}", constraint=str(text))
-    return Constraint(text, _Parser(text).parse())
+    return Constraint(text, _Parser(text).parse(), Tolerance.parse(tolerance))
 
 
 # --- evaluation ---------------------------------------------------------------
@@ -308,19 +466,59 @@ def _linear_values(lin: Linear, data: Mapping[str, Any], n: int) -> np.ndarray:
     if lin.text is not None:
         return np.full(n, lin.text, dtype=object)
     out = np.full(n, lin.const, dtype=np.float64)
-    for col, a in lin.coefs:
-        out = out + a * _as_float(data[col], col)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for col, a in lin.coefs:
+            out = out + a * _as_float(data[col], col)
     return out
 
 
 def _as_float(values: Any, col: str) -> np.ndarray:
+    if isinstance(values, pd.Series) and not isinstance(values.dtype, np.dtype):
+        values = pd.to_numeric(values, errors="coerce").astype("float64").to_numpy(na_value=np.nan)
     arr = np.asarray(values)
     if arr.dtype.kind in "biuf":
         return arr.astype(np.float64)
+    if arr.dtype.kind in "mM":  # dates and durations as numbers; NaT is missing, not the smallest integer
+        return np.where(np.isnat(arr), np.nan, arr.view(np.int64).astype(np.float64))
     return pd.to_numeric(pd.Series(arr), errors="coerce").to_numpy(dtype=np.float64)
 
 
-def _compare(node: Compare, data: Mapping[str, Any], n: int) -> tuple[np.ndarray, np.ndarray]:
+def _is_exact(values: Any) -> bool:
+    """Integer and boolean dtypes hold their values exactly: their terms get no slack."""
+    dtype = getattr(values, "dtype", None)
+    if dtype is None:
+        dtype = np.asarray(values).dtype
+    return bool(pd.api.types.is_integer_dtype(dtype) or pd.api.types.is_bool_dtype(dtype))
+
+
+def exact_columns(data: Mapping[str, Any] | pd.DataFrame, columns: Iterable[str] | None = None) -> frozenset[str]:
+    """The columns of ``data`` (among ``columns``) stored in an integer or boolean dtype."""
+    names = list(data.keys()) if columns is None else [c for c in columns if c in data]
+    return frozenset(c for c in names if _is_exact(data[c]))
+
+
+def _side(lin: Linear, data: Mapping[str, Any], n: int, exact: frozenset[str] | None) -> tuple[np.ndarray, np.ndarray]:
+    """A linear side's values and the magnitude of its inexact terms (what rounding can have moved)."""
+    values = np.full(n, lin.const, dtype=np.float64)
+    scale = np.zeros(n, dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):  # huge values overflow to inf: they then hold nothing
+        for col, a in lin.coefs:
+            term = a * _as_float(data[col], col)
+            values = values + term
+            if not (col in exact if exact is not None else _is_exact(data[col])):
+                scale = scale + np.abs(term)
+    return values, scale
+
+
+def _numeric_sides(node: Compare, data: Mapping[str, Any], n: int, exact: frozenset[str] | None):
+    lhs, ls = _side(node.lhs, data, n, exact)
+    rhs, rs = _side(node.rhs, data, n, exact)
+    scale = ls + rs
+    return lhs, rhs, np.where(np.isfinite(scale), scale, 0.0)  # an infinite value earns no slack
+
+
+def _compare(node: Compare, data: Mapping[str, Any], n: int, tol: Tolerance = DEFAULT_TOLERANCE,
+             exact: frozenset[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(holds, known) boolean arrays for one comparison."""
     textual = node.lhs.text is not None or node.rhs.text is not None
     if textual:
@@ -329,20 +527,34 @@ def _compare(node: Compare, data: Mapping[str, Any], n: int) -> tuple[np.ndarray
         known = ~(pd.isna(lhs) | pd.isna(rhs))
         eq = np.array([str(a) == str(b) for a, b in zip(lhs, rhs)], dtype=bool)
         return (eq if node.op == "==" else ~eq), known
-    lhs = _linear_values(node.lhs, data, n)
-    rhs = _linear_values(node.rhs, data, n)
+    lhs, rhs, scale = _numeric_sides(node, data, n, exact)
     known = ~(np.isnan(lhs) | np.isnan(rhs))
-    tol = EQ_ATOL + EQ_RTOL * np.maximum(np.abs(lhs), np.abs(rhs))
-    with np.errstate(invalid="ignore"):
+    slack = tol.abs + tol.rel * scale
+    with np.errstate(invalid="ignore", over="ignore"):
         holds = {
-            "<=": lhs <= rhs + tol,
-            ">=": lhs >= rhs - tol,
-            "==": np.abs(lhs - rhs) <= tol,
-            "!=": np.abs(lhs - rhs) > tol,
+            "<=": lhs <= rhs + slack,
+            ">=": lhs >= rhs - slack,
+            "==": np.abs(lhs - rhs) <= slack,
+            "!=": np.abs(lhs - rhs) > slack,
             "<": lhs < rhs,
             ">": lhs > rhs,
         }[node.op]
     return holds, known
+
+
+def _excess(node: Compare, data: Mapping[str, Any], n: int, exact: frozenset[str] | None) -> tuple[np.ndarray, np.ndarray]:
+    """How far each row is from meeting a numeric comparison, and the size of all its terms."""
+    if node.lhs.text is not None or node.rhs.text is not None:
+        return np.full(n, np.nan), np.full(n, np.nan)
+    lhs, rhs, _ = _numeric_sides(node, data, n, exact)
+    _, _, size = _numeric_sides(node, data, n, frozenset())
+    with np.errstate(invalid="ignore", over="ignore"):
+        diff = lhs - rhs
+        amount = {
+            "==": np.abs(diff), "<=": np.maximum(diff, 0.0), "<": np.maximum(diff, 0.0),
+            ">=": np.maximum(-diff, 0.0), ">": np.maximum(-diff, 0.0), "!=": np.zeros(n),
+        }[node.op]
+    return amount, size
 
 
 def _object_side(lin: Linear, data: Mapping[str, Any], n: int) -> np.ndarray:
@@ -353,12 +565,13 @@ def _object_side(lin: Linear, data: Mapping[str, Any], n: int) -> np.ndarray:
     return _linear_values(lin, data, n).astype(object)
 
 
-def _evaluate(node: Node, data: Mapping[str, Any], n: int) -> tuple[np.ndarray, np.ndarray]:
+def _evaluate(node: Node, data: Mapping[str, Any], n: int, tol: Tolerance = DEFAULT_TOLERANCE,
+              exact: frozenset[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Three-valued logic: (value, known)."""
     if isinstance(node, Compare):
-        return _compare(node, data, n)
-    lv, lk = _evaluate(node.left, data, n)
-    rv, rk = _evaluate(node.right, data, n)
+        return _compare(node, data, n, tol, exact)
+    lv, lk = _evaluate(node.left, data, n, tol, exact)
+    rv, rk = _evaluate(node.right, data, n, tol, exact)
     if node.op == "and":
         return lv & rv, (lk & rk) | (lk & ~lv) | (rk & ~rv)
     if node.op == "or":
@@ -397,13 +610,32 @@ class ConstraintReport:
         }
 
 
+@dataclass
+class DonorScreen:
+    """What :meth:`ConstraintSet.screen` found in a donor.
+
+    ``keep`` is False where a row breaks a constraint by more than the
+    tolerance; ``values`` holds the repaired columns (float64, every row, the
+    unrepaired rows unchanged) and ``repaired_rows`` the rows that moved.
+    """
+
+    keep: np.ndarray
+    repaired_rows: np.ndarray
+    values: dict[str, np.ndarray]
+    report: dict[str, Any]
+
+
 class ConstraintSet:
     """Parsed constraints: check data against them, count and repair violations.
 
     Parameters
     ----------
-    texts : list of str
-        Constraints in the constraint language (:func:`parse_constraint`).
+    texts : list of str or dict
+        Constraints in the constraint language (:func:`parse_constraint`), or
+        ``{"constraint": ..., "tolerance": ...}`` objects.
+    tolerance : Tolerance or dict, optional
+        The set's default (``{"abs": ..., "rel": ...}``; ``None`` for
+        :data:`DEFAULT_TOLERANCE`).
 
     Examples
     --------
@@ -415,7 +647,10 @@ class ConstraintSet:
     {'qualified <= dividends': 1, 'dividends >= 0': 0}
     """
 
-    def __init__(self, texts: Iterable[str] | None = None) -> None:
+    def __init__(self, texts: Iterable[Any] | str | None = None, tolerance: Any = None) -> None:
+        if isinstance(texts, (str, Mapping)):
+            texts = [texts]
+        self.tolerance = Tolerance.parse(tolerance) or DEFAULT_TOLERANCE
         self.constraints = [parse_constraint(t) for t in (texts or [])]
 
     def __len__(self) -> int:
@@ -427,6 +662,44 @@ class ConstraintSet:
     @property
     def texts(self) -> list[str]:
         return [c.text for c in self.constraints]
+
+    def tolerance_of(self, c: Constraint) -> Tolerance:
+        """The tolerance that decides whether ``c`` holds: its own, else the set's.
+
+        Examples
+        --------
+        >>> from surveyfuse import ConstraintSet
+        >>> cs = ConstraintSet(["a <= b", {"constraint": "b <= c", "tolerance": {"abs": 0.5, "rel": 0}}])
+        >>> cs.tolerance_of(cs.constraints[0]), cs.tolerance_of(cs.constraints[1])
+        (Tolerance(abs=1e-06, rel=1e-05), Tolerance(abs=0.5, rel=0.0))
+        """
+        return c.tolerance or self.tolerance
+
+    def describe_tolerance(self) -> dict[str, Any]:
+        """The set's tolerance, and each constraint that has its own (for run reports).
+
+        Examples
+        --------
+        >>> from surveyfuse import ConstraintSet
+        >>> ConstraintSet(["a <= b", {"constraint": "b <= c", "tolerance": {"abs": 0.5, "rel": 0}}]).describe_tolerance()
+        {'abs': 1e-06, 'rel': 1e-05, 'constraints': {'b <= c': {'abs': 0.5, 'rel': 0.0}}}
+        """
+        out: dict[str, Any] = self.tolerance.to_dict()
+        own = {c.text: c.tolerance.to_dict() for c in self.constraints if c.tolerance is not None}
+        if own:
+            out["constraints"] = own
+        return out
+
+    def columns(self) -> set[str]:
+        """Every column the constraints name.
+
+        Examples
+        --------
+        >>> from surveyfuse import ConstraintSet
+        >>> sorted(ConstraintSet(["total == a + b", "a >= 0"]).columns())
+        ['a', 'b', 'total']
+        """
+        return set().union(*[c.columns for c in self.constraints]) if self.constraints else set()
 
     def validate_columns(self, known: Iterable[str]) -> "ConstraintSet":
         """Refuse a constraint naming a column outside ``known`` (``constraint_unknown_column``); returns self.
@@ -446,15 +719,19 @@ class ConstraintSet:
             if unknown:
                 raise SurveyfuseError(
                     "constraint_unknown_column",
-                    f"constraint '{c.text}' names column '{unknown[0]}', which is neither a predictor "
+                    f"constraint '{_short(c.text)}' names column '{unknown[0]}', which is neither a predictor "
                     f"nor in the block",
-                    constraint=c.text,
+                    constraint=_short(c.text),
                     column=unknown[0],
                 )
         return self
 
-    def violations(self, data: Mapping[str, Any] | pd.DataFrame) -> dict[str, np.ndarray]:
+    def violations(self, data: Mapping[str, Any] | pd.DataFrame, tolerance: Tolerance | None = None,
+                   exact: frozenset[str] | None = None) -> dict[str, np.ndarray]:
         """Boolean mask per constraint text: True where a row breaks it.
+
+        ``tolerance`` replaces every constraint's own; ``exact`` names the
+        columns whose terms get no slack (default: those of integer dtype).
 
         Examples
         --------
@@ -465,11 +742,12 @@ class ConstraintSet:
         n = _n_rows(data)
         out = {}
         for c in self.constraints:
-            holds, known = _evaluate(c.node, data, n)
+            holds, known = _evaluate(c.node, data, n, tolerance or self.tolerance_of(c), exact)
             out[c.text] = known & ~holds
         return out
 
-    def violating_rows(self, data: Mapping[str, Any] | pd.DataFrame) -> np.ndarray:
+    def violating_rows(self, data: Mapping[str, Any] | pd.DataFrame, tolerance: Tolerance | None = None,
+                       exact: frozenset[str] | None = None) -> np.ndarray:
         """True for each row that breaks at least one constraint.
 
         Examples
@@ -480,7 +758,7 @@ class ConstraintSet:
         """
         n = _n_rows(data)
         bad = np.zeros(n, dtype=bool)
-        for mask in self.violations(data).values():
+        for mask in self.violations(data, tolerance, exact).values():
             bad |= mask
         return bad
 
@@ -498,10 +776,12 @@ class ConstraintSet:
 
     def repair(
         self,
-        data: dict[str, np.ndarray],
+        data: dict[str, Any],
         mutable: Iterable[str],
         integer: Iterable[str] = (),
         rounds: int = 20,
+        tolerance: Tolerance | None = None,
+        exact: frozenset[str] | None = None,
     ) -> dict[str, int]:
         """Move rows onto violated linear constraints, changing only ``mutable`` columns.
 
@@ -513,8 +793,11 @@ class ConstraintSet:
         total itself is imputed, it alone moves to equal the sum of its parts;
         anything else takes the smallest Euclidean step. Columns in ``integer`` stay
         whole numbers, the rounding remainder going to the largest part.
-        Cycling over the set handles overlapping constraints. ``data`` is
-        modified in place; returns how many rows each constraint had changed.
+        Cycling over the set handles overlapping constraints. The mutable
+        columns of ``data`` are replaced by repaired float64 copies (the
+        arrays passed in are never written to, so read-only ones are fine);
+        ``tolerance`` (default: each constraint's own) decides what counts as
+        broken. Returns how many rows each constraint had changed.
 
         Examples
         --------
@@ -524,27 +807,142 @@ class ConstraintSet:
         >>> ConstraintSet(["a <= b"]).repair(data, mutable=["a"]), data["a"].tolist()
         ({'a <= b': 1}, [1.0, 2.0])
         """
-        mutable = set(mutable)
-        integer = set(integer) & mutable
-        changed_rows: dict[str, np.ndarray] = {}
         n = _n_rows(data)
+        if exact is None:
+            exact = exact_columns(data, self.columns())
+        mutable = {c for c in mutable if c in data}
+        integer = set(integer) & mutable
+        for c in mutable:
+            data[c] = np.array(_as_float(data[c], c), dtype=np.float64)  # a writable copy
+        changed_rows: dict[str, np.ndarray] = {}
         for _ in range(rounds):
             changed = False
             for c in self.constraints:
-                holds, known = _evaluate(c.node, data, n)
+                tol = tolerance or self.tolerance_of(c)
+                holds, known = _evaluate(c.node, data, n, tol, exact)
                 bad = known & ~holds
                 if not bad.any():
                     continue
-                target = _repair_target(c.node, data, n, bad)
+                target = _repair_target(c.node, data, n, bad, tol, exact)
                 if target is None:
                     continue
                 node, rows = target
-                if _project(node, data, rows, mutable, integer):
-                    changed_rows[c.text] = changed_rows.get(c.text, np.zeros(n, bool)) | rows
+                moved = _project(node, data, rows, mutable, integer)
+                if moved is not None and moved.any():
+                    changed_rows[c.text] = changed_rows.get(c.text, np.zeros(n, bool)) | moved
                     changed = True
             if not changed:
                 break
         return {k: int(v.sum()) for k, v in changed_rows.items()}
+
+    def screen(
+        self,
+        data: Mapping[str, Any] | pd.DataFrame,
+        mutable: Iterable[str],
+        integer: Iterable[str] = (),
+        weights: np.ndarray | None = None,
+        rows: np.ndarray | None = None,
+    ) -> DonorScreen:
+        """Check donor rows: repair those that miss an identity by rounding only, flag the rest.
+
+        A row that breaks a constraint by more than the tolerance is to be
+        left out (``keep`` False), with counts, weight shares and the largest
+        violation per constraint in the report. A row that holds within the
+        tolerance but not exactly is moved onto the identity by the same
+        projection the draws get (``mutable`` columns only); where that would
+        break another constraint the row keeps its values. ``rows`` limits the
+        check to rows still in use; ``weights`` give the shares.
+
+        Examples
+        --------
+        A total off by a cent (float32 rounding of 120,000) is repaired, one
+        off by 3 is left out:
+
+        >>> import pandas as pd
+        >>> from surveyfuse import ConstraintSet
+        >>> donor = pd.DataFrame({"a": [100000.0, 2.0, 5.0], "b": [20000.0, 3.0, 1.0], "total": [120000.01, 5.0, 9.0]})
+        >>> found = ConstraintSet(["total == a + b"]).screen(donor, mutable=["a", "b", "total"])
+        >>> found.keep.tolist(), found.repaired_rows.tolist(), found.values["total"].tolist()
+        ([True, True, False], [True, False, False], [120000.0, 5.0, 9.0])
+        """
+        n = _n_rows(data)
+        rows = np.ones(n, dtype=bool) if rows is None else np.asarray(rows, dtype=bool)
+        w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
+        total_w = float(w[rows].sum()) or 1.0
+        view = {c: data[c] for c in self.columns() if c in data} or {"_": np.zeros(n)}  # keeps the row count
+        exact = exact_columns(view)
+        broken = {k: m & rows for k, m in self.violations(view, exact=exact).items()}
+        drop = np.zeros(n, dtype=bool)
+        for mask in broken.values():
+            drop |= mask
+        off = self.violations(view, tolerance=EXACT, exact=exact)
+        candidates = rows & ~drop
+        inexact = np.zeros(n, dtype=bool)
+        for mask in off.values():
+            inexact |= mask
+        candidates &= inexact
+        mutable = [c for c in mutable if c in view]
+        values: dict[str, np.ndarray] = {}
+        repaired_rows = np.zeros(n, dtype=bool)
+        if candidates.any() and mutable:
+            idx = np.flatnonzero(candidates)
+            sub = {c: _take(v, idx) for c, v in view.items()}
+            before = {c: _as_float(sub[c], c) for c in mutable}
+            self.repair(sub, mutable, integer, tolerance=EXACT, exact=exact)
+            held = ~self.violating_rows(sub, exact=exact)  # a repair that broke something else is undone
+            moved = np.zeros(len(idx), dtype=bool)
+            for c in mutable:
+                moved |= ~((sub[c] == before[c]) | (np.isnan(sub[c]) & np.isnan(before[c])))
+            moved &= held
+            repaired_rows[idx[moved]] = True
+            for c in mutable:
+                full = _as_float(view[c], c).copy()
+                full[idx[moved]] = sub[c][moved]
+                values[c] = full
+        dropped: dict[str, dict[str, Any]] = {}
+        for c in self.constraints:
+            mask = broken[c.text]
+            if mask.any():
+                dropped[c.text] = {"rows": int(mask.sum()), "weight_share": float(w[mask].sum() / total_w),
+                                   **_largest_violation(c.node, view, n, mask, self.tolerance_of(c), exact)}
+        report = {
+            "tolerance": self.describe_tolerance(),
+            "exact_columns": sorted(exact),
+            "rows_checked": int(rows.sum()),
+            "repaired": {c.text: int((off[c.text] & repaired_rows).sum()) for c in self.constraints
+                         if (off[c.text] & repaired_rows).any()},
+            "repaired_rows": int(repaired_rows.sum()),
+            "dropped": dropped,
+            "dropped_rows": int(drop.sum()),
+            "dropped_weight_share": float(w[drop].sum() / total_w),
+        }
+        return DonorScreen(keep=~drop, repaired_rows=repaired_rows, values=values, report=report)
+
+
+def _take(values: Any, idx: np.ndarray) -> Any:
+    """Rows ``idx`` of a column, keeping its dtype (which says whether it is exact)."""
+    if isinstance(values, pd.Series):
+        return values.iloc[idx].reset_index(drop=True)
+    return np.asarray(values)[idx]
+
+
+def _largest_violation(node: Node, data: Mapping[str, Any], n: int, mask: np.ndarray, tol: Tolerance,
+                       exact: frozenset[str]) -> dict[str, Any]:
+    """The row among ``mask`` furthest from meeting the constraint: how far, absolutely and per unit of its terms."""
+    target = _repair_target(node, data, n, mask, tol, exact)
+    if target is None:
+        return {"largest_violation": None, "largest_relative": None, "largest_row": int(np.flatnonzero(mask)[0])}
+    compare, rows = target
+    amount, size = _excess(compare, data, n, exact)
+    amount = np.where(rows, amount, np.nan)
+    if not np.isfinite(amount).any():
+        return {"largest_violation": None, "largest_relative": None, "largest_row": int(np.flatnonzero(rows)[0])}
+    j = int(np.nanargmax(amount))
+    return {
+        "largest_violation": float(amount[j]),
+        "largest_relative": float(amount[j] / size[j]) if size[j] > 0 else None,
+        "largest_row": j,
+    }
 
 
 def _n_rows(data: Mapping[str, Any] | pd.DataFrame) -> int:
@@ -553,7 +951,8 @@ def _n_rows(data: Mapping[str, Any] | pd.DataFrame) -> int:
     return len(next(iter(data.values()))) if data else 0
 
 
-def _repair_target(node: Node, data: Mapping[str, Any], n: int, bad: np.ndarray) -> tuple[Compare, np.ndarray] | None:
+def _repair_target(node: Node, data: Mapping[str, Any], n: int, bad: np.ndarray, tol: Tolerance = DEFAULT_TOLERANCE,
+                   exact: frozenset[str] | None = None) -> tuple[Compare, np.ndarray] | None:
     if isinstance(node, Compare):
         return node, bad
     if node.op == "implies" and isinstance(node.right, Compare):
@@ -561,20 +960,22 @@ def _repair_target(node: Node, data: Mapping[str, Any], n: int, bad: np.ndarray)
     if node.op == "and":
         for side in (node.left, node.right):
             if isinstance(side, Compare):
-                holds, known = _compare(side, data, n)
+                holds, known = _compare(side, data, n, tol, exact)
                 rows = bad & known & ~holds
                 if rows.any():
                     return side, rows
     return None
 
 
-def _project(node: Compare, data: dict[str, np.ndarray], rows: np.ndarray, mutable: set[str], integer: set[str]) -> bool:
+def _project(node: Compare, data: dict[str, np.ndarray], rows: np.ndarray, mutable: set[str],
+             integer: set[str]) -> np.ndarray | None:
+    """Move ``rows`` onto one comparison; returns the rows whose values changed (None: cannot)."""
     if node.lhs.text is not None or node.rhs.text is not None or node.op == "!=":
-        return False
+        return None
     diff = node.lhs.plus(node.rhs, -1.0)  # the constraint reads: diff OP 0
     cols = [(c, a) for c, a in diff.coefs if c in mutable]
     if not cols:
-        return False
+        return None
     value = _linear_values(diff, data, len(rows))[rows]
     if node.op in ("<=", "<"):
         target = np.minimum(value, 0.0)
@@ -585,26 +986,32 @@ def _project(node: Compare, data: dict[str, np.ndarray], rows: np.ndarray, mutab
     shift = target - value  # change needed in diff
     if node.op in ("<", ">"):
         shift = shift + np.sign(shift) * EQ_ATOL * 10
-    parts = np.column_stack([np.asarray(data[c], dtype=np.float64)[rows] for c, _ in cols])
+    parts = np.column_stack([data[c][rows] for c, _ in cols])
     coefs = np.array([a for _, a in cols])
     lone = _lone_total(diff, cols) if node.op == "==" else None
-    if lone is not None:
-        # total == a + b + ...: the total alone moves, so the parts (and their zeros) stay
-        new = parts.copy()
-        new[:, lone] += shift / coefs[lone]
-    elif node.op == "==" and (np.all(coefs > 0) or np.all(coefs < 0)):
-        new = _rescale(parts, coefs, shift)
-    else:
-        new = parts + shift[:, None] * coefs[None, :] / float(coefs @ coefs)
-    for j, (c, a) in enumerate(cols):
-        if c in integer:
-            new[:, j] = np.rint(new[:, j])
-    if node.op == "==":
-        _settle_remainder(new, coefs, parts @ coefs + shift, [c in integer for c, _ in cols])
+    with np.errstate(over="ignore", invalid="ignore"):
+        if lone is not None:
+            # total == a + b + ...: the total alone moves, so the parts (and their zeros) stay
+            new = parts.copy()
+            new[:, lone] += shift / coefs[lone]
+        elif node.op == "==" and (np.all(coefs > 0) or np.all(coefs < 0)):
+            new = _rescale(parts, coefs, shift)
+        else:
+            new = parts + shift[:, None] * coefs[None, :] / float(coefs @ coefs)
+        for j, (c, a) in enumerate(cols):
+            if c in integer:
+                new[:, j] = np.rint(new[:, j])
+        if node.op == "==":
+            _settle_remainder(new, coefs, parts @ coefs + shift, [c in integer for c, _ in cols])
+    # a row whose repair overflows keeps its values (and stays counted as broken)
+    usable = np.isfinite(new).all(axis=1) & np.isfinite(value)
+    moved = usable & ~(new == parts).all(axis=1)
+    idx = np.flatnonzero(rows)[moved]
     for j, (c, _) in enumerate(cols):
-        arr = data[c]
-        arr[rows] = new[:, j]
-    return True
+        data[c][idx] = new[moved, j]
+    out = np.zeros(len(rows), dtype=bool)
+    out[idx] = True
+    return out
 
 
 def _lone_total(diff: Linear, cols: list[tuple[str, float]]) -> int | None:
@@ -634,12 +1041,21 @@ def _rescale(parts: np.ndarray, coefs: np.ndarray, shift: np.ndarray) -> np.ndar
 
 
 def _settle_remainder(new: np.ndarray, coefs: np.ndarray, goal: np.ndarray, is_integer: list[bool]) -> None:
-    """After rounding, give what is left of an equality to its largest unit-coefficient part."""
+    """After rounding, give what is left of an equality to its largest unit-coefficient part.
+
+    A part that may hold fractions takes it; when every part is a whole
+    number, the remainder is rounded so that they stay whole.
+    """
     resid = goal - new @ coefs
     if not np.any(np.abs(resid) > EQ_ATOL):
         return
-    candidates = [j for j, a in enumerate(coefs) if abs(a) == 1.0] or list(range(len(coefs)))
+    unit = [j for j, a in enumerate(coefs) if abs(a) == 1.0]
+    fractional = [j for j in unit if not is_integer[j]]
+    candidates = fractional or unit or list(range(len(coefs)))
     sub = np.abs(new[:, candidates])
     pick = np.asarray(candidates)[np.argmax(sub, axis=1)]
     idx = np.arange(new.shape[0])
-    new[idx, pick] += resid / coefs[pick]
+    step = resid / coefs[pick]
+    if not fractional:
+        step = np.where(np.asarray(is_integer)[pick], np.rint(step), step)
+    new[idx, pick] += step

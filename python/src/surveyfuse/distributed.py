@@ -17,7 +17,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from .errors import SurveyfuseError
-from .stream import Partition, read_partition
+from .stream import Partition, part_name, read_partition
 
 _MODELS: dict[str, Any] = {}  # per worker process: model digest -> Imputer
 
@@ -58,6 +58,8 @@ def impute_partition(model: bytes, part: Partition, index: int, draws: int, seed
     reports = []
     try:
         for offset, table in read_partition(part, chunk_rows):
+            if table.num_rows == 0:
+                continue
             out = imputer.sample(table, draws=draws, seed=seed, row_offset=offset, include=include)
             reports.append(imputer.sample_report_)
             n = table.num_rows
@@ -65,7 +67,7 @@ def impute_partition(model: bytes, part: Partition, index: int, draws: int, seed
             for d in range(first, draws + 1):
                 piece = out.slice((d - first) * n, n)
                 if d not in writers:
-                    writers[d] = pq.ParquetWriter(str(Path(out_dir) / f"part-imp{d:04d}-{index:06d}.parquet"), piece.schema)
+                    writers[d] = pq.ParquetWriter(str(Path(out_dir) / part_name(d, index, draws)), piece.schema)
                 writers[d].write_table(piece)
     finally:
         for w in writers.values():

@@ -9,6 +9,7 @@ constraints on the draws, and the long output format.
 from __future__ import annotations
 
 import time
+import warnings
 from typing import Any
 
 import numpy as np
@@ -19,16 +20,19 @@ from .backends import DEFAULT_METHOD, Backend, FitContext, backend_class, make_b
 from .constraints import ConstraintSet
 from .data.features import FeatureEncoder
 from .data.coding import check_predictor_coding
-from .data.frames import as_pandas, check_columns, long_output
+from .data.frames import as_pandas, check_cell_columns, check_columns, long_output
 from .data.types import Variable, decode_values, encode_discrete, infer_variable, numeric_values
-from .errors import SurveyfuseError, row_label
+from .errors import SurveyfuseError, SurveyfuseWarning, row_label
 from .calibrate import DEFAULT_CANDIDATES, parse_targets, solve_tilt, tilted_choice
 from .diagnostics import SupportModel
 from .harmonise import Harmoniser
+from .memory import check_memory
 from .persistence import load_model, model_bytes, prefixed, save_model, unprefixed
 
 #: how often a (row, draw) that breaks a constraint is drawn again before repair
 MAX_REDRAWS = 10
+#: donor rows left out (share of the usable donor weight) above which the run warns, or refuses when strict
+DROPPED_WARN_SHARE = 0.01
 
 
 def parse_method(method: Any, params: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
@@ -97,6 +101,14 @@ class Imputer:
     flag_off_support : bool
         Add a column ``_off_support`` marking recipient rows outside the
         donor's support (see :mod:`surveyfuse.diagnostics`).
+    tolerance : dict, optional
+        ``{"abs": ..., "rel": ...}``: how far the two sides of a constraint
+        may differ and still hold (default ``abs=1e-6``, ``rel=1e-5`` of the
+        magnitudes of its floating-point terms; see docs/constraints.md).
+        Constraints may carry their own (``{"constraint": ..., "tolerance": ...}``).
+    strict : bool
+        Refuse (``donors_dropped``) instead of warning when the constraints
+        leave out more than 1% of the donor weight.
     verbose : bool
         Let the method report its progress.
 
@@ -139,6 +151,8 @@ class Imputer:
         max_donor_rows: int | None = None,
         harmonise: dict[str, Any] | None = None,
         flag_off_support: bool = False,
+        tolerance: dict[str, float] | None = None,
+        strict: bool = False,
     ) -> None:
         self.block = block
         self.predictors = predictors
@@ -152,6 +166,8 @@ class Imputer:
         self.max_donor_rows = max_donor_rows
         self.harmonise = harmonise
         self.flag_off_support = flag_off_support
+        self.tolerance = tolerance
+        self.strict = strict
 
     # ------------------------------------------------------------------ fit
     def _check_roles(self) -> None:
@@ -213,6 +229,8 @@ class Imputer:
         check_columns(frame, block, role="block", table="donor")
         if self.weights is not None:
             check_columns(frame, [self.weights], role="weights", table="donor")
+        for role, cols in (("predictor", predictors), ("block", block), ("weights", [self.weights] if self.weights else [])):
+            check_cell_columns(frame, cols, role=role, table="donor")
         for c in self.categorical or []:
             if c not in block and c not in predictors:
                 raise SurveyfuseError(
@@ -220,7 +238,7 @@ class Imputer:
                 )
         if len(frame) == 0:
             raise SurveyfuseError("empty_donor", "the donor has no rows", table="donor")
-        constraint_set = ConstraintSet(self.constraints or []).validate_columns(predictors + block)
+        constraint_set = ConstraintSet(self.constraints or [], self.tolerance).validate_columns(predictors + block)
         name, params = parse_method(self.method, self.params)
         auto_report = None
         if name == "auto":  # pick by donor-only validation (see surveyfuse.evaluate.auto)
@@ -244,13 +262,16 @@ class Imputer:
         zero_weight = weights == 0
         report["dropped_zero_weight"] = int((zero_weight & keep).sum())
         keep &= ~zero_weight
+        warned = _warn_missing_block(missing_block & ~zero_weight, weights)
         breaking = {}
         if len(constraint_set):
-            viol = constraint_set.violations(frame)
-            for text, mask in viol.items():
-                breaking[text] = int((mask & keep).sum())
-            keep &= ~constraint_set.violating_rows(frame)
+            keep, donor_check = self._screen_donors(frame, constraint_set, variables, Y, weights, keep)
+            breaking = {t: donor_check["dropped"].get(t, {}).get("rows", 0) for t in constraint_set.texts}
+            report["donor_constraints"] = donor_check
+            warned += donor_check.pop("warnings", [])
         report["dropped_breaking_constraints"] = breaking
+        if warned:
+            report["warnings"] = warned
         if not keep.any():
             if len(constraint_set) and not (missing_block | zero_weight).all():
                 raise SurveyfuseError(
@@ -275,6 +296,12 @@ class Imputer:
         report["donor_rows_used"] = int(keep.sum())
 
         used = frame.loc[keep] if not keep.all() else frame
+        for c in predictors:
+            if not used[c].notna().any():
+                raise SurveyfuseError(
+                    "bad_data", f"predictor '{c}' is missing on every usable donor row, so it cannot inform the "
+                    f"imputation; drop it from the predictors", column=c, table="donor",
+                )
         self.encoder_ = FeatureEncoder(predictors, sorted(categorical & set(predictors))).fit(used)
         X = self.encoder_.transform(used)
         w = weights[keep]
@@ -300,6 +327,32 @@ class Imputer:
         self.fit_report_ = report
         return self
 
+    def _screen_donors(self, frame, constraint_set, variables, Y, weights, keep):
+        """Repair donor rows that miss an identity by rounding only; leave out, and warn about, the rest.
+
+        ``Y`` gets the repaired values; returns the rows to keep and the report.
+        """
+        numeric = [v for v in variables if not v.kind.is_discrete]
+        screen = constraint_set.screen(
+            frame, mutable=[v.name for v in numeric], integer=[v.name for v in numeric if v.integer],
+            weights=weights, rows=keep,
+        )
+        for j, v in enumerate(variables):
+            if v.name in screen.values:
+                Y[:, j] = screen.values[v.name]
+        check = screen.report
+        if check["dropped_rows"] and check["dropped_weight_share"] > DROPPED_WARN_SHARE:
+            message = _dropped_message(check, self.strict)
+            if self.strict:
+                raise SurveyfuseError(
+                    "donors_dropped", message + ". Strict mode refuses to fit without them: correct those rows, "
+                    "or give the constraint a wider 'tolerance' if the differences are rounding",
+                    rows=check["dropped_rows"], share=round(check["dropped_weight_share"], 6),
+                )
+            warnings.warn(SurveyfuseWarning("donors_dropped", message), stacklevel=3)
+            check["warnings"] = [message]
+        return keep & screen.keep, check
+
     def _donor_weights(self, frame: pd.DataFrame) -> np.ndarray:
         if self.weights is None:
             return np.ones(len(frame))
@@ -322,7 +375,7 @@ class Imputer:
         if not hasattr(self, "backend_"):
             raise SurveyfuseError("not_fitted", "this Imputer is not fitted yet; call fit(donor) first")
 
-    def sample(self, recipient: Any, draws: int = 20, seed: int | None = None, row_offset: int = 0,
+    def sample(self, recipient: Any, draws: int | None = 20, seed: int | None = None, row_offset: int = 0,
                include: bool = False) -> Any:
         """Draw ``draws`` complete blocks for every recipient row; long format.
 
@@ -363,7 +416,7 @@ class Imputer:
         """
         self._check_fitted()
         t0 = time.perf_counter()
-        draws = check_draws(draws)
+        draws = check_draws(20 if draws is None else draws)  # None: the default, as everywhere else
         seed = check_seed(self.random_state if seed is None else seed)
         original, kind = as_pandas(recipient, role="recipient")
         present = [c for c in self.block if c in original.columns]
@@ -374,13 +427,20 @@ class Imputer:
                 f"overwrites the recipient's data",
                 column=present[0],
             )
-        frame = self.harmoniser_.apply(original, "recipient", needed=list(self.predictors))
-        check_columns(frame, list(self.predictors), role="predictor", table="recipient")
-        if len(frame) == 0:
-            raise SurveyfuseError("empty_recipient", "the recipient has no rows", table="recipient")
-        coding = check_predictor_coding(self.encoder_.variables_, frame)
-        rows = np.arange(len(frame), dtype=np.int64) + int(row_offset)
-        block_values, report = self.draw_block(frame, rows, draws, seed)
+        held = max(draws, self.calibration_["pool"]) if self.calibration_ else draws  # calibration draws a pool
+        held += bool(include)  # the original rows are one more copy of the recipient
+        check_memory(len(original), held, len(original.columns) + len(self.variables_) + 2, len(self.variables_), chunked=False)
+        try:
+            frame = self.harmoniser_.apply(original, "recipient", needed=list(self.predictors))
+            check_columns(frame, list(self.predictors), role="predictor", table="recipient")
+            check_cell_columns(frame, list(self.predictors), role="predictor", table="recipient")
+            if len(frame) == 0:
+                raise SurveyfuseError("empty_recipient", "the recipient has no rows", table="recipient")
+            coding = check_predictor_coding(self.encoder_.variables_, frame)
+            rows = np.arange(len(frame), dtype=np.int64) + int(row_offset)
+            block_values, report = self.draw_block(frame, rows, draws, seed)
+        except SurveyfuseError as exc:
+            raise _at_offset(exc, int(row_offset)) from None
         if self.calibration_ is not None and len(frame):
             report["calibrated_totals"] = self._weighted_totals(original, block_values, draws)
         out = long_output(recipient, kind, block_values, draws, row_offset=int(row_offset), include=bool(include),
@@ -416,7 +476,7 @@ class Imputer:
             D, report = self._calibrated_draws(frame, X, rows, draws, seed)
         else:
             D, report = self._checked_draws(frame, X, rows, draws, seed)
-        flat = D.reshape(draws * n, len(self.variables_))
+        flat = D.reshape(draws * n, len(self.variables_))  # explicit width: an empty recipient gives an empty table
         block = {v.name: decode_values(flat[:, j], v) for j, v in enumerate(self.variables_)}
         if self.support_ is not None:
             flags = self.support_.flags(X)["off_support"].to_numpy()
@@ -571,6 +631,7 @@ class Imputer:
         """Redraw (row, draw) pairs that break a constraint, then repair by projection."""
         cs = self.constraint_set_
         n = len(frame)
+        D = D if D.flags.writeable else D.copy()
         redrawn = 0
         for attempt in range(1, MAX_REDRAWS + 1):
             bad = cs.violating_rows(self._check_frame(frame, D, draws)).reshape(draws, n)
@@ -588,7 +649,7 @@ class Imputer:
         repaired: dict[str, int] = {}
         if not before.ok:
             numeric = [v for v in self.variables_ if not v.kind.is_discrete]
-            work = {k: np.asarray(v, dtype=np.float64) if k in {x.name for x in numeric} else v for k, v in data.items()}
+            work = dict(data)  # repair swaps in float64 copies of the block columns it moves
             repaired = cs.repair(work, [v.name for v in numeric], integer=[v.name for v in numeric if v.integer])
             flat = D.reshape(draws * n, -1)
             for j, v in enumerate(self.variables_):
@@ -646,6 +707,8 @@ class Imputer:
                 "categorical": list(self.categorical or []),
                 "weights": self.weights,
                 "constraints": list(self.constraints or []),
+                "tolerance": self.tolerance,
+                "strict": bool(self.strict),
                 "random_state": self.random_state,
                 "harmonise": self.harmonise,
                 "flag_off_support": bool(self.flag_off_support),
@@ -689,6 +752,7 @@ class Imputer:
                 block=meta["block"], predictors=meta["predictors"], method=meta["method"],
                 categorical=meta["categorical"], weights=meta["weights"], constraints=meta["constraints"],
                 random_state=meta["random_state"], harmonise=meta.get("harmonise"),
+                tolerance=meta.get("tolerance"), strict=bool(meta.get("strict", False)),
             )
             self.harmoniser_ = Harmoniser(self.harmonise)
             self.flag_off_support = bool(meta.get("flag_off_support", False))
@@ -699,7 +763,7 @@ class Imputer:
             }
             self.encoder_ = FeatureEncoder.from_state(manifest["encoder"], unprefixed(arrays, "encoder"))
             self.variables_ = [Variable.from_json(v) for v in meta["variables"]]
-            self.constraint_set_ = ConstraintSet(self.constraints)
+            self.constraint_set_ = ConstraintSet(self.constraints, self.tolerance)
             self.method_ = meta["method"]
             self.fit_report_ = meta["fit_report"]
             self.backend_ = backend_class(self.method_).from_state(manifest["backend"], unprefixed(arrays, "backend"))
@@ -723,6 +787,42 @@ def _calibration_json(cal: dict[str, Any] | None) -> dict[str, Any] | None:
         "targets": [{t.kind: t.text, "value": t.value} for t in cal["targets"]],
         "pool": cal["pool"], "draws": cal["draws"], "seed": cal["seed"], "weights": cal["weights"],
     }
+
+
+def _at_offset(exc: SurveyfuseError, offset: int) -> SurveyfuseError:
+    """An error about row r of a chunk that starts at ``offset`` names row r + offset of the file."""
+    row = exc.context.get("row")
+    if not offset or not isinstance(row, (int, np.integer)):
+        return exc
+    message = exc.message.replace(f"row {row}", f"row {row + offset}", 1)
+    return SurveyfuseError(exc.code, message, **{**exc.context, "row": int(row) + offset})
+
+
+def _warn_missing_block(missing: np.ndarray, weights: np.ndarray) -> list[str]:
+    """Donor rows without a complete block are left out; past 1% of the weight that is said out loud."""
+    total = float(weights[weights > 0].sum()) or 1.0
+    share = float(weights[missing].sum()) / total
+    if not missing.any() or share <= DROPPED_WARN_SHARE:
+        return []
+    message = (f"{int(missing.sum())} donor rows ({share:.1%} of the donor weight) have a missing value in the block "
+               f"and were left out of fitting")
+    warnings.warn(SurveyfuseWarning("donors_dropped", message), stacklevel=3)
+    return [message]
+
+
+def _dropped_message(check: dict[str, Any], strict: bool = False) -> str:
+    """How many donor rows the constraints left out, and the worst of them, per constraint."""
+    tol = check["tolerance"]
+    parts = []
+    for text, d in check["dropped"].items():
+        worst = ""
+        if d.get("largest_violation") is not None:
+            rel = f" ({d['largest_relative']:.2%} of its terms)" if d.get("largest_relative") is not None else ""
+            worst = f", the largest by {d['largest_violation']:.6g}{rel} at donor row {d['largest_row']}"
+        parts.append(f"'{text}': {d['rows']} rows ({d['weight_share']:.1%} of the weight){worst}")
+    return (f"{check['dropped_rows']} donor rows ({check['dropped_weight_share']:.1%} of the donor weight) break a "
+            f"declared constraint by more than the tolerance (abs {tol['abs']:g} + rel {tol['rel']:g} of the terms) "
+            f"and {'would be' if strict else 'were'} left out of fitting; " + "; ".join(parts))
 
 
 def _encode_block_column(series: pd.Series, var: Variable) -> np.ndarray:

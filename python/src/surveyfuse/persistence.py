@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -44,18 +43,15 @@ def model_bytes(manifest: dict[str, Any], arrays: dict[str, np.ndarray], extra: 
 
 def save_model(path: str | os.PathLike, manifest: dict[str, Any], arrays: dict[str, np.ndarray], extra: dict[str, bytes] | None = None) -> Path:
     """Write a model file atomically."""
-    path = Path(path)
+    from .atomic import PendingOutput, unwritable
+
     content = model_bytes(manifest, arrays, extra)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(content)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    with PendingOutput(path) as pending:
+        try:
+            pending.path.write_bytes(content)
+        except OSError as exc:
+            raise unwritable(Path(path), exc) from None
+        return pending.commit()
 
 
 def load_model(source: str | os.PathLike | bytes) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, bytes]]:

@@ -9,11 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .data.frames import check_writable_columns
 from .data.io import check_stata_names, format_of, read_table, stata_metadata
 from .errors import SurveyfuseError
-from .imputer import Imputer, check_seed
+from .imputer import Imputer, check_draws, check_seed
+from .memory import check_memory
 from .spec import TaskSpec, load_spec
-from .stream import DEFAULT_CHUNK_ROWS, LongWriter, read_partition, recipient_partitions
+from .stream import DEFAULT_CHUNK_ROWS, LongWriter, Partition, read_partition, recipient_partitions
 
 ENGINES = ("local", "dask")
 
@@ -92,7 +94,7 @@ def run_spec(
         ``False`` the whole table is returned in memory.
     overrides : dict, optional
         Replace spec fields (``method``, ``params``, ``draws``, ``seed``,
-        ``include_original``).
+        ``include_original``, ``strict``).
     chunk_rows : int, optional
         Recipient rows imputed at a time.
     engine : str
@@ -104,6 +106,10 @@ def run_spec(
     Returns
     -------
     RunResult
+
+    Refused before any fitting: draws whose output cannot fit in memory
+    (``insufficient_memory``), and nested recipient columns that a CSV or
+    Stata output cannot hold (``unsupported_column_type``).
 
     Examples
     --------
@@ -130,7 +136,8 @@ def run_spec(
             setattr(spec, key, value)
     if engine not in ENGINES:
         raise SurveyfuseError("bad_argument", f"engine must be one of {', '.join(ENGINES)}, got '{engine}'", argument="engine")
-    chunk_rows = _positive(chunk_rows or spec.chunk_rows or DEFAULT_CHUNK_ROWS, "chunk_rows")
+    chunk_rows = _positive(chunk_rows if chunk_rows is not None else (spec.chunk_rows or DEFAULT_CHUNK_ROWS), "chunk_rows")
+    check_draws(spec.draws)
     out_path = Path(output) if output else spec.output
     dataset = False
     out_fmt = None
@@ -146,6 +153,15 @@ def run_spec(
     # partitions are needed to stream the output or for calibration's first pass; an
     # in-memory run reads the recipient once, later
     parts = recipient_partitions(spec.recipient, chunk_rows) if write or spec.calibration else None
+    recipient = None
+    if not write:
+        recipient = read_table(spec.recipient, role="recipient")
+        _check_run_memory(spec, len(recipient), len(recipient.columns), chunked=False)
+    else:
+        if sum(p.rows for p in parts) == 0:
+            raise SurveyfuseError("empty_recipient", f"recipient '{spec.recipient}' has no rows", path=str(spec.recipient))
+        _check_run_memory(spec, max(min(p.rows, chunk_rows) for p in parts), max(p.columns for p in parts), chunked=True)
+        _check_nested_for(out_fmt, parts)
     t_read = time.perf_counter()
     harmonise = spec.harmonise or {}
     weights, raking = spec.weights, None
@@ -154,7 +170,7 @@ def run_spec(
     imputer = Imputer(
         block=spec.block, predictors=spec.predictors, method=spec.method, params=spec.params,
         categorical=spec.categorical, weights=weights, constraints=spec.constraints,
-        random_state=spec.seed, max_donor_rows=spec.max_donor_rows,
+        random_state=spec.seed, max_donor_rows=spec.max_donor_rows, tolerance=spec.tolerance, strict=spec.strict,
         harmonise={k: v for k, v in harmonise.items() if k in ("donor", "recipient")} or None,
         flag_off_support=bool(spec.diagnostics.get("flag_off_support", False)),
     )
@@ -174,14 +190,11 @@ def run_spec(
     t_fit = time.perf_counter()
 
     if not write:
-        recipient = read_table(spec.recipient, role="recipient")
         table = imputer.sample(recipient, draws=spec.draws, seed=seed, include=spec.include_original)
         reports = [imputer.sample_report_]
     else:
         table = None
         total = sum(p.rows for p in parts)
-        if total == 0:
-            raise SurveyfuseError("empty_recipient", f"recipient '{spec.recipient}' has no rows", path=str(spec.recipient))
         writer = LongWriter(out_path, out_fmt, spec.draws, dataset=dataset, categorical=_categorical_levels(imputer),
                             include=spec.include_original, metadata=block_labels)
         bar = _progress(total, progress)
@@ -197,6 +210,8 @@ def run_spec(
                 reports = []
                 for part in parts:
                     for offset, chunk in read_partition(part, chunk_rows):
+                        if chunk.num_rows == 0:  # an empty file of a dataset: nothing to impute or write
+                            continue
                         out = imputer.sample(chunk, draws=spec.draws, seed=seed, row_offset=offset,
                                              include=spec.include_original)
                         if out_fmt == "dta":
@@ -240,6 +255,9 @@ def run_spec(
             "total": round(time.perf_counter() - t0, 3),
         },
     }
+    warned = list(dict.fromkeys([*imputer.fit_report_.get("warnings", []), *sample.get("warnings", [])]))
+    if warned:  # the donor's (fit) and the recipient's (sample) warnings together
+        summary["warnings"] = warned
     return RunResult(table, summary, imputer)
 
 
@@ -336,6 +354,21 @@ def diagnose_spec(spec: TaskSpec | str | Path, out_dir: str | Path | None = None
         if result.flags is not None:
             result.flags.assign(_row=np.arange(len(result.flags))).to_csv(out / "support_flags.csv", index=False)
     return result
+
+
+def _check_run_memory(spec: TaskSpec, rows: int, columns: int, *, chunked: bool) -> None:
+    """Refuse, before fitting, draws whose ``rows`` recipient rows at a time cannot fit in memory."""
+    draws = spec.draws * int((spec.calibration or {}).get("candidates", 5)) if spec.calibration else spec.draws
+    check_memory(rows, draws, columns + len(spec.block) + 2, len(spec.block), chunked=chunked)
+
+
+def _check_nested_for(out_fmt: str | None, parts: list[Partition]) -> None:
+    """A CSV or Stata output cannot hold the recipient's list or struct columns: say so before fitting."""
+    if out_fmt not in ("csv", "dta") or not parts or parts[0].row_groups is None:
+        return
+    import pyarrow.parquet as pq
+
+    check_writable_columns(pq.read_schema(parts[0].path).empty_table(), out_fmt)
 
 
 def _positive(value: Any, name: str) -> int:

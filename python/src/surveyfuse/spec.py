@@ -4,6 +4,11 @@ The schema lives in ``shared-specs/schema/task.schema.json`` (the package
 ships it as ``surveyfuse/schema/task.schema.json``). Schema failures on fields
 that have their own error code (``draws``, ``seed``, ``method``) raise that
 code, so the CLI, the API and R report the same code for the same mistake.
+
+Every optional field may be ``null``, which means the same as leaving it out
+(JSON writers, pandas and R's jsonlite write ``null`` for "none"). Inside
+free-form maps (method ``params``, ``recode`` tables) a ``null`` is a value and
+is kept.
 """
 
 from __future__ import annotations
@@ -51,6 +56,8 @@ class TaskSpec:
     max_donor_rows: int | None = None
     chunk_rows: int | None = None
     recipient_weights: str | None = None
+    tolerance: dict[str, float] | None = None
+    strict: bool = False
     harmonise: dict[str, Any] | None = None
     diagnostics: dict[str, Any] = field(default_factory=dict)
     calibration: dict[str, Any] | None = None
@@ -120,6 +127,7 @@ def parse_spec(data: Any, base_dir: str | Path = ".", path: Path | None = None) 
         else:
             message = f"{where}: at '{loc}': {err.message}"
         raise SurveyfuseError(_FIELD_CODES.get(top or "", "spec_invalid"), message, field=loc)
+    data = _without_nulls(data, task_schema())
     base = Path(base_dir)
     method, params = parse_method(data.get("method"))
     return TaskSpec(
@@ -141,6 +149,8 @@ def parse_spec(data: Any, base_dir: str | Path = ".", path: Path | None = None) 
         max_donor_rows=data.get("max_donor_rows"),
         chunk_rows=data.get("chunk_rows"),
         recipient_weights=data.get("recipient_weights"),
+        tolerance=data.get("tolerance"),
+        strict=bool(data.get("strict", False)),
         harmonise=data.get("harmonise"),
         diagnostics=dict(data.get("diagnostics", {})),
         calibration=data.get("calibration"),
@@ -148,3 +158,45 @@ def parse_spec(data: Any, base_dir: str | Path = ".", path: Path | None = None) 
         path=path,
         raw=data,
     )
+
+
+def _without_nulls(value: Any, schema: dict[str, Any], root: dict[str, Any] | None = None) -> Any:
+    """``value`` with every ``null`` of a schema-defined optional field removed (null means absent).
+
+    Walks the schema's ``properties`` (through ``$ref``, ``anyOf`` and
+    ``oneOf`` branches that describe objects) and ``items``; maps without
+    declared properties are values and stay as they are.
+    """
+    root = root or schema
+    schema = _resolve(schema, root)
+    if isinstance(value, list):
+        items = schema.get("items")
+        return [_without_nulls(v, items, root) for v in value] if isinstance(items, dict) else value
+    if not isinstance(value, dict):
+        return value
+    props = _object_branch(schema, root).get("properties")
+    if not isinstance(props, dict):
+        return value
+    return {k: _without_nulls(v, props[k], root) if k in props else v for k, v in value.items() if v is not None}
+
+
+def _resolve(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/"):
+        node: Any = root
+        for part in ref[2:].split("/"):
+            node = node[part]
+        return node
+    return schema
+
+
+def _object_branch(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
+    """The part of a schema that describes an object: itself, or its one anyOf/oneOf branch that does."""
+    if "properties" in schema:
+        return schema
+    for key in ("anyOf", "oneOf"):
+        for branch in schema.get(key, []):
+            branch = _resolve(branch, root)
+            if "properties" in branch:
+                return branch
+    return schema

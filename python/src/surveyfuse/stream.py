@@ -8,15 +8,14 @@ row offset, so the draws equal those of a whole-file run (see
 The output keeps the documented order (``_imp`` then ``_row``) without holding
 it in memory: each draw streams into its own temporary file, and the files are
 joined at the end, row group by row group. Everything is written in a
-temporary place next to the target and renamed into place at the end, so a
-failed run leaves nothing behind.
+temporary place next to the target and renamed into place at the end (see
+:mod:`surveyfuse.atomic`), so a failed or interrupted run leaves nothing
+behind, and one killed outright leaves nothing the next run trips over.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -24,10 +23,20 @@ from typing import Any, Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .atomic import PendingOutput, check_replaceable, unwritable
+from .data.frames import check_writable_columns
 from .data.io import READ_FORMATS, read_table, to_arrow, write_table
 from .errors import SurveyfuseError
 
 DEFAULT_CHUNK_ROWS = 50_000
+#: with more draws than this, each chunk's draws go to files closed at once (open files are limited)
+MAX_OPEN_WRITERS = 128
+
+
+def part_name(draw: int, part: int, draws: int, ext: str = "parquet") -> str:
+    """``part-imp{draw}-{part}``, zero-padded so that names sort in output order for any number of draws."""
+    width = max(4, len(str(draws)))
+    return f"part-imp{draw:0{width}d}-{part:06d}.{ext}"
 
 
 @dataclass(frozen=True)
@@ -38,6 +47,7 @@ class Partition:
     row_groups: tuple[int, ...] | None  # None: the whole file
     offset: int
     rows: int
+    columns: int = 0
 
 
 def recipient_partitions(path: str | Path, chunk_rows: int) -> list[Partition]:
@@ -54,10 +64,8 @@ def recipient_partitions(path: str | Path, chunk_rows: int) -> list[Partition]:
     elif READ_FORMATS.get(path.suffix.lower()) == "parquet" and path.exists():
         files = [path]
     else:
-        n = len(read_table(path, role="recipient")) if path.exists() else 0
-        if not path.exists():
-            read_table(path, role="recipient")  # raises file_not_found with the usual message
-        return [Partition(str(path), None, 0, n)]
+        frame = read_table(path, role="recipient")  # raises file_not_found with the usual message
+        return [Partition(str(path), None, 0, len(frame), len(frame.columns))]
     parts: list[Partition] = []
     offset = 0
     for f in files:
@@ -67,15 +75,16 @@ def recipient_partitions(path: str | Path, chunk_rows: int) -> list[Partition]:
             raise SurveyfuseError("file_unreadable", f"recipient file '{f}' could not be read as parquet: {exc}", path=str(f)) from None
         group: list[int] = []
         rows = 0
+        width = len(meta.schema.to_arrow_schema().names)
         for g in range(meta.num_row_groups):
             group.append(g)
             rows += meta.row_group(g).num_rows
             if rows >= chunk_rows:
-                parts.append(Partition(str(f), tuple(group), offset, rows))
+                parts.append(Partition(str(f), tuple(group), offset, rows, width))
                 offset += rows
                 group, rows = [], 0
         if group:
-            parts.append(Partition(str(f), tuple(group), offset, rows))
+            parts.append(Partition(str(f), tuple(group), offset, rows, width))
             offset += rows
     return parts
 
@@ -83,9 +92,25 @@ def recipient_partitions(path: str | Path, chunk_rows: int) -> list[Partition]:
 def read_partition(part: Partition, chunk_rows: int | None = None) -> Iterator[tuple[int, pa.Table]]:
     """Yield (row offset, table) pieces of one partition, at most ``chunk_rows`` rows each."""
     if part.row_groups is None:
-        table = to_arrow(read_table(part.path, role="recipient"))  # keeps Stata labels and missing codes
+        frame = read_table(part.path, role="recipient")
+        try:
+            table = to_arrow(frame)  # keeps Stata labels and missing codes
+        except (pa.ArrowException, ValueError, TypeError) as exc:
+            raise SurveyfuseError(
+                "unsupported_column_type", f"recipient file '{part.path}' has a column Arrow cannot hold: {exc}",
+                path=part.path,
+            ) from None
     else:
-        table = pq.ParquetFile(part.path).read_row_groups(list(part.row_groups))
+        try:
+            table = pq.ParquetFile(part.path).read_row_groups(list(part.row_groups))
+            table.validate(full=True)
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            raise SurveyfuseError(
+                "file_unreadable",
+                f"recipient file '{part.path}' could not be read as parquet (row groups {part.row_groups[0]}-"
+                f"{part.row_groups[-1]}): {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+                path=part.path, role="recipient", format="parquet",
+            ) from None
     step = chunk_rows or max(table.num_rows, 1)
     for start in range(0, max(table.num_rows, 1), step):
         if table.num_rows == 0:
@@ -98,8 +123,10 @@ class LongWriter:
     """Writes long output chunk by chunk, in ``_imp`` then ``_row`` order.
 
     ``dataset=True`` writes a folder with one Parquet file per draw
-    (``part-imp0001.parquet`` ...), which reads back in that order.
+    (``part-imp0001-000000.parquet`` ...), which reads back in that order.
     ``include=True``: the chunks also hold the original rows (``_imp == 0``).
+    Nothing appears at ``path`` before :meth:`close`; :meth:`abort` (or a
+    failed close) removes every temporary.
     """
 
     def __init__(self, path: Path, fmt: str, draws: int, dataset: bool = False, categorical: dict | None = None,
@@ -108,18 +135,64 @@ class LongWriter:
         self.first = 0 if include else 1
         self.categorical = categorical or {}
         self.metadata = metadata  # Stata labels of the block (the recipient's ride on its tables)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.tmpdir = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", dir=self.path.parent))
+        if not dataset:
+            check_replaceable(self.path, directory=False)  # refuse up front, not after the run
+        self.scratch = PendingOutput(self.path, directory=True, scratch=not dataset)
+        self.tmpdir = self.scratch.path
         self.writers: dict[int, Any] = {}
         self.pieces: list[pa.Table] = []  # formats that cannot stream (dta, feather)
+        self.schema: pa.Schema | None = None
         self.rows = 0
+        self.chunks = 0
+        self.keep_open = draws <= MAX_OPEN_WRITERS
 
     def _draw_path(self, d: int, part: int = 0) -> Path:
         """File names sort in output order: draw, then recipient partition."""
-        return self.tmpdir / f"part-imp{d:04d}-{part:06d}.{'csv' if self.fmt == 'csv' and not self.dataset else 'parquet'}"
+        return self.tmpdir / part_name(d, part, self.draws, "csv" if self.fmt == "csv" and not self.dataset else "parquet")
 
     def write(self, table: pa.Table) -> None:
+        table = self._conform(table)
+        try:
+            self._write(table)
+        except OSError as exc:
+            raise unwritable(self.path, exc) from None
         self.rows += table.num_rows
+        self.chunks += 1
+
+    def _conform(self, table: pa.Table) -> pa.Table:
+        """Every chunk must have the first chunk's columns and types (one output file, one schema)."""
+        if self.schema is None:
+            check_writable_columns(table, "parquet" if self.dataset else self.fmt)
+            self.schema = table.schema
+            return table
+        if table.schema.equals(self.schema):
+            return table
+        if table.schema.names == self.schema.names:
+            try:
+                return table.cast(self.schema)
+            except pa.ArrowException:
+                pass
+        raise self._schema_error(table)
+
+    def _schema_error(self, table: pa.Table) -> SurveyfuseError:
+        row = int(table.column("_row")[0].as_py()) if "_row" in table.column_names and table.num_rows else None
+        names, first = table.schema.names, self.schema.names
+        if names != first:
+            return SurveyfuseError(
+                "bad_data",
+                f"recipient rows from {row} on have the columns {names}, where the earlier rows had {first}; "
+                f"every file of a recipient must have the same columns",
+                row=row,
+            )
+        field = next(f for f in table.schema if not f.type.equals(self.schema.field(f.name).type))
+        return SurveyfuseError(
+            "bad_data",
+            f"recipient rows from {row} on hold column '{field.name}' as {field.type}, where the earlier rows had "
+            f"{self.schema.field(field.name).type}; every file of a recipient must give a column the same type",
+            column=field.name, row=row,
+        )
+
+    def _write(self, table: pa.Table) -> None:
         if self.fmt not in ("parquet", "csv") and not self.dataset:
             self.pieces.append(table)
             return
@@ -129,46 +202,57 @@ class LongWriter:
             start = (d - self.first) * n
             piece = table.slice(start, n)
             assert n == 0 or (imp[start] == d and imp[start + n - 1] == d)
-            writer = self.writers.get(d)
-            if writer is None:
-                if self.fmt == "csv" and not self.dataset:
-                    import pyarrow.csv as pacsv
+            if self.keep_open:
+                writer = self.writers.get(d)
+                if writer is None:
+                    writer = self.writers[d] = self._open(self._draw_path(d), piece.schema)
+                writer.write_table(piece)
+            else:
+                writer = self._open(self._draw_path(d, self.chunks), piece.schema)
+                writer.write_table(piece)
+                writer.close()
 
-                    writer = pacsv.CSVWriter(str(self._draw_path(d)), piece.schema)
-                else:
-                    writer = pq.ParquetWriter(str(self._draw_path(d)), piece.schema)
-                self.writers[d] = writer
-            writer.write_table(piece)
+    def _open(self, path: Path, schema: pa.Schema) -> Any:
+        if self.fmt == "csv" and not self.dataset:
+            import pyarrow.csv as pacsv
+
+            return pacsv.CSVWriter(str(path), schema)
+        return pq.ParquetWriter(str(path), schema)
 
     def close(self) -> Path:
         """Join the parts into the target and rename into place."""
         try:
             for w in self.writers.values():
                 w.close()
+            self.writers = {}
             if self.dataset:
-                target_tmp = self.tmpdir
-            elif self.pieces or not any(self.tmpdir.glob("part-imp*")):
-                table = pa.concat_tables(self.pieces) if self.pieces else None
-                if table is None:
+                return self.scratch.commit()
+            if self.pieces or not any(self.tmpdir.glob("part-imp*")):
+                if not self.pieces:
                     raise SurveyfuseError("empty_recipient", "the recipient has no rows")
-                write_table(table, self.path, self.fmt, self.categorical, self.metadata)
-                shutil.rmtree(self.tmpdir, ignore_errors=True)
-                return self.path
-            else:
-                target_tmp = self.tmpdir / ("joined." + self.fmt)
-                self._join(target_tmp)
-            _replace(target_tmp, self.path)
-            return self.path
+                table = pa.concat_tables(self.pieces)
+                self.pieces = []
+                return write_table(table, self.path, self.fmt, self.categorical, self.metadata)
+            joined = PendingOutput(self.path)
+            try:
+                self._join(joined.path)
+            except BaseException:
+                joined.discard()
+                raise
+            return joined.commit()
+        except OSError as exc:
+            raise unwritable(self.path, exc) from None
         finally:
-            shutil.rmtree(self.tmpdir, ignore_errors=True)
+            self.abort()
 
     def abort(self) -> None:
         for w in self.writers.values():
             try:
                 w.close()
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001 - closing a half-written part on the way out
                 pass
-        shutil.rmtree(self.tmpdir, ignore_errors=True)
+        self.writers = {}
+        self.scratch.discard()
 
     def _join(self, target: Path) -> None:
         paths = sorted(p for p in self.tmpdir.glob("part-imp*") if p.is_file())
@@ -181,25 +265,13 @@ class LongWriter:
                         shutil.copyfileobj(fh, out)
             return
         writer = None
-        for p in paths:
-            pf = pq.ParquetFile(p)
-            for g in range(pf.metadata.num_row_groups):
-                t = pf.read_row_group(g)
-                writer = writer or pq.ParquetWriter(str(target), t.schema)
-                writer.write_table(t)
-        if writer is not None:
-            writer.close()
-
-
-def _replace(src: Path, dst: Path) -> None:
-    """Atomic for files; for folders, the old one is removed only after the new one is in place."""
-    if src.is_dir():
-        if dst.exists():
-            old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
-            os.replace(dst, old)
-            os.replace(src, dst)
-            shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink(missing_ok=True)
-        else:
-            os.replace(src, dst)
-        return
-    os.replace(src, dst)
+        try:
+            for p in paths:
+                pf = pq.ParquetFile(p)
+                for g in range(pf.metadata.num_row_groups):
+                    t = pf.read_row_group(g)
+                    writer = writer or pq.ParquetWriter(str(target), t.schema)
+                    writer.write_table(t)
+        finally:
+            if writer is not None:
+                writer.close()

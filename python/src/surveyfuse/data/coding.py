@@ -17,8 +17,12 @@ the donor taught the :class:`~surveyfuse.data.features.FeatureEncoder`:
   share of rows and examples (those rows carry no information for that
   predictor; the run goes on).
 
-Numbers stored as text ("21,900") are refused when a variable is inferred
-(see :func:`surveyfuse.data.types.infer_variable`).
+A numeric predictor held as text is refused too: numbers with thousands
+separators ("21,900") or words only, with the fix in the message. Cells
+that are not numbers among numbers are left to the numeric reader, which
+names the first such row (``non_numeric``). In the donor, numbers stored as
+text are refused when a variable is inferred (see
+:func:`surveyfuse.data.types.infer_variable`).
 """
 
 from __future__ import annotations
@@ -94,10 +98,15 @@ def _check_numeric(var: Variable, series: pd.Series, present: pd.Series, table: 
         return None
     if isinstance(series.dtype, pd.CategoricalDtype) and _all_numbers(pd.Series(series.cat.categories)):
         return None  # numeric codes held as a category: their values are the numbers
-    if _all_numbers(present):
+    plain = pd.to_numeric(pd.Series(np.asarray(present, dtype=object)), errors="coerce").notna().to_numpy()
+    if plain.all():
         return None  # plain numbers as text ("21900") convert exactly
-    separated = pd.to_numeric(present.astype(str).str.replace(",", "", regex=False).str.strip(), errors="coerce")
-    as_text = separated.notna().mean() >= 0.9
+    separated = pd.to_numeric(present.astype(str).str.replace(",", "", regex=False).str.strip(),
+                              errors="coerce").notna().to_numpy()
+    rescued = separated & ~plain  # numbers once the thousands separators go ("21,900")
+    if not rescued.any() and plain.any():
+        return None  # numbers with cells that are not: the numeric reader names the first (non_numeric)
+    as_text = bool(rescued.any()) and separated.mean() >= 0.9
     donor = f" (values {var.lower:g} to {var.upper:g})" if var.lower is not None else ""
     fix = ("Convert it to numbers, removing the thousands separators (R: readr::parse_number(); "
            "pandas: pd.to_numeric(s.str.replace(',', '')))" if as_text else

@@ -14,16 +14,106 @@ TableKind = Literal["pandas", "arrow"]
 
 
 def as_pandas(data: Any, *, role: str) -> tuple[pd.DataFrame, TableKind]:
-    """A pandas view of the user's table (never modified) and the kind it came as."""
+    """A pandas view of the user's table (never modified) and the kind it came as.
+
+    Column names must be unique text; an Arrow table must convert to pandas
+    (nested columns do, as objects; :func:`check_cell_columns` refuses those
+    where a value is needed).
+    """
     if isinstance(data, pd.DataFrame):
-        return data, "pandas"
+        frame, kind = data, "pandas"
+    elif isinstance(data, (pa.Table, pa.RecordBatch)):
+        _check_names(list(data.schema.names), role)
+        try:
+            frame, kind = data.to_pandas(), "arrow"
+        except (pa.ArrowException, ValueError, TypeError, OverflowError) as exc:
+            raise SurveyfuseError(
+                "unsupported_column_type",
+                f"the {role} table cannot be converted for imputation: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+                table=role,
+            ) from None
+    else:
+        raise SurveyfuseError(
+            "bad_argument",
+            f"{role} must be a pandas DataFrame or a pyarrow Table, got {type(data).__name__}",
+            argument=role,
+        )
+    _check_names([str(c) for c in frame.columns], role)
+    return frame, kind
+
+
+def _check_names(names: list[str], role: str) -> None:
+    seen: set[str] = set()
+    for c in names:
+        if c in seen:
+            raise SurveyfuseError(
+                "duplicate_column", f"the {role} has two columns named '{c}'; rename one of them", column=c, table=role,
+            )
+        seen.add(c)
+
+
+_NESTED = (list, tuple, dict, set, frozenset, np.ndarray)
+
+
+def nested_kind(values: Any) -> str | None:
+    """What a column holds if it is not table cells ("lists", "structs", ...), else None."""
+    dtype = getattr(values, "dtype", None) if not isinstance(values, (pa.Array, pa.ChunkedArray)) else None
+    arrow_type = values.type if isinstance(values, (pa.Array, pa.ChunkedArray)) else getattr(dtype, "pyarrow_dtype", None)
+    if arrow_type is not None:
+        return arrow_nested_kind(arrow_type)
+    if dtype is not None and pd.api.types.is_object_dtype(dtype):
+        for v in np.asarray(values, dtype=object):
+            if isinstance(v, _NESTED):
+                return {"dict": "structs or maps", "ndarray": "arrays"}.get(type(v).__name__, "lists")
+    return None
+
+
+def arrow_nested_kind(t: pa.DataType) -> str | None:
+    if pa.types.is_dictionary(t):
+        return arrow_nested_kind(t.value_type)
+    if pa.types.is_struct(t):
+        return "structs"
+    if pa.types.is_map(t):
+        return "maps"
+    if pa.types.is_union(t):
+        return "unions"
+    if pa.types.is_nested(t):
+        return "lists"
+    return None
+
+
+def check_cell_columns(frame: pd.DataFrame, columns: list[str], *, role: str, table: str) -> None:
+    """Refuse ``columns`` that hold lists, structs or maps: they have no value to learn from or to draw."""
+    for c in columns:
+        kind = nested_kind(frame[c])
+        if kind is not None:
+            raise SurveyfuseError(
+                "unsupported_column_type",
+                f"{role} column '{c}' of the {table} holds {kind}; surveyfuse needs one number, category or "
+                f"text per cell (unpack it into columns first)",
+                column=c, table=table,
+            )
+
+
+def check_writable_columns(data: Any, fmt: str) -> None:
+    """CSV and Stata files hold one value per cell (Stata: no durations): refuse such columns before writing."""
+    if fmt not in ("csv", "dta"):
+        return
     if isinstance(data, (pa.Table, pa.RecordBatch)):
-        return data.to_pandas(), "arrow"
-    raise SurveyfuseError(
-        "bad_argument",
-        f"{role} must be a pandas DataFrame or a pyarrow Table, got {type(data).__name__}",
-        argument=role,
-    )
+        columns = [(name, data.column(i)) for i, name in enumerate(data.schema.names)]
+    else:
+        columns = [(str(c), data[c]) for c in data.columns]
+    for name, values in columns:
+        kind = nested_kind(values)
+        if kind is None and fmt == "dta" and _is_duration(values):
+            kind = "durations (timedelta)"
+        if kind is not None:
+            raise SurveyfuseError(
+                "unsupported_column_type",
+                f"column '{name}' holds {kind}, which a {'CSV' if fmt == 'csv' else 'Stata'} file cannot store; "
+                f"drop or unpack it, or write Parquet",
+                column=name, format=fmt,
+            )
 
 
 def check_columns(frame: pd.DataFrame, columns: list[str], *, role: str, table: str) -> None:
@@ -106,3 +196,8 @@ def _with_original_rows(series: pd.Series, n: int, missing: bool) -> pd.Series:
             head = series.iloc[:n]
         head = head.where(np.zeros(n, dtype=bool))
     return pd.concat([head, series], ignore_index=True)
+def _is_duration(values: Any) -> bool:
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        return pa.types.is_duration(values.type) or pa.types.is_interval(values.type)
+    dtype = getattr(values, "dtype", None)
+    return dtype is not None and (pd.api.types.is_timedelta64_dtype(dtype) or isinstance(dtype, (pd.PeriodDtype, pd.IntervalDtype)))

@@ -1,7 +1,7 @@
 """Read and write tables: Parquet, CSV, Feather, Stata ``.dta``.
 
-Writes go to a temporary file in the target folder and are renamed into place,
-so a failed run never leaves a half-written output.
+Writes go to a temporary file in the target folder and are renamed into place
+(:mod:`surveyfuse.atomic`), so a failed run never leaves a half-written output.
 
 Stata files go through ReadStat (``pyreadstat``), the library R's ``haven``
 uses, and keep what Stata users put in them, both ways:
@@ -32,7 +32,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -85,11 +84,11 @@ def read_table(path: str | os.PathLike, *, role: str = "input", ordered: bool = 
         if fmt == "parquet":
             import pyarrow.parquet as pq
 
-            return pq.read_table(path).to_pandas()
+            return _validated(pq.read_table(path)).to_pandas()
         if fmt == "feather":
             import pyarrow.feather as feather
 
-            return feather.read_table(path).to_pandas()
+            return _validated(feather.read_table(path, memory_map=False)).to_pandas()
         if fmt == "csv":
             return pd.read_csv(path)
         return read_stata(path, ordered=ordered)
@@ -103,6 +102,13 @@ def read_table(path: str | os.PathLike, *, role: str = "input", ordered: bool = 
             role=role,
             format=fmt,
         ) from None
+
+
+def _validated(table: pa.Table) -> pa.Table:
+    """A damaged file can decode into invalid buffers (bad offsets, broken UTF-8) that fail only when
+    used; a full validation finds them while the error can still name the file."""
+    table.validate(full=True)
+    return table
 
 
 def check_stata_names(columns: list[str]) -> None:
@@ -124,25 +130,34 @@ def write_table(data: Any, path: str | os.PathLike, fmt: str | None = None, cate
     labelled integers, ``metadata`` adds Stata labels and formats (see the
     module doc); other formats ignore both.
     """
+    from ..atomic import PendingOutput, unwritable
+    from .frames import check_writable_columns
+
     path = Path(path)
     fmt = format_of(path, fmt)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        _write(data, Path(tmp), fmt, categorical or {}, metadata)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; an output gets the usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    check_writable_columns(data, fmt)
+    with PendingOutput(path) as pending:
+        try:
+            _write(data, pending.path, fmt, categorical or {}, metadata)
+        except OSError as exc:
+            raise unwritable(path, exc) from None
+        except (ValueError, TypeError, NotImplementedError, pa.ArrowException, *_writer_errors(fmt)) as exc:
+            # the format's writer refused the values (what check_writable_columns cannot foresee)
+            raise SurveyfuseError(
+                "unsupported_column_type",
+                f"the output cannot be written as {fmt}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+                path=str(path), format=fmt,
+            ) from None
+        return pending.commit()
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def _writer_errors(fmt: str) -> tuple[type[BaseException], ...]:
+    """The writer library's own refusals (ReadStat's, say, for a number beyond Stata's range)."""
+    if fmt != "dta":
+        return ()
+    import pyreadstat
+
+    return (pyreadstat.ReadstatError,)
 
 
 def _write(data: Any, path: Path, fmt: str, categorical: dict[str, list], metadata: dict[str, dict] | None) -> None:
