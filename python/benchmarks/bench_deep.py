@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -155,6 +156,13 @@ def run_method(method: str, task: Task, donor: pd.DataFrame, recipient: pd.DataF
     return run_surveyfuse(method, task, donor, recipient, draws, seed, params)
 
 
+def _cpu_seconds() -> float:
+    """CPU seconds of this process and its finished children (microimpute's interpreter): on shared
+    cores, wall time says more about the neighbours than about the method."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 # ---------------------------------------------------------------------------- resumable results
 def row_key(row: dict) -> tuple:
     return (row["task"], int(row["donors"]), row["method"], int(row["seed"]), row.get("params_key", ""))
@@ -189,16 +197,16 @@ def run_grid(tasks: list[str], methods: list[str], sizes: list[int], n_recipient
                 key = (tname, len(donor), m, seed, pkey)
                 if key in done:
                     continue
-                t0 = time.perf_counter()
+                t0, cpu0 = time.perf_counter(), _cpu_seconds()
                 try:
                     D, extra = run_method(m, task, donor, recipient, draws, seed, params.get(m), microimpute_python)
                 except ModuleNotFoundError as exc:
                     print(f"  skip {m} on {tname}: {exc.name} not available", file=sys.stderr)
                     continue
-                seconds = time.perf_counter() - t0
+                seconds, cpu = time.perf_counter() - t0, _cpu_seconds() - cpu0
                 scored = score(task, D, reference, recipient, seconds)
                 row = {"task": tname, "donors": len(donor), "method": m, "seed": seed, "params_key": pkey,
-                       "recipients": len(recipient), "draws": draws, **scored, **extra}
+                       "recipients": len(recipient), "draws": draws, **scored, "cpu_seconds": round(cpu, 1), **extra}
                 rows.append(row)
                 done.add(key)
                 append_result(results, row)

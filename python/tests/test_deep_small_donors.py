@@ -144,13 +144,13 @@ def test_auto_never_picks_a_model_that_failed_its_check(data, monkeypatch):
 
 
 def test_settings_follow_the_donor_size_and_keep_the_users():
-    recipe = {"epochs": 300, "batch_size": 500, "eval_every": 5, "hidden": [128, 128], "dropout": 0.1, "ref_rows": 2000}
+    recipe = {"epochs": 300, "batch_size": 500, "eval_every": 5, "hidden": [128, 128], "dropout": (0.1, 0.0, 2000)}
     auto = {k: "auto" for k in ("epochs", "batch_size", "eval_every", "hidden", "dropout")}
     small, _ = resolve(auto, recipe, 240)
     large, _ = resolve(auto, recipe, 8800)
     assert small["batch_size"] == 32 and small["epochs"] * (240 // 32) >= 3000 and small["hidden"] == [32, 32]
     assert large["batch_size"] == 500 and large["epochs"] == 300 and large["hidden"] == [128, 128]
-    assert small["dropout"] > large["dropout"] > 0
+    assert 0.1 > small["dropout"] > large["dropout"] > 0
     gan, _ = resolve({"batch_size": "auto"}, {"batch_size": 500, "min_batch": 100}, 8000, multiple=10)
     assert gan["batch_size"] == 500 and resolve({"batch_size": "auto"}, {"batch_size": 500}, 333, multiple=10)[0]["batch_size"] == 30
     user, why = resolve({**auto, "epochs": 7, "hidden": [5]}, recipe, 240)

@@ -16,8 +16,10 @@ network sized for 10,000 rows memorises 250. Every setting below defaults to
 * widths (``hidden``, ``generator_hidden``, ``critic_hidden``): the method's
   large-donor widths times ``sqrt(n / FULL_ROWS)``, within [1/4, 1], in
   steps of 16: fewer parameters to overfit with few donors;
-* ``dropout`` (tvae, diffusion) and ``weight_decay``: regularisation that
-  fades as the donor grows (``ref / (ref + n)``).
+* ``dropout`` (tvae, diffusion), ``weight_decay`` and the GANs'
+  ``score_weight``: regularisation that fades as the donor grows, from its
+  small-donor value ``a`` to its large-donor value ``b`` as
+  ``(a * ref + b * n) / (ref + n)``.
 
 :func:`resolve` returns the settings and what chose each one, which the fit
 report shows under ``method_params["chosen_from_donor"]``.
@@ -38,7 +40,9 @@ FULL_ROWS = 8000
 WIDTH_STEP = 16
 #: parameters that may be "auto" (for any method that has them)
 AUTO_PARAMS = ("epochs", "batch_size", "eval_every", "hidden", "generator_hidden", "critic_hidden",
-               "dropout", "weight_decay")
+               "dropout", "weight_decay", "score_weight")
+#: parameters that fade with the donor size; their recipe entry is (small-donor value, large-donor value, ref rows)
+FADING = ("dropout", "weight_decay", "score_weight")
 
 
 def _width(base: int, n: int) -> int:
@@ -50,9 +54,9 @@ def resolve(params: dict[str, Any], recipe: dict[str, Any], n: int, multiple: in
     """Concrete settings for ``n`` training rows: the user's values, else ``recipe`` adapted to ``n``.
 
     ``recipe`` holds the method's large-donor values of the auto parameters it
-    has, ``min_batch`` (default ``MIN_BATCH``) and ``ref_rows`` (the donor size at
-    which ``dropout`` and ``weight_decay`` are half their recipe value);
-    ``multiple`` rounds the batch (PacGAN groups).
+    has, ``min_batch`` (default ``MIN_BATCH``), and for the ``FADING`` ones a
+    (small-donor value, large-donor value, ref rows) triple; ``multiple`` rounds
+    the batch (PacGAN groups).
     """
     n = max(int(n), 1)
     out: dict[str, Any] = {}
@@ -68,10 +72,10 @@ def resolve(params: dict[str, Any], recipe: dict[str, Any], n: int, multiple: in
     for name in ("hidden", "generator_hidden", "critic_hidden"):
         if name in recipe and name not in out:
             out[name], why[name] = [_width(int(h), n) for h in recipe[name]], size
-    for name in ("dropout", "weight_decay"):
+    for name in FADING:
         if name in recipe and name not in out:
-            ref = float(recipe.get("ref_rows", 2000))
-            out[name], why[name] = float(recipe[name]) * ref / (ref + n), size
+            small, large, ref = (float(v) for v in recipe[name])
+            out[name], why[name] = (small * ref + large * n) / (ref + n), size
     if "epochs" in recipe and "epochs" not in out:
         out["epochs"] = max(int(recipe["epochs"]), math.ceil(MIN_STEPS / steps))
         why["epochs"] = f"at least {MIN_STEPS} steps of {steps} per epoch"

@@ -66,8 +66,8 @@ class Diffusion(DeepBackend):
         "dropout": AUTO,
         "weight_decay": AUTO,
     }
-    recipe = {"epochs": 400, "batch_size": 256, "eval_every": 10, "hidden": [256, 256, 256], "dropout": 0.1,
-              "weight_decay": 1e-4, "ref_rows": 2000}
+    recipe = {"epochs": 400, "batch_size": 256, "eval_every": 10, "hidden": [256, 256, 256], "dropout": (0.1, 0.0, 2000),
+              "weight_decay": (1e-4, 0.0, 2000)}
 
     def check_method_params(self) -> None:
         self._hidden()

@@ -50,8 +50,8 @@ class _CVAE(nn.Module):
 class TVAE(DeepBackend):
     name = "tvae"
     method_params = {"latent_dim": 16, "hidden": AUTO, "beta": 1.0, "lr": 2e-3, "dropout": AUTO, "weight_decay": AUTO}
-    recipe = {"epochs": 300, "batch_size": 500, "eval_every": 5, "hidden": [128, 128], "dropout": 0.1,
-              "weight_decay": 1e-4, "ref_rows": 2000}
+    recipe = {"epochs": 300, "batch_size": 500, "eval_every": 5, "hidden": [128, 128], "dropout": (0.1, 0.0, 2000),
+              "weight_decay": (1e-4, 0.0, 2000)}
 
     def check_method_params(self) -> None:
         self._positive_int("latent_dim")
