@@ -29,6 +29,7 @@ appended to ``--results`` (JSON lines) and a rerun skips what is there.
 
     nice -n 10 .venv/bin/python python/benchmarks/bench_deep.py \
         [--tasks investment,wages,...] [--methods tvae,diffusion,ctgan,ctabgan,forest,microimpute,marginal] \
+                                       (also: hotdeck, qrf, mice, ctgan-pkg-CTGAN, ctgan-pkg-TVAE)
         [--donor-sizes 300,1000,3000,10000] [--recipients 2000] [--draws 20] [--seed 0] \
         [--results .bench/deep.jsonl] [--params '{"tvae": {"epochs": 50}}'] [--table-only]
 """
@@ -51,13 +52,15 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
 import bench_forest  # noqa: E402
-from bench_forest import DATA, TASKS as FOREST_TASKS, WEIGHT, Task, run_marginal, score  # noqa: E402
+from bench_forest import DATA, TASKS as FOREST_TASKS, WEIGHT, Task, run_marginal, run_mice, score  # noqa: E402
 
 from surveyfuse.imputer import Imputer  # noqa: E402
 
 GENERATIVE = ("tvae", "diffusion", "ctgan", "ctabgan")
 SURVEYFUSE = GENERATIVE + ("forest", "qrf", "hotdeck")
 METHODS = GENERATIVE + ("forest", "microimpute", "marginal")
+#: optional rows: R mice (pmm), and the `ctgan` package's own unconditional models (BSL-licensed, never a dependency)
+OPTIONAL = ("mice", "ctgan-pkg-CTGAN", "ctgan-pkg-TVAE")
 MICROIMPUTE_PYTHON = "/work/mi-venv/bin/python"
 #: the nested donor set whose mean and sd standardise every score
 REFERENCE_DONORS = 10000
@@ -147,12 +150,34 @@ def run_microimpute(task: Task, donor: pd.DataFrame, recipient: pd.DataFrame, dr
         return np.load(out), {"fit_seconds": round(time.perf_counter() - t0, 2)}
 
 
+def run_ctgan_package(kind: str, task: Task, donor: pd.DataFrame, recipient: pd.DataFrame, draws: int, seed: int,
+                      epochs: int = 100) -> tuple[np.ndarray, dict]:
+    """The `ctgan` package's CTGAN / TVAE: it models the block alone and cannot condition on
+    continuous predictors, so every recipient gets unconditional draws (what conditioning buys)."""
+    try:
+        import ctgan
+    except ImportError as exc:
+        raise ModuleNotFoundError("ctgan", name="ctgan") from exc
+    import torch
+
+    model = (ctgan.CTGAN if kind == "CTGAN" else ctgan.TVAE)(epochs=epochs)
+    model.set_random_state(seed)
+    torch.set_num_threads(1)
+    model.fit(donor[task.block], discrete_columns=[])
+    sample = model.sample(draws * len(recipient))[task.block].to_numpy(dtype=np.float64)
+    return sample.reshape(draws, len(recipient), len(task.block)), {"epochs_run": epochs}
+
+
 def run_method(method: str, task: Task, donor: pd.DataFrame, recipient: pd.DataFrame, draws: int, seed: int,
                params: dict | None = None, microimpute_python: str = MICROIMPUTE_PYTHON) -> tuple[np.ndarray, dict]:
     if method == "microimpute":
         return run_microimpute(task, donor, recipient, draws, seed, microimpute_python)
     if method == "marginal":
         return run_marginal(task, donor, recipient, draws, seed)
+    if method == "mice":
+        return run_mice(task, donor, recipient, draws, seed)
+    if method.startswith("ctgan-pkg-"):
+        return run_ctgan_package(method.rsplit("-", 1)[1], task, donor, recipient, draws, seed)
     return run_surveyfuse(method, task, donor, recipient, draws, seed, params)
 
 
@@ -233,7 +258,7 @@ def curve_table(rows: list[dict], seed: int = 0, params: dict | None = None) -> 
     got = _select(rows, seed, params or {})
     tasks = [t for t in TASKS if any(k[0] == t for k in got)]
     sizes = sorted({k[1] for k in got})
-    methods = [m for m in METHODS + SURVEYFUSE if any(k[2] == m for k in got)]
+    methods = [m for m in METHODS + SURVEYFUSE + OPTIONAL if any(k[2] == m for k in got)]
     methods = list(dict.fromkeys(methods))
     lines = ["| block | method | " + " | ".join(f"{n:,} donors: cover90 / ES÷mi / s" for n in sizes) + " |",
              "|---|---|" + "---|" * len(sizes)]
@@ -296,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "2")
     tasks, methods = args.tasks.split(","), args.methods.split(",")
-    known = set(SURVEYFUSE) | {"microimpute", "marginal"}
+    known = set(SURVEYFUSE) | {"microimpute", "marginal"} | set(OPTIONAL)
     unknown = [m for m in methods if m not in known] + [t for t in tasks if t not in TASKS]
     if not isinstance(args.params, dict) or not all(isinstance(v, dict) for v in args.params.values()):
         raise SystemExit('--params: expected a JSON object of objects, e.g. {"tvae": {"epochs": 50}}')

@@ -35,7 +35,7 @@ MIN_BATCH = 32
 MIN_STEPS = 3000
 EVAL_STEPS = 100
 STEPS_PER_EPOCH = 16
-#: donor rows from which the large-donor recipe applies unchanged
+#: training rows from which the large-donor widths apply unchanged
 FULL_ROWS = 8000
 WIDTH_STEP = 16
 #: parameters that may be "auto" (for any method that has them)
@@ -68,7 +68,7 @@ def resolve(params: dict[str, Any], recipe: dict[str, Any], n: int, multiple: in
     if "batch_size" in recipe and "batch_size" not in out:
         b = min(int(recipe["batch_size"]), max(int(recipe.get("min_batch", MIN_BATCH)), n // STEPS_PER_EPOCH), n)
         out["batch_size"], why["batch_size"] = max(multiple, b - b % multiple), size
-    steps = max(n // int(out.get("batch_size", params.get("batch_size", n))), 1)
+    steps = max(n // int(out.get("batch_size", n)), 1)
     for name in ("hidden", "generator_hidden", "critic_hidden"):
         if name in recipe and name not in out:
             out[name], why[name] = [_width(int(h), n) for h in recipe[name]], size

@@ -19,9 +19,9 @@ Each block column becomes one or two *segments* of the encoded vector:
     of the mode segment, the slot holding the normal score *within* the bin:
     how often a recipient lands in the top 5 % of a money variable is then a
     class probability, learned by cross-entropy, instead of the far tail of a
-    Gaussian, whose small errors drew the largest donor values many times too
-    often (bench_deep). The number of bins grows with the donor
-    (``tail_bin_edges``), so every bin keeps at least ``MIN_BIN_ROWS`` values;
+    Gaussian. The number of bins grows with the donor (``tail_bin_edges``), so
+    every bin keeps at least ``MIN_BIN_ROWS`` values. Off by default: on the
+    CPS blocks it helped one block and hurt or left the others (results/deep.md);
   - ``log``: ``sign(y) * log1p(|y|)`` standardised (sign handling for signed
     variables), inverse clipped to the donor's range.
 
@@ -239,10 +239,8 @@ class BlockEncoder:
             if col["cat"] >= 0:
                 start, width = self.cat_slices[col["cat"]]
                 mode = np.zeros(n, dtype=np.int64)
-                if f.has_cont and u is not None:
-                    mode = len(f.masses) + self._bin_of(f, u)
-                elif f.has_cont:
-                    mode[:] = len(f.masses)
+                if f.has_cont:  # a value bin (the one "continuous" class unless tail_modes); the log transform has one
+                    mode = len(f.masses) + (self._bin_of(f, u) if u is not None else mode)
                 for m, value in enumerate(f.masses):
                     hit = np.isclose(y, value, rtol=0, atol=1e-12)
                     mode[hit] = m
