@@ -25,7 +25,7 @@ BENCHMARKS = {
 }
 QUICK_ARGS = {
     "forest": ["--donors", "3000", "--recipients", "1000"],
-    "deep": ["--tasks", "investment", "--methods", "hotdeck", "forest", "tvae"],
+    "deep": ["--tasks", "investment", "--methods", "forest,tvae,microimpute,marginal", "--donor-sizes", "1000"],
     "scale": ["--sizes", "1000,20000"],
     "evaluate": ["--folds", "3", "--draws", "10", "--max-rows", "3000"],
     "precision": ["--methods", "hotdeck,forest"],

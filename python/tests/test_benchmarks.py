@@ -98,3 +98,29 @@ def test_curve_table_compares_the_largest_donor_set_with_microimpute_at_the_smal
     assert forest.endswith("| 1.0000 (1.000) | 0.8000 (0.800) | 0.640 |")  # 0.8 / 1.25
     mi = next(line for line in text.splitlines() if line.startswith("| wages | microimpute"))
     assert "| - |" in mi  # microimpute was not run on the larger set
+
+
+bench_deep = pytest.importorskip("bench_deep")
+
+
+def test_spending_block_is_the_exact_sum_of_its_parts():
+    donors, recipient, reference = bench_deep.learning_curve_splits([200], 50, seed=0)
+    for frame in (donors[0], recipient, reference):
+        assert (frame["outlays"] == frame[bench_deep.OUTLAY_PARTS].sum(axis=1)).all()
+    assert len(reference) == bench_deep.REFERENCE_DONORS and len(donors[0]) == 200
+
+
+def test_deep_learning_curve_is_resumable_and_tabled(tmp_path, capsys):
+    results = tmp_path / "curve.jsonl"
+    args = ["--tasks", "spending", "--methods", "forest,marginal,microimpute", "--donor-sizes", "200",
+            "--recipients", "80", "--draws", "3", "--results", str(results), "--microimpute-python", str(tmp_path / "none")]
+    bench_deep.main(args)
+    rows = [json.loads(line) for line in results.read_text().splitlines()]
+    assert {r["method"] for r in rows} == {"forest", "marginal"}  # no microimpute interpreter: skipped
+    assert all(r["violations"] == 0 for r in rows if r["method"] == "forest")
+    capsys.readouterr()
+    bench_deep.main(args)  # a rerun finds every row done and only prints the tables
+    assert len(results.read_text().splitlines()) == len(rows)
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if x.startswith("| spending | forest"))
+    assert line.startswith(f"| spending | forest | {rows[0]['cover90']:.2f} / ES {rows[0]['energy']:.3f} /")

@@ -12,6 +12,8 @@ import pandas as pd
 import pytest
 
 pytest.importorskip("torch")
+# two or three epochs cannot fit a model, and the held-out fit check rightly says so (test_deep_small_donors.py)
+pytestmark = pytest.mark.filterwarnings("ignore::surveyfuse.backends.deep.fit_check.FitCheckWarning")
 
 from surveyfuse.backends import make_backend  # noqa: E402
 from surveyfuse.errors import SurveyfuseError  # noqa: E402

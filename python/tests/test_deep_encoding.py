@@ -33,11 +33,13 @@ def _mixed_block(n: int = 1500, seed: int = 0) -> tuple[np.ndarray, list[ColumnS
     return Y, specs
 
 
-@pytest.mark.parametrize("transform", ["quantile", "log"])
-def test_encoder_inverse_of_transform_round_trips(transform):
+@pytest.mark.parametrize("transform,tail_modes", [("quantile", 1), ("log", 1), ("quantile", 5)])
+def test_encoder_inverse_of_transform_round_trips(transform, tail_modes):
     Y, specs = _mixed_block()
     w = np.random.default_rng(1).uniform(0.5, 2.0, len(Y))
-    enc = BlockEncoder(transform=transform).fit(Y, specs, w)
+    enc = BlockEncoder(transform=transform, tail_modes=tail_modes).fit(Y, specs, w)
+    if tail_modes > 1:  # 600 non-zero values of "zi": four bins, the top one the largest 5 %
+        assert enc.fitted_[0].bins == [0.0, 0.5, 0.8, 0.95, 1.0] and enc.fitted_[2].bins[-2] == 0.97
     V, mask = enc.transform(Y)
     assert V.shape == (len(Y), enc.dim) and np.isfinite(V).all()
     back = enc.inverse(V)
@@ -76,13 +78,14 @@ def _wage_frame(n: int = 600, seed: int = 0) -> pd.DataFrame:
                          "e00200s": s, "e00600": div, "e00650": qual})
 
 
-def test_constraint_layer_makes_identities_hold_by_construction():
+@pytest.mark.parametrize("sums", ["parts", "shares", "legacy"])
+def test_constraint_layer_makes_identities_hold_by_construction(sums):
     frame = _wage_frame()
     block = ["e00200", "e00200p", "e00200s", "e00600", "e00650"]
     texts = ["e00650 <= e00600", "e00200 == e00200p + e00200s", "MARS != 2 -> e00200s == 0"]
     cs = ConstraintSet(texts)
     variables = [infer_variable(frame[c]) for c in block]
-    layer = ConstraintLayer().fit(variables, cs)
+    layer = ConstraintLayer(sums).fit(variables, cs)
     assert set(layer.by_construction) == set(texts)
     Y = frame[block].to_numpy(float)
     M = layer.to_model(Y)
@@ -114,3 +117,36 @@ def test_constraint_layer_repairs_what_it_cannot_build():
     assert report["repaired"] == {"e00650 + e00600 <= 100000": 10}
     assert report["violations_after"] == 0
     assert np.all(out.sum(axis=1) <= 100000 + 1e-6)
+
+
+def test_sums_model_the_parts_in_levels_and_add_them_up():
+    """The default: every part keeps its own (drawn) value and range; only the total is derived."""
+    frame = _wage_frame()
+    block = ["e00200", "e00200p", "e00200s"]
+    cs = ConstraintSet(["e00200 == e00200p + e00200s", "MARS != 2 -> e00200s == 0"])
+    layer = ConstraintLayer().fit([infer_variable(frame[c]) for c in block], cs)
+    Y = frame[block].to_numpy(float)
+    M = layer.to_model(Y)
+    assert np.all(M[:, 0] == 0) and np.array_equal(M[:, 1:], Y[:, 1:])  # the total is not modelled
+    r = np.random.default_rng(4)
+    M_random = np.column_stack([np.zeros(len(Y)), r.permutation(Y[:, 1]), r.permutation(Y[:, 2])])
+    X = FeatureEncoder(["MARS", "age"], ["MARS"]).fit(frame).transform(frame)
+    out, report = layer.restore(M_random, X)
+    single = frame["MARS"].to_numpy() != 2
+    np.testing.assert_array_equal(out[:, 1], M_random[:, 1])  # no part absorbs the others' errors
+    np.testing.assert_array_equal(out[~single, 2], M_random[~single, 2])
+    assert np.all(out[single, 2] == 0) and report["repaired"] == {}
+    np.testing.assert_array_equal(out[:, 0], out[:, 1] + out[:, 2])
+
+
+def test_models_saved_before_the_sums_choice_load_with_their_old_rule():
+    frame = _wage_frame()
+    block = ["e00200", "e00200p", "e00200s"]
+    cs = ConstraintSet(["e00200 == e00200p + e00200s"])
+    old = ConstraintLayer("legacy").fit([infer_variable(frame[c]) for c in block], cs)
+    meta = old.get_state()
+    del meta["sums"]  # what a model file written before this option holds
+    loaded = ConstraintLayer.from_state(meta)
+    Y = frame[block].to_numpy(float)
+    np.testing.assert_array_equal(loaded.to_model(Y), old.to_model(Y))
+    assert np.all(loaded.to_model(Y)[:, 1] <= 1.0)  # stick-breaking shares, not levels

@@ -230,6 +230,11 @@ def format_summary(s: dict[str, Any]) -> str:
         f"  output          {s.get('output_rows')} rows -> {s.get('output')} ({s.get('format')}, "
         f"{s.get('chunks')} chunk{'s' if s.get('chunks') != 1 else ''}, engine {s.get('engine')})",
     ]
+    check = (s.get("method_params") or {}).get("fit_check") or {}  # generative methods: see backends/deep/fit_check.py
+    if check.get("ok") is not None:
+        lines.append(f"  fit check       {'ok' if check['ok'] else 'FAILED'} on {check['rows']} held-out donor rows (energy skill "
+                     f"{check['energy_skill']:+.1%}, 90% coverage {check['coverage90']:.2f})"
+                     + (f"\n  warning         {check['warning']}" if check.get("warning") else ""))
     if viol:
         lines += _donor_check_lines(s.get("donor_constraints") or {})
         dropped = (s.get("donor_constraints") or {}).get("dropped_rows", 0)

@@ -7,6 +7,12 @@ by the energy score of the standardised block; the winner is then fitted on
 the whole donor. Candidates, their scores and the reason land in
 ``fit_report_["auto"]``.
 
+A generative candidate whose fit fails its held-out check on any fold (see
+:mod:`surveyfuse.backends.deep.fit_check`) is never chosen, whatever its
+score: those fold warnings are collected instead of shown, and the report
+lists them under ``failed_fit_check``. (The check is per backend name, so
+two variants of one failing method are both left out.)
+
 Parameters (``method={"name": "auto", "params": {...}}``): ``candidates``
 (list of method names or ``{"name", "params"}``; default forest, qrf,
 hotdeck), ``generative`` (also try the registered torch methods when torch
@@ -16,6 +22,7 @@ is installed), ``folds``, ``draws``, ``max_rows``.
 from __future__ import annotations
 
 import importlib.util
+import warnings
 from typing import Any, Sequence
 
 import pandas as pd
@@ -49,38 +56,67 @@ def choose_method(donor: pd.DataFrame, block: Sequence[str], predictors: Sequenc
                   weights: str | None, constraints: Sequence[str] | None, categorical: Sequence[str] | None,
                   seed: int) -> tuple[str, dict[str, Any], dict[str, Any]]:
     """(method name, its params, report) chosen by donor-only validation."""
-    from .crossval import evaluate_methods, normalise_methods
+    from .crossval import evaluate_methods, normalise_methods, paired_margins
 
     pairs = normalise_methods(auto_candidates(params))
     folds, draws, max_rows = int(params.get("folds", 3)), int(params.get("draws", 5)), int(params.get("max_rows", 3000))
     frame = donor.dropna(subset=list(block))
     if weights is not None:
         frame = frame[frame[weights] > 0]
-    ev = evaluate_methods(frame, block, predictors, pairs, folds=folds, draws=draws, weights=weights,
-                          constraints=constraints, categorical=categorical, seed=seed, max_rows=max_rows)
-    if ev.best is None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ev = evaluate_methods(frame, block, predictors, pairs, folds=folds, draws=draws, weights=weights,
+                              constraints=constraints, categorical=categorical, seed=seed, max_rows=max_rows)
+    failed = failed_checks(caught, pairs)
+    scores = {m: r["overall"]["energy_score"] for m, r in ev.metrics["methods"].items()}
+    trusted = {m: v for m, v in scores.items() if m not in failed and v is not None}
+    if not trusted:
+        if failed:
+            raise SurveyfuseError("bad_param", "method 'auto': every candidate that could be scored failed its held-out "
+                                  "fit check (" + "; ".join(failed.values()) + "); add 'forest' to the candidates",
+                                  method=AUTO, param="candidates", failed_fit_check=failed)
         raise SurveyfuseError("bad_param", "method 'auto' could not score any candidate", method=AUTO,
                               skipped=ev.metrics["skipped"])
-    spec = dict(pairs)[ev.best]
+    best = min(trusted, key=trusted.get)
+    spec = dict(pairs)[best]
     name = spec if isinstance(spec, str) else spec["name"]
     chosen_params = {} if isinstance(spec, str) else dict(spec.get("params") or {})
-    scores = {m: r["overall"]["energy_score"] for m, r in ev.metrics["methods"].items()}
-    ranked = sorted(scores, key=scores.get)
+    ranked = sorted(trusted, key=trusted.get)
     runner = f"; runner-up {ranked[1]} ({scores[ranked[1]]:.4f})" if len(ranked) > 1 else ""
+    left_out = f"; left out for failing the held-out fit check: {', '.join(failed)}" if failed else ""
     report = {
-        "chosen": ev.best,
+        "chosen": best,
         "candidates": [m for m, _ in pairs],
         "energy_score": scores,
         "crps_std": {m: r["overall"].get("crps_std") for m, r in ev.metrics["methods"].items()},
         "coverage90": {m: r["overall"].get("coverage90") for m, r in ev.metrics["methods"].items()},
         "seconds": {m: r["seconds"] for m, r in ev.metrics["methods"].items()},
-        "margins": ev.metrics["margins"],
+        "margins": paired_margins(ev.metrics["methods"], best) if best != ev.best else ev.metrics["margins"],
         "skipped": ev.metrics["skipped"],
+        "failed_fit_check": failed,
         "settings": {"folds": folds, "draws": draws, "rows": ev.metrics["settings"]["rows"]},
-        "reason": f"{ev.best} has the lowest energy score ({scores[ev.best]:.4f}) in {folds}-fold donor-only "
-                  f"validation on {ev.metrics['settings']['rows']} rows with {draws} draws{runner}",
+        "reason": f"{best} has the lowest energy score ({scores[best]:.4f}) in {folds}-fold donor-only "
+                  f"validation on {ev.metrics['settings']['rows']} rows with {draws} draws{runner}{left_out}",
     }
     return name, chosen_params, report
+
+
+def failed_checks(caught: list[warnings.WarningMessage], pairs: list[tuple[str, Any]]) -> dict[str, str]:
+    """{candidate label: the first fit-check warning of its method}; other warnings are shown again."""
+    from ..backends.deep.fit_check import FitCheckWarning
+
+    by_method: dict[str, str] = {}
+    for w in caught:
+        if isinstance(w.message, FitCheckWarning):
+            by_method.setdefault(w.message.method, str(w.message))
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    out = {}
+    for label, spec in pairs:
+        name = spec if isinstance(spec, str) else spec.get("name") if isinstance(spec, dict) else None
+        if name in by_method:
+            out[label] = by_method[name]
+    return out
 
 
 __all__ = ["AUTO", "choose_method", "auto_candidates"]

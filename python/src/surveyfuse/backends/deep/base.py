@@ -10,12 +10,16 @@ This class does the rest:
 * draws take their noise from :mod:`surveyfuse.rng` keyed by (seed, row,
   draw, stream), and run in fixed-size padded batches, so a row's draws are
   the same whatever rows are imputed with it;
+* training settings left at ``"auto"`` are chosen from the donor size
+  (:mod:`.defaults`), and the fitted model is checked on the held-out donor
+  rows (:mod:`.fit_check`), with a :class:`FitCheckWarning` when it fails;
 * state is saved as a JSON manifest plus numpy arrays of the weights.
 """
 
 from __future__ import annotations
 
 import time
+import warnings
 from typing import Any, Callable, ClassVar
 
 import numpy as np
@@ -24,8 +28,11 @@ import torch
 from ... import rng
 from ...data.features import Features
 from ..base import Backend, FitContext
+from ...evaluate.baseline import predictor_blind_rows
 from .constraint_layer import ConstraintLayer
+from .defaults import AUTO, resolve
 from .encoding import BlockEncoder
+from .fit_check import CHECK_DRAWS, FitCheckWarning, held_out_check, not_checked
 from .training import (
     INFER_BATCH,
     EarlyStopping,
@@ -43,17 +50,22 @@ from .training import (
 #: parameters every generative backend accepts
 COMMON_PARAMS: dict[str, Any] = {
     "device": "auto",
-    "epochs": 200,
-    "batch_size": 500,
+    "epochs": AUTO,
+    "batch_size": AUTO,
     "lr": 2e-3,
     "patience": 6,
-    "eval_every": 5,
+    "eval_every": AUTO,
     "holdout": 0.12,
     "transform": "quantile",
     "point_masses": False,
+    "tail_modes": 1,
+    "sums": "parts",
+    "fit_check": True,
     "verbose": False,
     "threads": 1,
 }
+#: rows the validation score draws per check (about this many rows x draws)
+VALIDATION_ROWS = 2400
 
 Noise = Callable[[str, int, int], torch.Tensor]
 
@@ -99,6 +111,8 @@ class DeepBackend(Backend):
 
     copies_donor_rows = False
     method_params: ClassVar[dict[str, Any]] = {}
+    #: large-donor values of the "auto" settings, adapted to the donor size by :func:`.defaults.resolve`
+    recipe: ClassVar[dict[str, Any]] = {"epochs": 200, "batch_size": 500, "eval_every": 5}
 
     def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)
@@ -111,19 +125,24 @@ class DeepBackend(Backend):
             raise self._bad_param("device", '"auto", "cpu" or "cuda"')
         if p["threads"] not in (1, 2) or isinstance(p["threads"], bool):
             raise self._bad_param("threads", "1 or 2 (CPU threads for torch)")
-        for name in ("epochs", "batch_size", "patience", "eval_every"):
+        for name in ("epochs", "batch_size", "eval_every"):
             v = p[name]
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                raise self._bad_param(name, "a positive integer")
-        if p["batch_size"] < 2:
-            raise self._bad_param("batch_size", "an integer >= 2")
+            if v != AUTO and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
+                raise self._bad_param(name, '"auto" or a positive integer')
+        self._positive_int("patience")
+        if p["batch_size"] != AUTO and p["batch_size"] < 2:
+            raise self._bad_param("batch_size", '"auto" or an integer >= 2')
         if not isinstance(p["lr"], (int, float)) or isinstance(p["lr"], bool) or not 0 < p["lr"] < 1:
             raise self._bad_param("lr", "a number in (0, 1)")
         if not isinstance(p["holdout"], (int, float)) or isinstance(p["holdout"], bool) or not 0 <= p["holdout"] < 0.5:
             raise self._bad_param("holdout", "a fraction in [0, 0.5)")
+        if p["tail_modes"] not in range(1, 6) or isinstance(p["tail_modes"], bool):
+            raise self._bad_param("tail_modes", "an integer from 1 (no tail bins) to 5")
+        if p["sums"] not in ("parts", "shares"):
+            raise self._bad_param("sums", '"parts" (the total is the sum of modelled parts) or "shares"')
         if p["transform"] not in ("quantile", "log"):
             raise self._bad_param("transform", '"quantile" or "log"')
-        for name in ("point_masses", "verbose"):
+        for name in ("point_masses", "fit_check", "verbose"):
             if not isinstance(p[name], bool):
                 raise self._bad_param(name, "true or false")
         self.check_method_params()
@@ -138,11 +157,15 @@ class DeepBackend(Backend):
 
     def _hidden(self, name: str = "hidden") -> None:
         v = self.params[name]
+        if v == AUTO:
+            return
         if not isinstance(v, (list, tuple)) or not v or not all(isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in v):
             raise self._bad_param(name, "a non-empty list of positive integers")
 
-    def _fraction(self, name: str, lo: float = 0.0, hi: float = 1.0) -> None:
+    def _fraction(self, name: str, lo: float = 0.0, hi: float = 1.0, auto: bool = False) -> None:
         v = self.params[name]
+        if auto and v == AUTO:
+            return
         if not isinstance(v, (int, float)) or isinstance(v, bool) or not lo <= v <= hi:
             raise self._bad_param(name, f"a number in [{lo}, {hi}]")
 
@@ -151,11 +174,11 @@ class DeepBackend(Backend):
         t0 = time.perf_counter()
         seed = int(context.random_state)
         seed_everything(seed, self.params["threads"])
-        self.layer_ = ConstraintLayer().fit(context.variables, context.constraints)
-        M = self.layer_.to_model(np.asarray(Y, dtype=np.float64))
-        self.encoder_ = BlockEncoder(self.params["transform"], self.params["point_masses"]).fit(
-            M, self.layer_.model_specs(), context.weights
-        )
+        Y = np.asarray(Y, dtype=np.float64)
+        self.layer_ = ConstraintLayer(self.params["sums"]).fit(context.variables, context.constraints)
+        M = self.layer_.to_model(Y)
+        self.encoder_ = BlockEncoder(self.params["transform"], self.params["point_masses"],
+                                     tail_modes=self.params["tail_modes"]).fit(M, self.layer_.model_specs(), context.weights)
         V, mask = self.encoder_.transform(M)
         C = X.design("onehot", "normal").astype(np.float32)
         self.cond_dim_ = int(C.shape[1])
@@ -163,6 +186,7 @@ class DeepBackend(Backend):
         self.device_ = resolve_device(self.params["device"])
         weights = np.asarray(context.weights, dtype=np.float64)
         train, hold = holdout_split(len(V), float(self.params["holdout"]), seed)
+        self.settings_, self.chosen_by_ = resolve(self.params, self.recipe, len(train), self._batch_multiple())
         self.arch_ = self._arch()
         self.net_ = self._build().to(self.device_)
         data = {
@@ -172,14 +196,38 @@ class DeepBackend(Backend):
         }
         self.history_ = self._train(data, weights, train, hold, seed, verbose=bool(self.params["verbose"] or context.verbose))
         self.net_ = self.net_.to("cpu").eval()
-        self.fit_seconds_ = round(time.perf_counter() - t0, 3)
         self.trained_device_ = str(self.device_)
+        self.fit_check_ = self._check(X, Y, weights, train, hold, seed)
+        self.fit_seconds_ = round(time.perf_counter() - t0, 3)
         return self
+
+    def setting(self, name: str) -> Any:
+        """A training setting as used: chosen from the donor when the parameter is "auto"."""
+        return getattr(self, "settings_", {}).get(name, self.params[name])
+
+    def _batch_multiple(self) -> int:
+        return 1
+
+    def _check(self, X: Features, Y: np.ndarray, weights: np.ndarray, train: np.ndarray, hold: np.ndarray,
+               seed: int) -> dict[str, Any]:
+        """The held-out fit check (see :mod:`.fit_check`); warns when the model fails it."""
+        if not self.params["fit_check"]:
+            return not_checked("fit_check=false")
+        if hold.size == 0:
+            return not_checked(f"too few donor rows ({len(Y)}) to hold any out")
+        check_seed = rng.derive_seed(seed, 9001)
+        draws = self.sample(X.take(hold), hold, CHECK_DRAWS, check_seed)
+        blind = Y[train][predictor_blind_rows(weights[train], len(train), len(hold), CHECK_DRAWS, check_seed)]
+        out = held_out_check(self.name, draws, blind, Y[hold], weights[hold], Y[train], weights[train])
+        if out["warning"]:
+            warnings.warn(FitCheckWarning(out["warning"], self.name, out), stacklevel=4)
+        return out
 
     def _train(self, data: dict[str, torch.Tensor], weights: np.ndarray, train: np.ndarray, hold: np.ndarray,
                seed: int, verbose: bool) -> dict[str, Any]:
         """Default loop: weighted minibatches, ``self._step`` per batch, early stopping on held-out energy."""
         p = self.params
+        epochs, eval_every = int(self.setting("epochs")), int(self.setting("eval_every"))
         self._train_rows, self._train_weights, self._seed = train, weights[train], seed
         self._setup_optim()
         sampler = MinibatchSampler(weights[train], self._batch_size(), seed)
@@ -187,9 +235,9 @@ class DeepBackend(Backend):
         stopper = EarlyStopping(p["patience"])
         history: dict[str, Any] = {"loss": [], "val": []}
         val_gen = torch.Generator(device="cpu")
-        with progress(p["epochs"], self.name, verbose) as bar:
+        with progress(epochs, self.name, verbose) as bar:
             epoch = 0
-            for epoch in range(p["epochs"]):
+            for epoch in range(epochs):
                 self.net_.train()
                 total, steps = 0.0, 0
                 for batch in sampler.epoch():
@@ -198,7 +246,7 @@ class DeepBackend(Backend):
                     steps += 1
                 history["loss"].append(total / max(steps, 1))
                 stop = False
-                if hold.size and ((epoch + 1) % p["eval_every"] == 0 or epoch + 1 == p["epochs"]):
+                if hold.size and ((epoch + 1) % eval_every == 0 or epoch + 1 == epochs):
                     val_gen.manual_seed(seed)
                     score = self._validate(data, hold, val_gen)
                     history["val"].append((epoch + 1, score))
@@ -215,20 +263,27 @@ class DeepBackend(Backend):
         return history
 
     def _batch_size(self) -> int:
-        return int(self.params["batch_size"])
+        return int(self.setting("batch_size"))
 
     def _setup_optim(self) -> None:
-        self.opt_ = torch.optim.Adam(self.net_.parameters(), lr=self.params["lr"])
+        self.opt_ = torch.optim.AdamW(self.net_.parameters(), lr=self.params["lr"],
+                                      weight_decay=float(self.setting("weight_decay")) if "weight_decay" in self.params else 0.0)
 
     def _step(self, data: dict[str, torch.Tensor], idx: torch.Tensor, epoch: int) -> float:
         raise NotImplementedError
 
     @torch.no_grad()
     def _validate(self, data: dict[str, torch.Tensor], hold: np.ndarray, gen: torch.Generator) -> float:
-        """Energy score of two draws per held-out row, in encoded space (a proper score)."""
+        """Energy score of ``m`` draws per held-out row, in encoded space (a proper score).
+
+        ``m`` grows as the hold-out shrinks (about ``VALIDATION_ROWS`` rows in all, 2 to 8 draws), so
+        the stopping epoch of a small donor is not picked by noise; ``E|X - y| - E|X - X'| / 2``
+        with X' the next draw.
+        """
         self.net_.eval()
+        m = int(min(8, max(2, round(VALIDATION_ROWS / len(hold)))))
         idx = torch.from_numpy(hold).to(self.device_)
-        C = data["C"][idx]
+        C = data["C"][idx].repeat(m, 1)
         truth = self._canonical(data["V"][idx])
 
         def noise(kind: str, width: int, stream: int) -> torch.Tensor:
@@ -236,19 +291,20 @@ class DeepBackend(Backend):
                 return torch.randn(len(C), width, generator=gen).to(self.device_)
             return torch.rand(len(C), width, generator=gen).clamp(1e-6, 1 - 1e-6).to(self.device_)
 
-        a = self._canonical(self._generate(C, noise))
-        b = self._canonical(self._generate(C, noise))
-        es = (a - truth).norm(dim=1).mean() + (b - truth).norm(dim=1).mean() - (a - b).norm(dim=1).mean()
-        return float(0.5 * es)
+        draws = self._canonical(self._generate(C, noise)).reshape(m, len(hold), -1)
+        to_truth = (draws - truth[None]).norm(dim=2).mean()
+        spread = (draws - draws.roll(1, dims=0)).norm(dim=2).mean()
+        return float(to_truth - 0.5 * spread)
 
     def _canonical(self, V: torch.Tensor) -> torch.Tensor:
         """Zero the continuous slots whose mode is a point mass (they carry no value)."""
-        V = V.clone()
-        for k, (pos, gate) in enumerate(zip(self.encoder_.cont_index, self.encoder_.cont_gate)):
+        enc = self.encoder_
+        factor = torch.ones_like(V)
+        for pos, gate, first in zip(enc.cont_index, enc.cont_gate, enc.cont_first):
             if gate >= 0:
-                start, width = self.encoder_.cat_slices[gate]
-                V[:, pos] = V[:, pos] * V[:, start + width - 1]
-        return V
+                start, width = enc.cat_slices[gate]
+                factor[:, pos] = V[:, start + first : start + width].sum(dim=1)
+        return V * factor  # out of place, so a training loss can differentiate through it
 
     # ------------------------------------------------------------------ sample
     @torch.no_grad()
@@ -307,10 +363,13 @@ class DeepBackend(Backend):
     def describe(self) -> dict[str, Any]:
         out = dict(self.params)
         if hasattr(self, "history_"):
+            out.update(getattr(self, "settings_", {}))
+            out["chosen_from_donor"] = dict(getattr(self, "chosen_by_", {}))
             out["epochs_run"] = self.history_.get("epochs_run")
             out["best_epoch"] = self.history_.get("best_epoch")
             out["trained_on"] = self.trained_device_
             out["by_construction"] = list(self.layer_.by_construction)
+            out["fit_check"] = getattr(self, "fit_check_", None)
         return out
 
     def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -325,6 +384,9 @@ class DeepBackend(Backend):
             "layer": self.layer_.get_state(),
             "history": {"epochs_run": self.history_.get("epochs_run"), "best_epoch": self.history_.get("best_epoch")},
             "trained_on": self.trained_device_,
+            "settings": self.settings_,
+            "chosen_by": self.chosen_by_,
+            "fit_check": self.fit_check_,
         }
         arrays = {"encoder.grids": enc_arrays["grids"], **state_to_numpy(self.net_)}
         return meta, arrays
@@ -340,6 +402,9 @@ class DeepBackend(Backend):
         self.arch_ = meta["arch"]
         self.history_ = dict(meta.get("history", {}))
         self.trained_device_ = meta.get("trained_on", "cpu")
+        self.settings_ = dict(meta.get("settings") or {})
+        self.chosen_by_ = dict(meta.get("chosen_by") or {})
+        self.fit_check_ = meta.get("fit_check")
         self.device_ = torch.device("cpu")
         self.net_ = self._build()
         numpy_to_state(self.net_, arrays)

@@ -6,10 +6,16 @@ model learns a reparametrised block in which the identity cannot break:
 
 * ``a <= b`` between non-negative block columns: the model learns the share
   ``a / b`` in [0, 1]; ``a = share * b`` on the way back;
-* ``t == a + b + c`` between non-negative block columns: the model learns
-  stick-breaking shares ``a / t``, ``b / (t - a)``; the last part is what is
-  left (``c = t - a - b``), so the sum is exact, rounding included; when a
-  part may be negative the last part is simply derived as the difference;
+* ``t == a + b + c``: the model learns the parts in levels and the total is
+  their sum (``sums="parts"``, the default), so every part keeps its own zero
+  mode and tail and the sum is exact, rounding included. With
+  ``sums="shares"`` and non-negative columns the model learns the total and
+  stick-breaking shares ``a / t``, ``b / (t - a)`` and the last part is what
+  is left (``c = t - a - b``); that last part absorbs every error of the
+  shares, which on long-tailed money blocks drew it far into its tail
+  (bench_deep), hence the default. Models saved before the choice existed
+  load with their old rule (``"legacy"``: shares, or for signed parts the
+  last part as the difference);
 * ``condition -> v == 0`` (an indicator, a predictor or a category gating a
   value): ``v`` is set to 0 wherever the condition holds.
 
@@ -46,6 +52,17 @@ class _Sum:
     parts: list[int]
     shares: bool  # stick-breaking shares (all non-negative) or difference only
     text: str
+    from_parts: bool = False  # the total is the sum of the parts (then ``shares`` is False)
+
+    @property
+    def children(self) -> list[int]:
+        """Columns this relation computes."""
+        return [self.total] if self.from_parts else self.parts if self.shares else self.parts[-1:]
+
+    @property
+    def inputs(self) -> set[int]:
+        """Columns it computes them from."""
+        return set(self.parts) if self.from_parts else {self.total} | (set() if self.shares else set(self.parts[:-1]))
 
 
 @dataclass
@@ -58,8 +75,16 @@ def _nonneg(v: Variable) -> bool:
     return not v.kind.is_discrete and v.lower is not None and v.lower >= 0
 
 
+SUM_MODES = ("parts", "shares", "legacy")
+
+
 class ConstraintLayer:
     """Reparametrises the block so declared identities hold by construction."""
+
+    def __init__(self, sums: str = "parts") -> None:
+        if sums not in SUM_MODES:
+            raise ValueError(f"sums must be one of {SUM_MODES}, got {sums!r}")
+        self.sums_mode = sums
 
     def fit(self, variables: list[Variable], constraints: ConstraintSet | None) -> "ConstraintLayer":
         self.variables = list(variables)
@@ -92,9 +117,16 @@ class ConstraintLayer:
                     total, parts = (plus[0], minus) if len(plus) == 1 else (minus[0], plus) if len(minus) == 1 else (None, [])
                     if total is None or len(parts) < 2:
                         continue
+                    all_pos = all(_nonneg(self.variables[i]) for i in [total, *parts])
+                    if self.sums_mode == "parts" or (self.sums_mode == "shares" and not all_pos):
+                        if total in derived or any(self._depends(p, [total]) for p in parts):
+                            continue
+                        self.sums.append(_Sum(total, parts, False, c.text, from_parts=True))
+                        derived.add(total)
+                        self.by_construction.append(c.text)
+                        continue
                     if any(p in derived for p in parts) or total in derived or self._depends(total, parts):
                         continue
-                    all_pos = all(_nonneg(self.variables[i]) for i in [total, *parts])
                     self.sums.append(_Sum(total, parts, all_pos, c.text))
                     derived.update(parts if all_pos else parts[-1:])
                     self.by_construction.append(c.text)
@@ -119,19 +151,19 @@ class ConstraintLayer:
                         self.by_construction.append(c.text)
         gated = {g.target for g in self.gates}
         for r in self.sums:
-            if r.parts[-1] in gated:
+            if not r.from_parts and r.parts[-1] in gated:
                 free = [p for p in r.parts if p not in gated]
                 if free and (r.shares or not self._depends(free[-1], [q for q in r.parts if q != free[-1]])):
                     r.parts = [p for p in r.parts if p != free[-1]] + [free[-1]]
-        self._remainders = {r.parts[-1] for r in self.sums}
+        self._remainders = {r.total if r.from_parts else r.parts[-1] for r in self.sums}
         self._order()
 
     def _depends(self, col: int, on: list[int]) -> bool:
         """Would making ``on`` depend on ``col`` close a cycle (col already derived from them)?"""
         parents = {s.child: [s.parent] for s in self.shares}
         for s in self.sums:
-            for p in (s.parts if s.shares else s.parts[-1:]):
-                parents.setdefault(p, []).extend([s.total] + [q for q in s.parts if q != p])
+            for p in s.children:
+                parents.setdefault(p, []).extend(q for q in s.inputs if q != p)
         stack, seen = [col], set()
         while stack:
             c = stack.pop()
@@ -147,12 +179,12 @@ class ConstraintLayer:
         """Relations ordered so every parent is final before its children are computed."""
         rel: list[Any] = [*self.shares, *self.sums]
         done_children: set[int] = set()
-        children_of = {id(r): ({r.child} if isinstance(r, _Share) else set(r.parts if r.shares else r.parts[-1:])) for r in rel}
+        children_of = {id(r): ({r.child} if isinstance(r, _Share) else set(r.children)) for r in rel}
         all_children = set().union(*children_of.values()) if rel else set()
         ordered: list[Any] = []
         while rel:
             for r in rel:
-                inputs = {r.parent} if isinstance(r, _Share) else ({r.total} | (set() if r.shares else set(r.parts[:-1])))
+                inputs = {r.parent} if isinstance(r, _Share) else r.inputs
                 if not (inputs & (all_children - done_children)):
                     ordered.append(r)
                     done_children |= children_of[id(r)]
@@ -187,6 +219,8 @@ class ConstraintLayer:
         for r in self.relations:
             if isinstance(r, _Share):
                 M[:, r.child] = _ratio(Y[:, r.child], Y[:, r.parent])
+            elif r.from_parts:
+                M[:, r.total] = 0.0
             elif r.shares:
                 remaining = Y[:, r.total].copy()
                 for p in r.parts[:-1]:
@@ -208,6 +242,11 @@ class ConstraintLayer:
             if isinstance(r, _Share):
                 val = np.clip(M[:, r.child], 0.0, 1.0) * Y[:, r.parent]
                 Y[:, r.child] = np.rint(val) if rnd[r.child] else val
+            elif r.from_parts:  # left to right, as the declared identity adds them
+                total = Y[:, r.parts[0]].copy()
+                for p in r.parts[1:]:
+                    total = total + Y[:, p]
+                Y[:, r.total] = total
             elif r.shares:
                 remaining = Y[:, r.total].copy()
                 for p in r.parts[:-1]:
@@ -281,13 +320,13 @@ class ConstraintLayer:
 
     # ------------------------------------------------------------------ persistence
     def get_state(self) -> dict[str, Any]:
-        return {"variables": [v.to_json() for v in self.variables], "constraints": list(self.texts)}
+        return {"variables": [v.to_json() for v in self.variables], "constraints": list(self.texts), "sums": self.sums_mode}
 
     @classmethod
     def from_state(cls, meta: dict[str, Any]) -> "ConstraintLayer":
         variables = [Variable.from_json(v) for v in meta["variables"]]
         cs = ConstraintSet(meta["constraints"])
-        return cls().fit(variables, cs)
+        return cls(meta.get("sums", "legacy")).fit(variables, cs)
 
 
 def _ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from .base import DeepBackend, Noise, sample_categorical
+from .defaults import AUTO
 from .training import mlp
 
 
@@ -39,11 +40,11 @@ def cosine_alphas_bar(T: int, s: float = 0.008) -> np.ndarray:
 
 
 class _Denoiser(nn.Module):
-    def __init__(self, dim: int, cond_dim: int, hidden: list[int], t_dim: int = 32) -> None:
+    def __init__(self, dim: int, cond_dim: int, hidden: list[int], t_dim: int = 32, dropout: float = 0.0) -> None:
         super().__init__()
         self.t_dim = t_dim
         self.t_embed = nn.Sequential(nn.Linear(t_dim, t_dim), nn.SiLU(), nn.Linear(t_dim, t_dim))
-        self.body = mlp(dim + cond_dim + t_dim, hidden, dim)
+        self.body = mlp(dim + cond_dim + t_dim, hidden, dim, dropout=dropout)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         half = self.t_dim // 2
@@ -81,19 +82,22 @@ class Diffusion(DeepBackend):
 
     name = "diffusion"
     method_params = {
-        "hidden": [256, 256, 256],
+        "hidden": AUTO,
         "timesteps": 1000,
         "sampling_steps": 30,
         "eta": 1.0,
-        "epochs": 400,
-        "batch_size": 256,
         "lr": 1e-3,
-        "eval_every": 10,
         "patience": 5,
+        "dropout": AUTO,
+        "weight_decay": AUTO,
     }
+    recipe = {"epochs": 400, "batch_size": 256, "eval_every": 10, "hidden": [256, 256, 256], "dropout": (0.1, 0.0, 2000),
+              "weight_decay": (1e-4, 0.0, 2000)}
 
     def check_method_params(self) -> None:
         self._hidden()
+        self._fraction("dropout", 0.0, 0.9, auto=True)
+        self._fraction("weight_decay", 0.0, 1.0, auto=True)
         self._positive_int("timesteps")
         self._positive_int("sampling_steps")
         if self.params["sampling_steps"] > self.params["timesteps"]:
@@ -101,12 +105,13 @@ class Diffusion(DeepBackend):
         self._fraction("eta", 0.0, 1.0)
 
     def _arch(self) -> dict[str, Any]:
-        return {**super()._arch(), "hidden": list(self.params["hidden"]), "timesteps": self.params["timesteps"]}
+        return {**super()._arch(), "hidden": list(self.setting("hidden")), "timesteps": self.params["timesteps"],
+                "dropout": float(self.setting("dropout"))}
 
     def _build(self) -> nn.Module:
         a = self.arch_
         self._abar = torch.tensor(cosine_alphas_bar(a["timesteps"]), dtype=torch.float32)
-        return _Denoiser(a["dim"], a["cond_dim"], a["hidden"])
+        return _Denoiser(a["dim"], a["cond_dim"], a["hidden"], dropout=a.get("dropout", 0.0))
 
     # ------------------------------------------------------------------ training
     def _step(self, data: dict[str, torch.Tensor], idx: torch.Tensor, epoch: int) -> float:

@@ -13,7 +13,15 @@ Each block column becomes one or two *segments* of the encoded vector:
 
   - ``quantile``: weighted empirical CDF then the standard-normal quantile,
     which turns a long-tailed, signed or bounded variable into N(0, 1) and
-    whose inverse never leaves the donor's range;
+    whose inverse never leaves the donor's range. With ``tail_modes`` the
+    non-mass values are also cut into up to five quantile bins, the top ones
+    narrow (e.g. the 0-50-80-95-100 % ranges), and each bin is one more class
+    of the mode segment, the slot holding the normal score *within* the bin:
+    how often a recipient lands in the top 5 % of a money variable is then a
+    class probability, learned by cross-entropy, instead of the far tail of a
+    Gaussian. The number of bins grows with the donor (``tail_bin_edges``), so
+    every bin keeps at least ``MIN_BIN_ROWS`` values. Off by default: on the
+    CPS blocks it helped one block and hurt or left the others (results/deep.md);
   - ``log``: ``sign(y) * log1p(|y|)`` standardised (sign handling for signed
     variables), inverse clipped to the donor's range.
 
@@ -35,6 +43,25 @@ from scipy.special import ndtr, ndtri
 
 N_GRID = 1001
 U_CLIP = 1e-4
+#: quantile-bin edges (within a column's non-mass values) by number of bins; the top bins are narrow
+BIN_EDGES = {
+    1: (0.0, 1.0),
+    2: (0.0, 0.8, 1.0),
+    3: (0.0, 0.6, 0.9, 1.0),
+    4: (0.0, 0.5, 0.8, 0.95, 1.0),
+    5: (0.0, 0.4, 0.7, 0.9, 0.97, 1.0),
+}
+#: fewest donor values a tail bin may hold
+MIN_BIN_ROWS = 25
+
+
+def tail_bin_edges(n_values: int, max_bins: int = 5) -> list[float]:
+    """The most bins whose narrowest still holds ``MIN_BIN_ROWS`` of ``n_values`` values."""
+    for b in range(min(max_bins, max(BIN_EDGES)), 1, -1):
+        edges = BIN_EDGES[b]
+        if min(np.diff(edges)) * n_values >= MIN_BIN_ROWS:
+            return list(edges)
+    return list(BIN_EDGES[1])
 
 
 @dataclass
@@ -68,6 +95,7 @@ class _Fitted:
     sd: float = 1.0
     lower: float = 0.0
     upper: float = 0.0
+    bins: list[float] = field(default_factory=lambda: [0.0, 1.0])  # ECDF edges of the tail modes
 
 
 def weighted_quantiles(values: np.ndarray, weights: np.ndarray, probs: np.ndarray) -> np.ndarray:
@@ -89,14 +117,18 @@ class BlockEncoder:
         Also model any value with at least ``mass_min_share`` of the weight as
         its own mode (CTAB-GAN+'s mixed modes); zeros of zero-inflated
         columns and the ends of shares are always modes.
+    tail_modes : int
+        At most this many quantile bins per numeric column as modes (1: none;
+        ``quantile`` transform only).
     """
 
     def __init__(self, transform: str = "quantile", point_masses: bool = False, mass_min_share: float = 0.05,
-                 max_masses: int = 4) -> None:
+                 max_masses: int = 4, tail_modes: int = 1) -> None:
         self.transform_kind = transform
         self.point_masses = point_masses
         self.mass_min_share = mass_min_share
         self.max_masses = max_masses
+        self.tail_modes = int(tail_modes)
 
     # ------------------------------------------------------------------ fit
     def fit(self, Y: np.ndarray, specs: list[ColumnSpec], weights: np.ndarray | None = None) -> "BlockEncoder":
@@ -128,6 +160,8 @@ class BlockEncoder:
                     s = _symlog(yr)
                     f.mu = float(np.average(s, weights=wr))
                     f.sd = float(np.sqrt(np.average((s - f.mu) ** 2, weights=wr))) or 1.0
+                    if self.transform_kind == "quantile" and self.tail_modes > 1 and not spec.share:
+                        f.bins = tail_bin_edges(int(np.unique(yr).size), self.tail_modes)
             self.fitted_.append(f)
             grids.append(grid)
         self.grids_ = np.vstack(grids) if grids else np.zeros((0, N_GRID))
@@ -162,10 +196,11 @@ class BlockEncoder:
         self.cat_slices: list[tuple[int, int]] = []
         self.cont_index: list[int] = []
         self.cont_gate: list[int] = []  # for each cont slot: index in cat_slices of its mode segment, or -1
+        self.cont_first: list[int] = []  # for each cont slot: the first class of its mode segment that is a value bin
         self.columns_: list[dict[str, Any]] = []
         for f in self.fitted_:
             col: dict[str, Any] = {"cat": -1, "cont": -1}
-            n_modes = len(f.levels) if f.levels else len(f.masses) + (1 if f.has_cont else 0)
+            n_modes = len(f.levels) if f.levels else len(f.masses) + (len(f.bins) - 1 if f.has_cont else 0)
             if f.levels or n_modes > 1 or (not f.has_cont):
                 col["cat"] = len(self.cat_slices)
                 self.cat_slices.append((pos, max(n_modes, 1)))
@@ -174,6 +209,7 @@ class BlockEncoder:
                 col["cont"] = len(self.cont_index)
                 self.cont_index.append(pos)
                 self.cont_gate.append(col["cat"])
+                self.cont_first.append(len(f.masses))
                 pos += 1
             self.columns_.append(col)
         self.dim = pos
@@ -197,9 +233,14 @@ class BlockEncoder:
                 V[np.arange(n), start + idx] = 1.0
                 continue
             is_mass = np.zeros(n, dtype=bool)
+            z = u = None
+            if f.has_cont:
+                z, u = self._forward_cont(j, y)
             if col["cat"] >= 0:
                 start, width = self.cat_slices[col["cat"]]
-                mode = np.full(n, width - 1 if f.has_cont else 0, dtype=np.int64)
+                mode = np.zeros(n, dtype=np.int64)
+                if f.has_cont:  # a value bin (the one "continuous" class unless tail_modes); the log transform has one
+                    mode = len(f.masses) + (self._bin_of(f, u) if u is not None else mode)
                 for m, value in enumerate(f.masses):
                     hit = np.isclose(y, value, rtol=0, atol=1e-12)
                     mode[hit] = m
@@ -209,25 +250,33 @@ class BlockEncoder:
                 V[np.arange(n), start + mode] = 1.0
             if f.has_cont:
                 k = col["cont"]
-                z = self._forward_cont(j, y)
                 z[is_mass] = 0.0
                 V[:, self.cont_index[k]] = z
                 mask[is_mass, k] = 0.0
         return V.astype(np.float32), mask.astype(np.float32)
 
-    def _forward_cont(self, j: int, y: np.ndarray) -> np.ndarray:
+    @staticmethod
+    def _bin_of(f: _Fitted, u: np.ndarray) -> np.ndarray:
+        return np.clip(np.searchsorted(np.asarray(f.bins), u, side="right") - 1, 0, len(f.bins) - 2)
+
+    def _forward_cont(self, j: int, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(normal score of ``y`` within its tail bin, its ECDF value); the ECDF is None for ``log``."""
         f = self.fitted_[j]
         if f.transform == "log":
-            return (_symlog(y) - f.mu) / f.sd
+            return (_symlog(y) - f.mu) / f.sd, None
         grid = self.grids_[j]
         uq, first = np.unique(grid, return_index=True)
         last = np.r_[first[1:] - 1, grid.size - 1]
         probs = np.linspace(0, 1, N_GRID)
         up = 0.5 * (probs[first] + probs[last])
         if uq.size == 1:
-            return np.zeros_like(y)
+            return np.zeros_like(y), np.full(len(y), 0.5)
         u = np.interp(y, uq, up)
-        return ndtri(np.clip(u, U_CLIP, 1 - U_CLIP))
+        edges = np.asarray(f.bins)
+        b = self._bin_of(f, u)
+        lo, hi = edges[b], edges[b + 1]
+        within = (u - lo) / (hi - lo)
+        return ndtri(np.clip(within, U_CLIP, 1 - U_CLIP)), u
 
     # ------------------------------------------------------------------ inverse
     def inverse(self, V: np.ndarray) -> np.ndarray:
@@ -245,7 +294,8 @@ class BlockEncoder:
                 continue
             out = np.zeros(n)
             if f.has_cont:
-                out = self._inverse_cont(j, V[:, self.cont_index[col["cont"]]])
+                b = np.zeros(n, dtype=np.int64) if mode is None else np.clip(mode - len(f.masses), 0, len(f.bins) - 2)
+                out = self._inverse_cont(j, V[:, self.cont_index[col["cont"]]], b)
             if mode is not None:
                 if f.has_cont:
                     for m, value in enumerate(f.masses):
@@ -255,13 +305,15 @@ class BlockEncoder:
             Y[:, j] = out
         return Y
 
-    def _inverse_cont(self, j: int, z: np.ndarray) -> np.ndarray:
+    def _inverse_cont(self, j: int, z: np.ndarray, b: np.ndarray) -> np.ndarray:
         f = self.fitted_[j]
         if f.transform == "log":
             s = z * f.sd + f.mu
             y = np.sign(s) * np.expm1(np.minimum(np.abs(s), 700.0))
             return np.clip(y, f.lower, f.upper)
-        u = ndtr(z)
+        edges = np.asarray(f.bins)
+        lo, hi = edges[b], edges[b + 1]
+        u = lo + ndtr(z) * (hi - lo)
         return np.interp(u, np.linspace(0, 1, N_GRID), self.grids_[j])
 
     # ------------------------------------------------------------------ persistence
@@ -271,6 +323,7 @@ class BlockEncoder:
             "point_masses": self.point_masses,
             "mass_min_share": self.mass_min_share,
             "max_masses": self.max_masses,
+            "tail_modes": self.tail_modes,
             "specs": [asdict(s) for s in self.specs],
             "fitted": [asdict(f) for f in self.fitted_],
         }
@@ -278,7 +331,8 @@ class BlockEncoder:
 
     @classmethod
     def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> "BlockEncoder":
-        self = cls(meta["transform"], meta["point_masses"], meta["mass_min_share"], meta["max_masses"])
+        self = cls(meta["transform"], meta["point_masses"], meta["mass_min_share"], meta["max_masses"],
+                   meta.get("tail_modes", 1))
         self.specs = [ColumnSpec(**s) for s in meta["specs"]]
         self.fitted_ = [_Fitted(**f) for f in meta["fitted"]]
         self.grids_ = np.asarray(arrays["grids"], dtype=np.float64)

@@ -6,7 +6,8 @@
 * :class:`MinibatchSampler`: minibatches drawn with probability proportional
   to the donor's sampling weights, so the model learns the population rather
   than the sample design;
-* :func:`holdout_split`: 10-15 % of the donor kept aside for early stopping;
+* :func:`holdout_split`: 12 % of the donor (at least 60 rows) kept aside for early
+  stopping and the fit check;
 * :class:`EarlyStopping`: keeps the best weights seen on the held-out part;
 * :func:`progress`: a tqdm bar showing the loss, only when stderr is a terminal;
 * :func:`pad_rows`: inference runs in fixed-size, zero-padded batches so a
@@ -24,6 +25,8 @@ import numpy as np
 import torch
 
 INFER_BATCH = 2048
+#: held-out rows wanted for early stopping and the fit check, whatever the donor size
+MIN_HOLDOUT = 60
 MAX_THREADS = 2
 #: small MLPs gain little from a second thread and lose a lot when the cores are shared
 DEFAULT_THREADS = 1
@@ -52,11 +55,16 @@ def limit_threads(threads: int = DEFAULT_THREADS) -> None:
         torch.set_num_threads(want)
 
 
-def holdout_split(n: int, fraction: float, seed: int, min_rows: int = 200) -> tuple[np.ndarray, np.ndarray]:
-    """(train, holdout) row indices; no holdout when the donor is too small to spare one."""
+def holdout_split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train, holdout) row indices.
+
+    ``fraction`` of the donor, but at least ``MIN_HOLDOUT`` rows (early stopping
+    and the fit check need a few dozen) and at most a fifth of it; no holdout
+    below ``MIN_HOLDOUT // 2`` rows, i.e. on donors of fewer than about 125 rows.
+    """
     order = np.random.default_rng(seed).permutation(n)
-    n_hold = int(round(n * fraction))
-    if n_hold < 50 or n - n_hold < min_rows:
+    n_hold = min(max(int(round(n * fraction)), MIN_HOLDOUT), n // 5) if fraction > 0 else 0
+    if n_hold < MIN_HOLDOUT // 2:
         return np.sort(order), np.zeros(0, dtype=np.int64)
     return np.sort(order[n_hold:]), np.sort(order[:n_hold])
 

@@ -21,17 +21,18 @@ import torch
 from torch import nn
 
 from .base import DeepBackend, Noise
+from .defaults import AUTO
 from .training import mlp
 
 
 class _CVAE(nn.Module):
-    def __init__(self, dim: int, cond_dim: int, n_cont: int, latent: int, hidden: list[int]) -> None:
+    def __init__(self, dim: int, cond_dim: int, n_cont: int, latent: int, hidden: list[int], dropout: float = 0.0) -> None:
         super().__init__()
         self.latent = latent
         self.n_cont = n_cont
-        self.encoder = mlp(dim + cond_dim, hidden, 2 * latent)
-        self.prior = mlp(cond_dim, hidden[:1], 2 * latent) if cond_dim else None
-        self.decoder = mlp(latent + cond_dim, list(reversed(hidden)), dim + n_cont)
+        self.encoder = mlp(dim + cond_dim, hidden, 2 * latent, dropout=dropout)
+        self.prior = mlp(cond_dim, hidden[:1], 2 * latent, dropout=dropout) if cond_dim else None
+        self.decoder = mlp(latent + cond_dim, list(reversed(hidden)), dim + n_cont, dropout=dropout)
 
     def prior_params(self, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.prior is None:
@@ -71,20 +72,24 @@ class TVAE(DeepBackend):
     """
 
     name = "tvae"
-    method_params = {"latent_dim": 16, "hidden": [128, 128], "beta": 1.0, "epochs": 300, "lr": 2e-3}
+    method_params = {"latent_dim": 16, "hidden": AUTO, "beta": 1.0, "lr": 2e-3, "dropout": AUTO, "weight_decay": AUTO}
+    recipe = {"epochs": 300, "batch_size": 500, "eval_every": 5, "hidden": [128, 128], "dropout": (0.1, 0.0, 2000),
+              "weight_decay": (1e-4, 0.0, 2000)}
 
     def check_method_params(self) -> None:
         self._positive_int("latent_dim")
         self._hidden()
         self._fraction("beta", 0.0, 100.0)
+        self._fraction("dropout", 0.0, 0.9, auto=True)
+        self._fraction("weight_decay", 0.0, 1.0, auto=True)
 
     def _arch(self) -> dict[str, Any]:
         return {**super()._arch(), "n_cont": len(self.layout_["cont"]), "latent": self.params["latent_dim"],
-                "hidden": list(self.params["hidden"])}
+                "hidden": list(self.setting("hidden")), "dropout": float(self.setting("dropout"))}
 
     def _build(self) -> nn.Module:
         a = self.arch_
-        return _CVAE(a["dim"], a["cond_dim"], a["n_cont"], a["latent"], a["hidden"])
+        return _CVAE(a["dim"], a["cond_dim"], a["n_cont"], a["latent"], a["hidden"], a.get("dropout", 0.0))
 
     def _step(self, data: dict[str, torch.Tensor], idx: torch.Tensor, epoch: int) -> float:
         net: _CVAE = self.net_  # type: ignore[assignment]
