@@ -113,6 +113,7 @@ def test_fit_check_warns_when_a_model_cannot_fit(data):
     check = imp.fit_report_["method_params"]["fit_check"]
     assert check["ok"] is False and check["failed"] and check["warning"] == str(rec[0].message)
     assert rec[0].message.method == "ctgan" and rec[0].message.figures["energy"] == check["energy"]
+    assert rec[0].message.code == "fit_check_failed"  # a coded SurveyfuseWarning: the CLI and R show it as such
     assert "method='forest'" in check["warning"]
     summary = format_summary(imp.fit_report_)  # the CLI run summary shows it too
     assert "fit check       FAILED on 60 held-out donor rows" in summary and check["warning"] in summary

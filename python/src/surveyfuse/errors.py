@@ -57,6 +57,7 @@ ERROR_CODES: dict[str, str] = {
     "predictor_coding": "a predictor is coded differently in the donor and the recipient (labels vs codes, text vs numbers, other categories)",
     "constraint_too_deep": "a constraint nests parentheses deeper than the parser allows (64 levels)",
     "constraint_too_long": "a constraint is longer than the parser allows (20,000 characters or 200 comparisons)",
+    "fit_check_failed": "a generative model did worse on held-out donor rows than ignoring the predictors, or its intervals missed (a warning)",
     "donors_dropped": "more than 1% of the donor weight was left out of fitting (a warning; an error in a strict run when declared constraints left them out)",
     "insufficient_memory": "the run would need more memory than the machine has: use fewer draws or smaller chunks",
     "unsupported_column_type": "a column holds lists, structs, maps or other values that are not a table cell",

@@ -120,3 +120,23 @@ test_that("R's default method is the one the core marks as its default", {
   expect_null(formals(fuse_fit)$method)
   expect_identical(nrow(long), 10L)
 })
+
+test_that("a generative model that fails its held-out check warns with its own class", {
+  skip_if_no_core()
+  set.seed(1)
+  n <- 300
+  x1 <- rnorm(n); x2 <- rnorm(n); g <- sample(0:2, n, TRUE)
+  a <- ifelse(runif(n) < plogis(1.5 * x1), round(exp(8 + 0.8 * x2 + 0.5 * rnorm(n))), 0)
+  b <- round(exp(7 + 0.6 * x1 + 0.3 * g + 0.5 * rnorm(n)))
+  donor <- data.frame(x1, x2, g, a, b, total = a + b)
+  # one epoch cannot fit this block; the check on the held-out donor rows says so
+  expect_warning(
+    long <- fuse_impute(donor, donor[1:20, c("x1", "x2", "g")], block = c(total, a, b), predictors = c(x1, x2, g),
+                        method = "ctgan", params = list(epochs = 1), m = 2, seed = 0,
+                        constraints = c("total == a + b", "a >= 0", "b >= 0")),
+    class = "surveyfuse_warning_fit_check_failed"
+  )
+  check <- fuse_report(long)$report$method_params$fit_check
+  expect_false(check$ok)
+  expect_match(check$warning, "method 'ctgan' failed its held-out check")
+})

@@ -88,15 +88,39 @@ class DeepBackend(Backend):
     ----------
     device : "auto", "cpu" or "cuda", default "auto"
         Where to train (``"auto"``: CUDA when present).
-    epochs : int
+    epochs : "auto" or int, default "auto"
         Upper bound on training epochs; early stopping usually ends sooner.
-    batch_size : int
-        Minibatch rows (GANs: rounded to a multiple of ``pac``).
+        ``"auto"`` chooses it from the donor size (at least 3,000 gradient
+        steps on small donors, the method's recipe from about 9,000 donors up).
+    batch_size : "auto" or int, default "auto"
+        Minibatch rows (GANs: rounded to a multiple of ``pac``); ``"auto"``:
+        about a sixteenth of the training rows, capped at the recipe's 500.
     lr : float
         Adam learning rate.
     patience, eval_every : int
         Early stopping: checks without improvement before stopping, and
-        epochs between checks on the held-out rows.
+        epochs between checks on the held-out rows (``eval_every="auto"``:
+        at least 100 gradient steps between checks).
+    dropout : "auto" or float
+        Dropout of the hidden layers (tvae, diffusion); ``"auto"`` fades from
+        the recipe's small-donor value to none as the donor grows.
+    weight_decay : "auto" or float
+        Adam weight decay, fading like ``dropout`` under ``"auto"``.
+    score_weight : "auto" or float
+        GANs (ctgan, ctabgan): weight of the energy-score term in the
+        generator's loss (two generated rows per real row); ``"auto"``
+        fades from 20 on small donors to 4 for ctgan and is 4 for ctabgan.
+    tail_modes : int, default 1
+        1: no tail bins; 2-5: per-variable quantile bins of the right tail
+        as mixture modes (opt-in; measured no better on the CPS blocks).
+    sums : "parts" or "shares", default "parts"
+        How an identity ``total == a + b + ...`` is generated: the parts in
+        levels and the total as their sum (exact zeros stay exact), or the
+        total with stick-breaking shares (the rule of earlier versions).
+    fit_check : bool, default True
+        After fitting, score held-out donor rows against predictor-blind
+        draws and coverage; a model that fails warns (``FitCheckWarning``)
+        and ``method="auto"`` leaves it out.
     holdout : float, default 0.12
         Share of the donor held out for early stopping.
     transform : "quantile" or "log", default "quantile"

@@ -94,8 +94,9 @@ class CTGAN(DeepBackend):
     ----------
     noise_dim : int, default 64
         Size of the generator's noise input.
-    generator_hidden, critic_hidden : list of int, default [128, 128]
-        Hidden layer widths.
+    generator_hidden, critic_hidden : "auto" or list of int
+        Hidden layer widths (recipe [128, 128]); ``"auto"`` (the default) scales the recipe's widths by sqrt(donor rows / 8000),
+        between a quarter and all of them.
     pac : int, default 10
         Rows the critic judges together (PacGAN).
     critic_steps : int, default 1
@@ -105,7 +106,8 @@ class CTGAN(DeepBackend):
     cond_prob : float, default 0.5
         Share of a minibatch trained with a sampled condition (rare classes and modes).
     epochs, batch_size, lr, eval_every, patience
-        As for every generative method (here 300, 500, 1e-3, 10, 5); see ``DeepBackend``.
+        As for every generative method; "auto" settings follow the donor size up to the recipe
+        300 epochs, batches of 500, eval_every 10 (lr 1e-3, patience 5); see ``DeepBackend``.
 
     Examples
     --------

@@ -59,8 +59,9 @@ class Diffusion(DeepBackend):
 
     Parameters
     ----------
-    hidden : list of int, default [256, 256, 256]
-        Hidden layer widths of the denoiser.
+    hidden : "auto" or list of int
+        Hidden layer widths of the denoiser (recipe [256, 256, 256]); ``"auto"`` (the default) scales the recipe's widths by sqrt(donor rows / 8000),
+        between a quarter and all of them.
     timesteps : int, default 1000
         Steps of the noising process the model is trained on.
     sampling_steps : int, default 30
@@ -68,7 +69,8 @@ class Diffusion(DeepBackend):
     eta : float, default 1.0
         Stochasticity of the sampler (0: deterministic DDIM, 1: DDPM-like).
     epochs, batch_size, lr, eval_every, patience
-        As for every generative method (here 400, 256, 1e-3, 10, 5); see ``DeepBackend``.
+        As for every generative method; "auto" settings follow the donor size up to the recipe
+        400 epochs, batches of 256, eval_every 10 (lr 1e-3, patience 5); see ``DeepBackend``.
 
     Examples
     --------

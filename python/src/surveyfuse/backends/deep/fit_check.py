@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from ...errors import SurveyfuseWarning
 from ...evaluate.scores import energy_score_rows, pit_coverage, standardise
 
 CHECK_DRAWS = 20
@@ -38,11 +39,16 @@ COVER_BAND = (0.80, 0.97)
 LEVEL = 0.90
 
 
-class FitCheckWarning(UserWarning):
-    """A generative model failed its held-out check; ``method`` and ``figures`` say which and how."""
+class FitCheckWarning(SurveyfuseWarning):
+    """A generative model failed its held-out check; ``method`` and ``figures`` say which and how.
+
+    Its code is ``fit_check_failed``: the CLI prints it as
+    ``warning[fit_check_failed]: ...``, R raises it as a condition of class
+    ``surveyfuse_warning_fit_check_failed``.
+    """
 
     def __init__(self, message: str, method: str = "", figures: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
+        super().__init__("fit_check_failed", message)
         self.method = method
         self.figures = figures or {}
 

@@ -54,12 +54,13 @@ class TVAE(DeepBackend):
     ----------
     latent_dim : int, default 16
         Size of the latent code.
-    hidden : list of int, default [128, 128]
-        Hidden layer widths of the encoder and decoder.
+    hidden : "auto" or list of int
+        Hidden layer widths of the encoder and decoder (recipe [128, 128]); ``"auto"`` (the default) scales the recipe's widths by sqrt(donor rows / 8000),
+        between a quarter and all of them.
     beta : float, default 1.0
         Weight of the KL term of the loss.
     epochs, lr
-        As for every generative method (here 300 and 2e-3); see ``DeepBackend``.
+        As for every generative method ("auto" epochs up to the recipe 300; lr 2e-3); see ``DeepBackend``.
 
     Examples
     --------
