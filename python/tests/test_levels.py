@@ -13,12 +13,12 @@ import pandas as pd
 import pytest
 
 from surveyfuse import rng
-from surveyfuse.backends.base import FitContext
+from surveyfuse.backends import REGISTRY
+from surveyfuse.backends.base import Backend
 from surveyfuse.backends.levels import linked_groups, scalable_columns
-from surveyfuse.backends.resampling import Resampled
 from surveyfuse.constraints import ConstraintSet
-from surveyfuse.data.features import FeatureEncoder
 from surveyfuse.data.types import infer_variable
+from surveyfuse.errors import SurveyfuseError
 from surveyfuse.evaluate.pooling import pool
 from surveyfuse.imputer import Imputer
 
@@ -160,21 +160,48 @@ def test_proper_imputations_are_chunk_invariant_and_survive_saving(split, method
     pd.testing.assert_frame_equal(imp.sample(recipient, draws=5, seed=6), loaded.sample(recipient, draws=5, seed=6))
 
 
-def test_generic_resampled_fallback_is_keyed_saved_and_spreads_more(split):
-    donor, recipient = split[0].iloc[:150], split[1].iloc[:600].reset_index(drop=True)
-    enc = FeatureEncoder(PREDICTORS, ["family"]).fit(donor)
-    X, Xr = enc.transform(donor), enc.transform(recipient)
-    Y = donor[BLOCK].to_numpy(dtype=float)
-    context = FitContext(variables=[infer_variable(donor[c]) for c in BLOCK], weights=np.ones(len(donor)),
-                         constraints=ConstraintSet(CONSTRAINTS), random_state=3)
-    plain = {"levels": "none", "mi": "none"}
-    wrapped = Resampled(method="hotdeck", params=plain, resamples=30).fit(X, Y, context)
-    rows = np.arange(len(recipient))
-    whole = wrapped.sample(Xr, rows, 30, 9)
-    np.testing.assert_array_equal(whole[:, 100:], wrapped.sample(Xr.take(rows[100:]), rows[100:], 30, 9))
-    meta, arrays = wrapped.get_state()
-    np.testing.assert_array_equal(Resampled.from_state(meta, arrays).sample(Xr, rows, 30, 9), whole)
-    single = Resampled(method="hotdeck", params=plain, resamples=1).fit(X, Y, context).sample(Xr, rows, 30, 9)
+class ToyRefit(Backend):
+    """A predictor-blind copier of donor records that leaves proper imputation to the generic fallback."""
+
+    name = "toy_refit"
+    proper_mi = "refit"
+
+    def fit(self, X, Y, context):
+        self.Y_, self.w_ = np.asarray(Y, dtype=float), np.asarray(context.weights, dtype=float)
+        return self
+
+    def sample(self, X, rows, draws, seed):
+        cum = np.cumsum(self.w_)
+        u = rng.uniforms(seed, np.asarray(rows), draws)[:, :, 0]
+        return self.Y_[np.minimum(np.searchsorted(cum, u * cum[-1]), len(cum) - 1)]
+
+    def get_state(self):
+        return {"params": self.params}, {"Y": self.Y_, "w": self.w_}
+
+    @classmethod
+    def from_state(cls, meta, arrays):
+        self = cls(**meta["params"])
+        self.Y_, self.w_ = arrays["Y"], arrays["w"]
+        return self
+
+
+def test_generic_refit_fallback_is_keyed_saved_and_spreads_more(split, monkeypatch):
+    monkeypatch.setitem(REGISTRY, "toy_refit", "test_levels:ToyRefit")
+    donor, recipient = split[0].iloc[:150], split[1].iloc[:600][PREDICTORS].reset_index(drop=True)
+
+    def fitted(**params):
+        return Imputer(BLOCK, PREDICTORS, method="toy_refit", params=params, random_state=3).fit(donor)
+
+    wrapped = fitted(mi="refit", mi_resamples=30)
+    assert wrapped.fit_report_["proper_imputations"] and wrapped.fit_report_["method_params"]["mi_resamples"] == 30
+    assert_chunks_equal_whole(wrapped, recipient, [0, 250], draws=30, seed=9, check_dtype=False)
+    whole = wrapped.sample(recipient, draws=30, seed=9)
+    pd.testing.assert_frame_equal(Imputer.load(wrapped.to_bytes()).sample(recipient, draws=30, seed=9), whole)
+    single = fitted()
+    assert not single.fit_report_["proper_imputations"]
     # between-imputation variance of the mean: about var/150 + var/600 against var/600 for one fit
-    spread = lambda D: D.mean(axis=1).var(axis=0, ddof=1) / D.reshape(-1, D.shape[2]).var(axis=0)  # noqa: E731
-    assert spread(whole).mean() > 2 * spread(single).mean()
+    spread = lambda out: np.mean([pool(out, "mean", c)["between"].iloc[0] / out[c].var() for c in BLOCK])  # noqa: E731
+    assert spread(whole) > 2 * spread(single.sample(recipient, draws=30, seed=9))
+    with pytest.raises(SurveyfuseError) as err:
+        fitted(mi="sometimes")
+    assert err.value.context["param"] == "mi"

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from . import rng
-from .backends import DEFAULT_METHOD, Backend, FitContext, backend_class, make_backend
+from .backends import DEFAULT_METHOD, Backend, FitContext, backend_from_state, make_backend
 from .constraints import ConstraintSet
 from .data.features import FeatureEncoder
 from .data.frames import as_pandas, check_columns, long_output
@@ -247,6 +247,7 @@ class Imputer:
         if auto_report is not None:
             report["auto"] = auto_report
         report["method_params"] = self.backend_.describe()
+        report["proper_imputations"] = self.backend_.proper_imputations()
         report["fit_seconds"] = round(time.perf_counter() - t0, 3)
         self.fit_report_ = report
         return self
@@ -526,7 +527,7 @@ class Imputer:
             self.constraint_set_ = ConstraintSet(self.constraints)
             self.method_ = meta["method"]
             self.fit_report_ = meta["fit_report"]
-            self.backend_ = backend_class(self.method_).from_state(manifest["backend"], unprefixed(arrays, "backend"))
+            self.backend_ = backend_from_state(self.method_, manifest["backend"], unprefixed(arrays, "backend"))
         except SurveyfuseError:
             raise
         except (KeyError, TypeError, ValueError) as exc:

@@ -47,21 +47,20 @@ from typing import Any
 
 import numpy as np
 
-from .. import rng
 from ..constraints import BoolOp, Compare, ConstraintSet
 from ..data.features import Features
 from ..data.types import Kind, Variable
 
 #: quantiles of a predictor's non-zero values (on the asinh scale) where the fitted log level may bend
 HINGE_QUANTILES = (0.25, 0.5, 0.75, 0.9, 0.97)
-#: ridge penalty on the standardised basis (per unit of donor weight)
-RIDGE = 1e-3
-#: the factor is kept within [1 / MAX_FACTOR, MAX_FACTOR]
-MAX_FACTOR = 20.0
+#: candidate ridge penalties on the standardised basis (per unit of donor weight), chosen per group by
+#: leave-one-out deviance: a block the predictors say little about gets a flat level model, hence factors near 1
+RIDGES = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
+#: the factor is kept within [1 / MAX_FACTOR, MAX_FACTOR] (the default of ``level_max_factor``)
+MAX_FACTOR = 8.0
 NEWTON_STEPS = 30
-#: cross-fitting folds for the donors' own log levels, and the seed of their assignment
-FOLDS = 5
-FOLD_SEED = 0x1E7E1
+#: categorical predictors enter the level model by their most frequent levels (at least 1% of donors)
+MAX_LEVELS = 12
 #: share of exact zeros from which a signed variable counts as an amount (see :func:`money_like`)
 SIGNED_ZERO_SHARE = 0.05
 
@@ -165,6 +164,9 @@ def check_level_params(backend: Any) -> None:
     mf = p["level_max_factor"]
     if isinstance(mf, bool) or not isinstance(mf, (int, float)) or not mf >= 1:
         raise backend._bad_param("level_max_factor", "a number >= 1")
+    dz = p["level_deadzone"]
+    if isinstance(dz, bool) or not isinstance(dz, (int, float)) or not dz >= 0:
+        raise backend._bad_param("level_deadzone", "a number >= 0 (log-level units)")
     bw = p["level_bandwidth"]
     if isinstance(bw, bool) or not isinstance(bw, (int, float)) or not bw > 0:
         raise backend._bad_param("level_bandwidth", "a positive number (log-level units)")
@@ -177,7 +179,8 @@ def check_level_params(backend: Any) -> None:
 
 def level_model(params: dict[str, Any]) -> "LevelModel":
     cols = params["level_columns"]
-    return LevelModel(params["level_factor"], None if cols is None else list(cols), float(params["level_max_factor"]))
+    return LevelModel(params["level_factor"], None if cols is None else list(cols), float(params["level_max_factor"]),
+                      float(params["level_deadzone"]))
 
 
 class LevelModel:
@@ -187,13 +190,20 @@ class LevelModel:
     scaled variables its own factor; ``"record"`` one factor for them all.
     """
 
-    def __init__(self, factor: str = "linked", columns: list[str] | None = None, max_factor: float = MAX_FACTOR) -> None:
+    def __init__(self, factor: str = "linked", columns: list[str] | None = None, max_factor: float = MAX_FACTOR,
+                 deadzone: float = 0.0) -> None:
         self.factor = factor
         self.columns = columns
         self.max_factor = max_factor
+        self.deadzone = deadzone
 
     def fit(self, X: Features, Y: np.ndarray, variables: list[Variable], weights: np.ndarray,
             constraints: ConstraintSet | None = None) -> "LevelModel":
+        with one_blas_thread():
+            return self._fit(X, Y, variables, weights, constraints)
+
+    def _fit(self, X: Features, Y: np.ndarray, variables: list[Variable], weights: np.ndarray,
+             constraints: ConstraintSet | None) -> "LevelModel":
         self.columns_ = scalable_columns(variables, Y, constraints, self.columns)
         self.groups_ = linked_groups(variables, self.columns_, constraints) if self.factor == "linked" else [self.columns_]
         self.equalities_ = equality_texts(variables, self.columns_, constraints)
@@ -208,30 +218,12 @@ class LevelModel:
         self.target_ = self.summary(Y)
         self._fit_basis(X)
         B = self.basis(X)
-        fits = [_poisson_ridge(B, self.target_[:, g], w) for g in range(len(self.groups_))]
+        fits = [_best_ridge(B, self.target_[:, g], w) for g in range(len(self.groups_))]
         self.coef_ = np.stack([f[0] for f in fits])  # (groups, p)
         self.hess_inv_ = np.stack([f[1] for f in fits])  # (groups, p, p)
-        self.donor_eta_ = self._out_of_fold_eta(B, w)
+        self.ridge_ = np.array([f[2] for f in fits])
+        self.donor_eta_ = np.column_stack([f[3] for f in fits])
         return self
-
-    def _out_of_fold_eta(self, B: np.ndarray, w: np.ndarray) -> np.ndarray:
-        """Each donor's log level from a fit without the donor (``FOLDS``-fold cross-fitting).
-
-        In-sample, a donor with an unusually large amount lifts its own fitted
-        level (the more so in the sparse top tail): matching on it would prefer
-        exactly those donors, and a ratio would shrink them. Out of fold, a
-        donor's level says only what its predictors say.
-        """
-        fold = np.minimum((rng.uniforms(FOLD_SEED, np.arange(len(w)), 1)[0, :, 0] * FOLDS).astype(np.int64), FOLDS - 1)
-        eta = np.empty((len(w), len(self.groups_)))
-        for k in range(FOLDS):
-            out, train = fold == k, fold != k
-            if not out.any() or not train.any():
-                continue
-            coef = np.stack([_poisson_ridge(B[train], self.target_[train, g], w[train], start=self.coef_[g])[0]
-                             for g in range(len(self.groups_))])
-            eta[out] = _rowwise(B[out], coef)
-        return eta
 
     def summary(self, Y: np.ndarray) -> np.ndarray:
         """Each group's summary (n, groups): the sum of its variables' absolute values over their donor means."""
@@ -251,6 +243,11 @@ class LevelModel:
             ks = np.unique(np.quantile(t, HINGE_QUANTILES)) if np.unique(t).size > len(HINGE_QUANTILES) + 1 else np.zeros(0)
             knots.append(ks)
         self.knots_ = knots
+        self.levels_kept_ = []
+        for j in range(X.codes.shape[1]):
+            counts = np.bincount(X.codes[:, j][X.codes[:, j] >= 0], minlength=1)
+            order = np.argsort(-counts, kind="stable")[:MAX_LEVELS]
+            self.levels_kept_.append(np.sort(order[counts[order] >= 0.01 * len(X)]).astype(np.int64))
         raw = self._raw_basis(X)
         self.basis_mean_ = raw.mean(axis=0)
         sd = raw.std(axis=0)
@@ -268,9 +265,8 @@ class LevelModel:
                 parts.append(np.maximum(t[:, None] - self.knots_[j][None, :], 0.0))
         if enc.missing_indicator_.any():
             parts.append(np.isnan(num[:, enc.missing_indicator_]).astype(np.float64))
-        for j, var in enumerate(enc.categorical_):
-            c = X.codes[:, j]
-            parts.append((c[:, None] == np.arange(var.n_levels)[None, :]).astype(np.float64))
+        for j, levels in enumerate(self.levels_kept_):
+            parts.append((X.codes[:, j][:, None] == levels[None, :]).astype(np.float64))
         return np.hstack(parts) if parts else np.zeros((len(X), 0))
 
     def basis(self, X: Features) -> np.ndarray:
@@ -298,7 +294,7 @@ class LevelModel:
         out = np.empty_like(self.coef_)
         for k in range(len(self.groups_)):
             grad = (B * (wg * (self.target_[:, k] - mu[:, k]))[:, None]).sum(axis=0)
-            grad -= RIDGE * wg.sum() * _penalised(self.coef_[k])
+            grad -= self.ridge_[k] * wg.sum() * _penalised(self.coef_[k])
             out[k] = self.coef_[k] + self.hess_inv_[k] @ grad
         return out
 
@@ -311,7 +307,10 @@ class LevelModel:
         """
         if not self.active_:
             return draws
-        log_f = np.clip(recipient_eta[None, :, :] - donor_eta, -np.log(self.max_factor), np.log(self.max_factor))
+        gap = recipient_eta[None, :, :] - donor_eta
+        if self.deadzone > 0:  # near levels, copy as they are; far apart, correct in full
+            gap = gap * -np.expm1(-((gap / self.deadzone) ** 2))
+        log_f = np.clip(gap, -np.log(self.max_factor), np.log(self.max_factor))
         out = draws.copy()
         for k, cols in enumerate(self.groups_):
             out[:, :, cols] *= np.exp(log_f[:, :, k])[:, :, None]
@@ -328,18 +327,20 @@ class LevelModel:
 
     # ---------------------------------------------------------------- persistence
     def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        meta = {"factor": self.factor, "chosen": self.columns, "max_factor": self.max_factor, "active": self.active_, "columns": self.columns_, "groups": self.groups_,
+        meta = {"factor": self.factor, "chosen": self.columns, "max_factor": self.max_factor, "deadzone": self.deadzone,
+                "active": self.active_, "columns": self.columns_, "groups": self.groups_,
                 "equalities": self.equalities_, "integer": self.integer_, "names": self.names_}
         if not self.active_:
             return meta, {}
         arrays = {k: getattr(self, f"{k}_") for k in _ARRAYS}
         arrays.update({f"knots{j}": k for j, k in enumerate(self.knots_)})
-        meta["n_knots"] = len(self.knots_)
+        arrays.update({f"levels_kept{j}": k for j, k in enumerate(self.levels_kept_)})
+        meta["n_knots"], meta["n_categorical"] = len(self.knots_), len(self.levels_kept_)
         return meta, arrays
 
     @classmethod
     def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> "LevelModel":
-        self = cls(meta["factor"], meta.get("chosen"), float(meta.get("max_factor", MAX_FACTOR)))
+        self = cls(meta["factor"], meta.get("chosen"), float(meta.get("max_factor", MAX_FACTOR)), float(meta.get("deadzone", 0.0)))
         self.active_ = bool(meta["active"])
         self.columns_ = [int(j) for j in meta["columns"]]
         self.groups_ = [[int(j) for j in g] for g in meta["groups"]]
@@ -350,18 +351,28 @@ class LevelModel:
             for key in _ARRAYS:
                 setattr(self, f"{key}_", np.asarray(arrays[key], dtype=np.float64))
             self.knots_ = [np.asarray(arrays[f"knots{j}"], dtype=np.float64) for j in range(int(meta["n_knots"]))]
+            self.levels_kept_ = [np.asarray(arrays[f"levels_kept{j}"], dtype=np.int64)
+                                 for j in range(int(meta["n_categorical"]))]
         return self
 
     def describe(self) -> dict[str, Any]:
         return {"scaled": [[self.names_[j] for j in g] for g in self.groups_] if self.active_ else []}
 
 
-_ARRAYS = ("summary_scale", "num_scale", "basis_mean", "basis_sd", "coef", "hess_inv", "target", "donor_eta")
+_ARRAYS = ("ridge", "summary_scale", "num_scale", "basis_mean", "basis_sd", "coef", "hess_inv", "target", "donor_eta")
 
 
 def _rowwise(B: np.ndarray, coef: np.ndarray) -> np.ndarray:
     """``B @ coef.T`` as row-wise sums (n, groups): a row's value never depends on the rows beside it."""
     return np.column_stack([(B * c[None, :]).sum(axis=1) for c in coef])
+
+
+def one_blas_thread() -> Any:
+    """The level model's products are small: one BLAS thread is fastest, and on a busy machine
+    a pool of threads fighting over the cores makes them ten times slower (measured)."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _penalised(coef: np.ndarray) -> np.ndarray:
@@ -370,11 +381,42 @@ def _penalised(coef: np.ndarray) -> np.ndarray:
     return out
 
 
-def _poisson_ridge(B: np.ndarray, y: np.ndarray, w: np.ndarray,
+def _best_ridge(B: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
+    """The fit of the candidate penalty with the smallest leave-one-out deviance.
+
+    Returns coefficients, H^-1, the penalty and the donors' leave-one-out log
+    levels. In-sample, a donor with an unusually large amount lifts its own
+    fitted level (the more so in the sparse top tail): matching on it would
+    prefer exactly those donors, and a ratio would shrink them. Left out, a
+    donor's level says only what its predictors say. For a penalised Poisson
+    fit, leaving donor i out moves its linear predictor by
+    ``-w_i (y_i - mu_i) q_i / (1 - w_i mu_i q_i)``, ``q_i = b_i' H^-1 b_i``
+    (Newton's step with the Sherman-Morrison update), so no refit is needed.
+    """
+    best = None
+    start = None
+    for ridge in sorted(RIDGES, reverse=True):  # from flat to flexible, each fit starting from the last
+        coef, hinv = _poisson_ridge(B, y, w, ridge, start)
+        start = coef
+        eta = (B * coef[None, :]).sum(axis=1)
+        mu = np.exp(np.clip(eta, -50, 50))
+        q = ((B @ hinv) * B).sum(axis=1)
+        h = np.minimum(w * mu * q, 0.99)
+        loo = eta - w * (y - mu) * q / (1 - h)
+        mu_loo = np.exp(np.clip(loo, -50, 50))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            dev = float((w * (np.where(y > 0, y * np.log(y / mu_loo), 0.0) - (y - mu_loo))).sum())
+        if best is None or dev < best[0]:
+            best = (dev, coef, hinv, ridge, loo)
+    assert best is not None
+    return best[1], best[2], best[3], best[4]
+
+
+def _poisson_ridge(B: np.ndarray, y: np.ndarray, w: np.ndarray, ridge: float,
                    start: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Weighted Poisson regression with a ridge penalty by damped Newton steps; coefficients and H^-1."""
     p = B.shape[1]
-    lam = RIDGE * w.sum()
+    lam = ridge * w.sum()
     pen = np.full(p, lam)
     pen[0] = 0.0
     if start is None:

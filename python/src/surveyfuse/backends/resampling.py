@@ -34,7 +34,7 @@ import numpy as np
 from .. import rng
 from ..data.features import Features
 from .base import Backend, FitContext
-from .levels import LevelModel
+from .levels import LevelModel, one_blas_thread
 
 #: imputations whose level-model refits a backend keeps in memory
 _CACHE = 32
@@ -78,7 +78,8 @@ class DonorResampler:
             if self._basis is None:
                 self._basis = self.levels.basis(self.donor)
             g = rng.bayesian_bootstrap(key[0], key[1], np.arange(len(self.weights)))
-            coef = self.levels.resampled_coef(self._basis, self.weights, g)
+            with one_blas_thread():
+                coef = self.levels.resampled_coef(self._basis, self.weights, g)
             if len(self._cache) >= _CACHE:
                 self._cache.pop(next(iter(self._cache)))
             # the donors' out-of-fold levels move as the full fit does under the resample
@@ -158,7 +159,7 @@ class Resampled(Backend):
     def check_params(self) -> None:
         r = self.params["resamples"]
         if not isinstance(r, int) or isinstance(r, bool) or r < 1:
-            raise self._bad_param("resamples", "a positive integer")
+            raise self._bad_param("mi_resamples", "a positive integer")
 
     def fit(self, X: Features, Y: np.ndarray, context: FitContext) -> "Resampled":
         self.members_ = []
@@ -175,8 +176,11 @@ class Resampled(Backend):
         return np.stack([self.members_[d % K].sample(X, rows, 1, rng.derive_seed(seed, 13, d))[0] for d in range(draws)])
 
     def describe(self) -> dict[str, Any]:
-        return {"method": self.params["method"], "resamples": len(getattr(self, "members_", [])) or self.params["resamples"],
-                "member": self.members_[0].describe() if getattr(self, "members_", None) else self.params["params"]}
+        member = self.members_[0].describe() if getattr(self, "members_", None) else dict(self.params["params"])
+        return {**member, "mi": "refit", "mi_resamples": self.params["resamples"]}
+
+    def proper_imputations(self) -> bool:
+        return True
 
     def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         metas, arrays = [], {}
@@ -184,7 +188,7 @@ class Resampled(Backend):
             meta, arr = member.get_state()
             metas.append(meta)
             arrays.update({f"{k}/{name}": a for name, a in arr.items()})
-        return {"params": self.params, "members": metas}, arrays
+        return {"resampled": True, "params": self.params, "members": metas}, arrays
 
     @classmethod
     def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> "Resampled":
