@@ -18,7 +18,7 @@ donor (rows drawn with probability proportional to weight, seeded), which
 makes the draws follow the weighted distribution; ``weighting="sample_weight"``
 reproduces microimpute's behaviour for comparison.
 
-Proper multiple imputation (``mi="bootstrap"``, default): the trees are
+Proper multiple imputation (``mi="trees"``, default): the trees are
 grown in ``mi_groups`` groups, each chain of forests on its own bootstrap
 resample of the donor (weighted, as above), and imputation ``d`` comes from
 group ``d mod mi_groups``; the total number of trees, hence the cost, is
@@ -60,7 +60,7 @@ class QuantileForestChain(Backend):
         "max_samples_leaf": 1,
         "quantile_grid": 101,
         "weighting": "resample",
-        "mi": "bootstrap",
+        "mi": "trees",
         "mi_groups": 10,
         "n_jobs": -1,
     }
@@ -78,8 +78,8 @@ class QuantileForestChain(Backend):
             raise self._bad_param("max_features", "a fraction in (0, 1], a positive integer, 'sqrt' or 'log2'")
         if p["weighting"] not in ("resample", "sample_weight"):
             raise self._bad_param("weighting", "'resample' or 'sample_weight'")
-        if p["mi"] not in ("bootstrap", "none"):
-            raise self._bad_param("mi", "'bootstrap' or 'none'")
+        if p["mi"] not in ("trees", "none"):
+            raise self._bad_param("mi", "'trees' or 'none'")
         if not _is_int(p["mi_groups"]) or not 1 <= p["mi_groups"] <= p["n_estimators"]:
             raise self._bad_param("mi_groups", "a positive integer, at most n_estimators")
         if not _is_int(p["n_jobs"]) or p["n_jobs"] == 0:
@@ -98,7 +98,7 @@ class QuantileForestChain(Backend):
     def _fit_models(self) -> None:
         """One chain of forests per group (``mi_groups`` with proper imputation, else one)."""
         p = self.params
-        G = p["mi_groups"] if p["mi"] == "bootstrap" else 1
+        G = p["mi_groups"] if p["mi"] == "trees" else 1
         sizes = [p["n_estimators"] // G + (g < p["n_estimators"] % G) for g in range(G)]
         self.groups_: list[list[Any]] = [self._fit_chain(g, size) for g, size in enumerate(sizes)]
         self.models_ = self.groups_[0]
@@ -115,7 +115,7 @@ class QuantileForestChain(Backend):
             g = np.random.default_rng(rng.derive_seed(self.random_state_, *label))
             pick = g.choice(len(Y), size=len(Y), replace=True, p=weights / weights.sum())
             design, Y, weights = design[pick], Y[pick], None
-        elif p["mi"] == "bootstrap":  # Bayesian-bootstrap weights of the group
+        elif p["mi"] == "trees":  # Bayesian-bootstrap weights of the group
             weights = weights * rng.bayesian_bootstrap(self.random_state_, group, np.arange(len(Y)))
         models: list[Any] = []
         for j, discrete in enumerate(self.discrete_):
