@@ -47,6 +47,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import rng
 from ..constraints import BoolOp, Compare, ConstraintSet
 from ..data.features import Features
 from ..data.types import Kind, Variable
@@ -56,6 +57,9 @@ HINGE_QUANTILES = (0.25, 0.5, 0.75, 0.9, 0.97)
 #: candidate ridge penalties on the standardised basis (per unit of donor weight), chosen per group by
 #: leave-one-out deviance: a block the predictors say little about gets a flat level model, hence factors near 1
 RIDGES = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
+#: donors the penalty is chosen on (a fixed keyed subsample beyond this), and the subsample's seed
+RIDGE_SELECTION_ROWS = 20_000
+RIDGE_SELECTION_SEED = 0x21D6E
 #: the factor is kept within [1 / MAX_FACTOR, MAX_FACTOR] (the default of ``level_max_factor``)
 MAX_FACTOR = 8.0
 NEWTON_STEPS = 30
@@ -393,23 +397,36 @@ def _best_ridge(B: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray
     ``-w_i (y_i - mu_i) q_i / (1 - w_i mu_i q_i)``, ``q_i = b_i' H^-1 b_i``
     (Newton's step with the Sherman-Morrison update), so no refit is needed.
     """
+    rows = np.arange(len(y))
+    if len(y) > RIDGE_SELECTION_ROWS:  # the penalty is chosen on a fixed subsample, then refitted on all rows
+        rows = np.flatnonzero(rng.uniforms(RIDGE_SELECTION_SEED, rows, 1)[0, :, 0] < RIDGE_SELECTION_ROWS / len(y))
     best = None
     start = None
     for ridge in sorted(RIDGES, reverse=True):  # from flat to flexible, each fit starting from the last
-        coef, hinv = _poisson_ridge(B, y, w, ridge, start)
+        coef, hinv = _poisson_ridge(B[rows], y[rows], w[rows], ridge, start)
         start = coef
-        eta = (B * coef[None, :]).sum(axis=1)
-        mu = np.exp(np.clip(eta, -50, 50))
-        q = ((B @ hinv) * B).sum(axis=1)
-        h = np.minimum(w * mu * q, 0.99)
-        loo = eta - w * (y - mu) * q / (1 - h)
-        mu_loo = np.exp(np.clip(loo, -50, 50))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            dev = float((w * (np.where(y > 0, y * np.log(y / mu_loo), 0.0) - (y - mu_loo))).sum())
+        dev = _loo_deviance(B[rows], y[rows], w[rows], coef, hinv)[0]
         if best is None or dev < best[0]:
-            best = (dev, coef, hinv, ridge, loo)
+            best = (dev, coef, hinv, ridge)
     assert best is not None
-    return best[1], best[2], best[3], best[4]
+    _, coef, hinv, ridge = best
+    if len(rows) < len(y):
+        coef, hinv = _poisson_ridge(B, y, w, ridge, coef)
+    return coef, hinv, ridge, _loo_deviance(B, y, w, coef, hinv)[1]
+
+
+def _loo_deviance(B: np.ndarray, y: np.ndarray, w: np.ndarray, coef: np.ndarray,
+                  hinv: np.ndarray) -> tuple[float, np.ndarray]:
+    """Poisson deviance of the leave-one-out predictions, and those log levels (see :func:`_best_ridge`)."""
+    eta = (B * coef[None, :]).sum(axis=1)
+    mu = np.exp(np.clip(eta, -50, 50))
+    q = ((B @ hinv) * B).sum(axis=1)
+    h = np.minimum(w * mu * q, 0.99)
+    loo = eta - w * (y - mu) * q / (1 - h)
+    mu_loo = np.exp(np.clip(loo, -50, 50))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dev = float((w * (np.where(y > 0, y * np.log(y / mu_loo), 0.0) - (y - mu_loo))).sum())
+    return dev, loo
 
 
 def _poisson_ridge(B: np.ndarray, y: np.ndarray, w: np.ndarray, ridge: float,
