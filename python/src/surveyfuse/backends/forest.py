@@ -13,6 +13,21 @@ in that leaf with probability proportional to its sampling weight, and copy
 the donor's whole block. Draws are real donor records, so every identity that
 holds in the donor holds in the output.
 
+Levels (``levels``, see :mod:`.levels`): leaves are wide where donors are
+few, at the top of the income distribution, so a copied record would carry
+its leaf's level. A level model fitted beside the forest prefers donors of
+the recipient's predicted level and rescales the copied amounts by one
+positive factor per group of constraint-linked variables, which keeps zeros,
+signs and identities.
+
+Proper multiple imputation (``mi``, see :mod:`.resampling`): with
+``mi="trees"`` (default) the trees are grown in ``mi_groups`` groups, each on
+its own Bayesian-bootstrap re-weighting of the donor, and imputation ``d``
+draws from group ``d mod mi_groups`` with leaf weights and level model of the
+same resample; ``"bootstrap"`` keeps one forest and re-weights leaves and
+level model per imputation, keyed by (sample seed, imputation); ``"none"``
+draws every imputation from one fit.
+
 Leaf size is chosen from the data: part of the donor is held out, a small
 forest is grown for each candidate, and the candidate whose draws give the
 lowest energy score on the held-out rows (in the scaled target space) wins.
@@ -271,6 +286,7 @@ class ForestSampler(Backend):
 
     def _refits_levels(self) -> bool:
         return self.levels_ is not None and self.levels_.active_ and self.params["mi"] != "none"
+
     def _choose(self, design: np.ndarray, targets: np.ndarray, weights: np.ndarray,
                 seed: int) -> tuple[int, Any, dict[str, Any]]:
         """Leaf size and max_features: the user's values, or the best on held-out donor rows."""

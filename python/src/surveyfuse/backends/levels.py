@@ -1,44 +1,52 @@
-"""Levels for copied donor records: one common factor per record from a model of the conditional level.
+"""Levels for copied donor records: a model of the conditional level, used to match and to rescale.
 
 A backend that copies whole donor records (``forest``, ``hotdeck``) cannot
 leave the range of the donors it finds near a recipient. Where those donors'
 predictors differ systematically from the recipient's (the top of the income
-distribution, where neighbourhoods are wide), the copied levels are pulled
-towards the neighbourhood's average: a slope on income comes out attenuated
-and the richest recipients get the levels of the merely rich.
+distribution, where neighbourhoods are wide), the copies carry the
+neighbourhood's level: a slope on income comes out attenuated and the
+richest recipients get the amounts of the merely rich.
 
-The fix transfers the donor's record to the recipient's predictors the way
-ratio imputation does: the copied money variables are multiplied by
+:class:`LevelModel` fits, for each *group* of amounts (the variables tied
+together by a declared constraint, or one variable on its own), the
+conditional mean ``m(x)`` of the group's summary (the sum of its amounts'
+absolute values over their donor means) by a Poisson regression with a log
+link on an additive, piecewise-linear basis of the predictors: each number
+through ``asinh(x / s)`` (linear near zero, logarithmic in the tail, so a
+power law at the top) with hinges at quantiles of its non-zero values, the
+frequent categories as indicators; the ridge penalty is chosen by
+leave-one-out deviance, so a group the predictors say little about gets a
+flat model. The backends use it (see :class:`.resampling.DonorResampler`)
 
-    f = m(x_recipient) / m(x_donor)
+* to *match*: among the donors a backend proposes, prefer those whose
+  predicted level is close to the recipient's;
+* to *rescale*: multiply the copied amounts of each group by
+  ``f = m(x_recipient) / m(x_donor)``, ratio imputation's transfer. One
+  positive factor per group keeps what makes a record a record: zeros stay
+  zeros, signs stay signs, ``a <= b`` and ``total == a + b`` keep holding, and
+  the shares within the group are the donor's. If amounts are ``m(x) * e``
+  with the noise ``e`` alike across a neighbourhood, the rescaled draw has the
+  recipient's conditional mean instead of the neighbourhood's. Small gaps
+  (below about ``deadzone`` in log level) are left alone, where the model's
+  noise would only blur the copied distribution, and no factor exceeds
+  ``max_factor``.
 
-where ``m(x)`` is a fitted conditional mean of a block *summary* (the sum of
-the money variables' absolute values, each divided by its donor mean so that
-every variable counts alike). One factor per record, positive, applied to
-every scaled variable alike, keeps what makes a record a record: zeros stay
-zeros, signs stay signs, ``a <= b`` and ``total == a + b`` keep holding, and
-the shares within the record are the donor's. If the record's values are
-``m(x) * e`` with the noise ``e`` alike across a neighbourhood, the rescaled
-draw has the recipient's conditional mean instead of the neighbourhood's.
-
-``m`` is a Poisson regression (log link) on an additive, piecewise-linear
-basis of the predictors: each numeric predictor through ``asinh(x / s)``
-(linear near zero, logarithmic in the tail, so the fitted relation is a
-power law at the top) with hinges at quantiles of its non-zero values,
-categorical predictors as indicators, a small ridge penalty, fitted by
-damped Newton steps. A saved model stores the coefficients.
+A donor's own log level is its leave-one-out value, so a donor with an
+unusually large amount does not lift its own predicted level (which would
+make matching prefer it and rescaling shrink it).
 
 Which variables are scaled: amounts, i.e. numeric block variables with a
 meaningful zero (non-negative, or signed with a point mass at zero; see
 :func:`money_like`), or those the user names, and only if every declared
-constraint they appear in survives a common positive factor (a homogeneous comparison among scaled variables, or
-a test of a scaled variable against zero). A variable tied to a constant
-(``a <= 1000``), to a predictor or to an unscaled variable is left as copied.
+constraint they appear in survives a common positive factor (a homogeneous
+comparison among scaled variables, or a test of a scaled variable against
+zero). A variable tied to a constant (``a <= 1000``), to a predictor or to an
+unscaled variable is copied as it is.
 
-Proper multiple imputation: imputation ``d`` uses coefficients refitted on
-the donor re-weighted by Bayesian-bootstrap weights ``g_{d,i}`` (one Newton
-step from the full-donor fit, the linearised bootstrap), so the uncertainty of
-the level model enters the spread between imputations.
+Proper multiple imputation: an imputation's resample refits the coefficients
+under its Bayesian-bootstrap weights (one Newton step from the full-donor
+fit, the linearised bootstrap), so the level model's uncertainty enters the
+spread between imputations.
 """
 
 from __future__ import annotations
@@ -91,7 +99,6 @@ def scalable_columns(variables: list[Variable], Y: np.ndarray, constraints: Cons
     ``chosen`` (names) replaces the automatic choice of money-like variables;
     the constraint check applies either way.
     """
-    names = {v.name for v in variables}
     if chosen is None:
         scaled = {v.name for j, v in enumerate(variables) if money_like(v, Y[:, j])}
     else:
@@ -102,16 +109,16 @@ def scalable_columns(variables: list[Variable], Y: np.ndarray, constraints: Cons
         changed = False
         for c in texts:
             cols = c.columns & scaled
-            if cols and not _homogeneous(c.node, scaled, names):
+            if cols and not _homogeneous(c.node, scaled):
                 scaled -= cols
                 changed = True
     return [j for j, v in enumerate(variables) if v.name in scaled]
 
 
-def _homogeneous(node: Any, scaled: set[str], block: set[str]) -> bool:
+def _homogeneous(node: Any, scaled: set[str]) -> bool:
     """True when multiplying the ``scaled`` columns by one positive number keeps ``node``'s truth."""
     if isinstance(node, BoolOp):
-        return _homogeneous(node.left, scaled, block) and _homogeneous(node.right, scaled, block)
+        return _homogeneous(node.left, scaled) and _homogeneous(node.right, scaled)
     assert isinstance(node, Compare)
     if node.lhs.text is not None or node.rhs.text is not None:
         return not (node.columns() & scaled)
