@@ -56,7 +56,7 @@ from ..evaluate.scores import energy_score
 from ._trees import apply_trees, trees_to_arrays
 from .base import Backend, FitContext
 from .levels import LevelModel, check_level_params, level_model
-from .resampling import DonorResampler
+from .resampling import ACCEPT_STREAM, DonorResampler, KeyedUniforms
 
 #: candidate leaf sizes for the automatic choice (filtered by donor size)
 LEAF_CANDIDATES = (3, 6, 12, 25, 50, 100)
@@ -325,7 +325,7 @@ class ForestSampler(Backend):
         (``mi="bootstrap"``), or from tree group ``d mod mi_groups`` (``"trees"``), rescaled to the recipient's level."""
         rows = np.asarray(rows)
         leaves = apply_trees(self.trees_, X.design("ordinal", "none"))
-        proposals, accepts = _KeyedUniforms(seed, rows, draws, 2, 0), _KeyedUniforms(seed, rows, draws, 1, _ACCEPT_STREAM)
+        proposals, accepts = KeyedUniforms(seed, rows, draws, 2, 0), KeyedUniforms(seed, rows, draws, 1, ACCEPT_STREAM)
         resampler = self._resampler(X)
         out = np.empty((draws, len(X), self.Y_.shape[1]))
         for d in range(draws):
@@ -404,23 +404,6 @@ class ForestSampler(Backend):
             np.asarray(arrays["leaf_end"], dtype=np.int64), self.weights_,
         )
         return self
-
-
-#: stream of the uniforms that accept or reject a proposed donor (the proposals use streams 0, 1, ...)
-_ACCEPT_STREAM = 0xACC
-
-
-class _KeyedUniforms:
-    """Uniforms (draws, n, width) of stream ``base + a``, made when attempt ``a`` first needs them."""
-
-    def __init__(self, seed: int, rows: np.ndarray, draws: int, width: int, base: int) -> None:
-        self.args, self.base, self.made = (seed, rows, draws, width), base, {}
-
-    def __call__(self, a: int) -> np.ndarray:
-        if a not in self.made:
-            seed, rows, draws, width = self.args
-            self.made[a] = rng.uniforms(seed, rows, draws, width=width, stream=self.base + a)
-        return self.made[a]
 
 
 class _HoldoutScore:

@@ -22,18 +22,16 @@ from typing import Any
 import numpy as np
 from sklearn.neighbors import NearestNeighbors
 
-from .. import rng
-from ..data.features import Features
 from ..data.features import Features
 from .base import Backend, FitContext
 from .levels import LevelModel, check_level_params, level_model
-from .resampling import DonorResampler
+from .resampling import ACCEPT_STREAM, DonorResampler, KeyedUniforms
 
 
 class HotDeck(Backend):
     name = "hotdeck"
-    default_params = {"k": 10, "classes": [], "levels": "match+ratio", "level_bandwidth": 0.3, "level_max_factor": 8.0, "level_deadzone": 0.25, "level_factor": "linked",
-                      "level_columns": None, "mi": "bootstrap"}
+    default_params = {"k": 10, "classes": [], "levels": "match+ratio", "level_bandwidth": 0.3, "level_max_factor": 8.0,
+                      "level_deadzone": 0.25, "level_factor": "linked", "level_columns": None, "mi": "bootstrap"}
     copies_donor_rows = True
     proper_mi = "native"
 
@@ -105,14 +103,7 @@ class HotDeck(Backend):
             self.resampler_ = DonorResampler(self.weights_, self.levels_, donor, self.params["levels"],
                                              self.params["level_bandwidth"])
         in_pool = np.arange(self.k_)[None, :] < pool_size[:, None]
-        u = {0: rng.uniforms(seed, rows, draws)[:, :, 0]}  # (draws, n) per attempt
-        accept: dict[int, np.ndarray] = {}
-
-        def uniforms(store: dict[int, np.ndarray], stream: int, a: int) -> np.ndarray:
-            if a not in store:
-                store[a] = rng.uniforms(seed, rows, draws, stream=stream + a)[:, :, 0]
-            return store[a]
-
+        proposals, accepts = KeyedUniforms(seed, rows, draws, 1, 0), KeyedUniforms(seed, rows, draws, 1, ACCEPT_STREAM)
         out = np.empty((draws, n, self.Y_.shape[1]))
         for d in range(draws):
             key = (int(seed), d) if self.params["mi"] == "bootstrap" else None
@@ -120,10 +111,10 @@ class HotDeck(Backend):
             cum = np.cumsum(weights[pools] * in_pool, axis=1)
 
             def propose(a: int) -> np.ndarray:
-                choice = (cum <= (uniforms(u, 0, a)[d] * cum[:, -1])[:, None]).sum(axis=1)
+                choice = (cum <= (proposals(a)[d, :, 0] * cum[:, -1])[:, None]).sum(axis=1)
                 return pools[np.arange(n), np.minimum(choice, pool_size - 1)]
 
-            donors = self.resampler_.choose(X, key, propose, lambda a: uniforms(accept, 0xACC, a)[d])
+            donors = self.resampler_.choose(X, key, propose, lambda a: accepts(a)[d, :, 0])
             out[d] = self.resampler_.copy(self.Y_, X, donors[None, :], key)[0]
         return out
 

@@ -101,7 +101,6 @@ class QuantileForestChain(Backend):
         G = p["mi_groups"] if p["mi"] == "trees" else 1
         sizes = [p["n_estimators"] // G + (g < p["n_estimators"] % G) for g in range(G)]
         self.groups_: list[list[Any]] = [self._fit_chain(g, size) for g, size in enumerate(sizes)]
-        self.models_ = self.groups_[0]
 
     def _fit_chain(self, group: int, n_estimators: int) -> list[Any]:
         from quantile_forest import RandomForestQuantileRegressor

@@ -2,7 +2,8 @@
 
 With one fitted model, the spread between imputations is the spread of the
 model's draws only: it ignores that the model was learnt from a finite donor,
-so Rubin's rules intervals on the fused file are too narrow. Proper
+so Rubin's rules intervals on the fused file are too narrow when the donor is
+small against the recipient file (see docs/inference.md). Proper
 imputation (Rubin 1987, ch. 4) draws each imputation from a model fitted on
 a resample of the donor. Here the resample is Rubin's (1981) Bayesian
 bootstrap: donor ``i`` gets weight ``w_i * g_{d,i}`` in imputation ``d``, with
@@ -13,10 +14,10 @@ multinomial weights.
 
 How a backend realises it is declared by ``Backend.proper_mi``:
 
-* ``"native"``: the backend does it its own cheap way (``forest`` and
-  ``hotdeck`` re-weight the donors they copy and refit their level model
-  with :class:`DonorResampler`; ``qrf`` grows its trees in groups, one
-  bootstrap per group);
+* ``"native"``: the backend does it its own cheap way (``forest`` grows its
+  trees in groups, each on its own re-weighting, or re-weights its leaves;
+  ``hotdeck`` re-weights its pools; both refit their level model through
+  :class:`DonorResampler`; ``qrf`` grows tree groups on bootstrap resamples);
 * ``"refit"``: the generic fallback :class:`Resampled`, one full fit per
   resample (``K`` fits, imputation ``d`` from fit ``d mod K``);
 * ``"none"``: every imputation comes from one fit (improper; documented).
@@ -40,6 +41,21 @@ from .levels import LevelModel, one_blas_thread
 _CACHE = 32
 #: proposals a donor choice examines before it keeps the closest (see :meth:`DonorResampler.choose`)
 MATCH_ATTEMPTS = 8
+#: stream of the uniforms that accept or reject a proposed donor (proposal ``a`` uses stream ``a``)
+ACCEPT_STREAM = 0xACC
+
+
+class KeyedUniforms:
+    """Uniforms (draws, n, width) of stream ``base + a``, made when attempt ``a`` first needs them."""
+
+    def __init__(self, seed: int, rows: np.ndarray, draws: int, width: int, base: int) -> None:
+        self.args, self.base, self.made = (seed, rows, draws, width), base, {}
+
+    def __call__(self, a: int) -> np.ndarray:
+        if a not in self.made:
+            seed, rows, draws, width = self.args
+            self.made[a] = rng.uniforms(seed, rows, draws, width=width, stream=self.base + a)
+        return self.made[a]
 
 
 class DonorResampler:
