@@ -396,6 +396,22 @@ def estimand_table(summary: pd.DataFrame, block: str, order: list[str]) -> str:
     return "\n".join(lines)
 
 
+def width_versus(summary: pd.DataFrame, order: list[str], reference: str = "mice") -> str:
+    """Interval width against ``reference``'s, over the valid estimands where the reference covers (>= 0.85)."""
+    ref = summary[summary.method == reference].set_index(["block", "estimand"])
+    if ref.empty:
+        return f"(no {reference} rows: no width comparison)"
+    lines = [f"| block | method | estimands where {reference} covers | width / {reference}: median / max |", "|---|---|---|---|"]
+    for b in dict.fromkeys(summary.block):
+        for m in [x for x in order if x not in ("truth", reference)]:
+            g = summary[(summary.block == b) & (summary.method == m) & summary.valid]
+            ratios = [row.width / ref.loc[(b, row.estimand), "width"] for row in g.itertuples()
+                      if (b, row.estimand) in ref.index and ref.loc[(b, row.estimand), "coverage"] >= BAND[0]]
+            if ratios:
+                lines.append(f"| {b} | {m} | {len(ratios)} | {np.median(ratios):.2f} / {np.max(ratios):.2f} |")
+    return "\n".join(lines)
+
+
 def headline(rows: list[dict], truths: dict[str, dict[str, float]], order: list[str]) -> str:
     """The issue's two level checks: slope of e18400 on wages, and the top-1%-by-wages means of the deductions block."""
     lines = ["| method | reps | slope e18400 on wages / truth | top 1% by wages: mean imputed block / truth |",
@@ -418,7 +434,7 @@ def headline(rows: list[dict], truths: dict[str, dict[str, float]], order: list[
 def report(rows: list[dict], truths: dict[str, dict[str, float]], methods: list[str], detail: bool = True) -> str:
     summary = summarise(rows, truths)
     order = list(dict.fromkeys(methods + sorted(set(summary.method))))
-    parts = [block_table(summary, order), "", headline(rows, truths, order)]
+    parts = [block_table(summary, order), "", headline(rows, truths, order), "", width_versus(summary, order)]
     if detail:
         parts.append("\ncells: coverage of the 90% interval (its standard error) / mean bias in SE / width relative "
                      "to the complete-data interval\n")

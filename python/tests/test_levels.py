@@ -15,7 +15,7 @@ import pytest
 from surveyfuse import rng
 from surveyfuse.backends import REGISTRY
 from surveyfuse.backends.base import Backend
-from surveyfuse.backends.levels import linked_groups, scalable_columns
+from surveyfuse.backends.levels import linked_groups, looks_capped, scalable_columns
 from surveyfuse.constraints import ConstraintSet
 from surveyfuse.data.types import infer_variable
 from surveyfuse.errors import SurveyfuseError
@@ -106,7 +106,8 @@ def test_integer_amounts_keep_identities_zeros_and_signs_when_rescaled():
     joint = g.random(n) < 0.5
     p = np.rint(income * g.uniform(0.2, 0.8, n))
     s = np.where(joint & (g.random(n) < 0.6), np.rint(income * g.uniform(0.1, 0.5, n)), 0.0)
-    se = np.where(g.random(n) < 0.2, np.rint(g.normal(0, 20000, n)), 0.0)  # signed, mostly zero
+    # signed, mostly zero, heavy-tailed both ways (a light tail would look capped and be copied)
+    se = np.where(g.random(n) < 0.2, np.rint(g.choice([-1.0, 1.0], n) * np.exp(g.normal(9, 1.2, n))), 0.0)
     frame = pd.DataFrame({"income": income, "mars": np.where(joint, 2, 1), "total": p + s, "p": p, "s": s,
                           "se_p": se, "se": se})
     rules = ["total == p + s", "mars != 2 -> s == 0", "se == se_p"]
@@ -125,6 +126,16 @@ def test_integer_amounts_keep_identities_zeros_and_signs_when_rescaled():
     assert sorted(map(sorted, groups)) == [["p", "s", "total"], ["se", "se_p"]]
     # rescaled, not copied: some draws are no donor's values
     assert not set(out["total"]) <= set(frame["total"].iloc[:1000])
+
+
+def test_capped_amounts_are_copied_and_heavy_tailed_ones_rescaled():
+    g = np.random.default_rng(4)
+    heavy = np.where(g.random(2000) < 0.5, np.exp(g.normal(8, 1.3, 2000)), 0.0)
+    capped = np.where(g.random(2000) < 0.5, np.minimum(np.exp(g.normal(8, 1.3, 2000)), 9000.0), 0.0)  # a legal maximum
+    assert looks_capped(capped) and not looks_capped(heavy)
+    frame = pd.DataFrame({"heavy": heavy, "capped": capped})
+    variables = [infer_variable(frame[c]) for c in frame.columns]
+    assert scalable_columns(variables, frame.to_numpy(), None) == [0]
 
 
 def test_constraints_decide_which_variables_a_factor_may_scale():

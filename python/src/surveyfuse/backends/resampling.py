@@ -83,11 +83,15 @@ class DonorResampler:
     def resample_weights(self, key: tuple[int, int]) -> np.ndarray:
         return self.weights * rng.bayesian_bootstrap(key[0], key[1], np.arange(len(self.weights)))
 
-    def level_state(self, key: tuple[int, int] | None) -> tuple[np.ndarray, np.ndarray]:
-        """(coefficients, donor log levels) of the level model in resample ``key`` (None: the full donor)."""
+    def level_state(self, key: tuple[int, int] | None) -> tuple[np.ndarray | None, np.ndarray]:
+        """(coefficient shift, donor log levels) of the level model in resample ``key`` (None: the full donor).
+
+        A resample moves the coefficients by one Newton step from the full-donor
+        fit under its weights; the fold models move alike.
+        """
         assert self.levels is not None
         if key is None:
-            return self.levels.coef_, self.levels.donor_eta_
+            return None, self.levels.donor_eta_
         if key not in self._cache:
             if self.donor is None:
                 raise RuntimeError("this model keeps no donor predictors; it cannot refit its level model")
@@ -95,21 +99,25 @@ class DonorResampler:
                 self._basis = self.levels.basis(self.donor)
             g = rng.bayesian_bootstrap(key[0], key[1], np.arange(len(self.weights)))
             with one_blas_thread():
-                coef = self.levels.resampled_coef(self._basis, self.weights, g)
+                shift = self.levels.resampled_coef(self._basis, self.weights, g) - self.levels.coef_
             if len(self._cache) >= _CACHE:
                 self._cache.pop(next(iter(self._cache)))
-            # the donors' out-of-fold levels move as the full fit does under the resample
-            shift = self.levels.eta_from_basis(self._basis, coef - self.levels.coef_)
-            self._cache[key] = (coef, self.levels.donor_eta_ + shift)
+            self._cache[key] = (shift, self.levels.donor_eta_ + self.levels.eta_from_basis(self._basis, shift))
         return self._cache[key]
 
     def _levels_of(self, X: Features, key: tuple[int, int] | None) -> tuple[np.ndarray, np.ndarray]:
-        """(recipient log levels (n, groups), donor log levels (n_donors, groups)) in resample ``key``."""
+        """(recipient log levels (folds, n, groups), donor log levels (n_donors, groups)) in resample ``key``."""
         assert self.levels is not None
         if self._recipient is None or self._recipient[0] is not X:
             self._recipient = (X, self.levels.basis(X))
-        coef, donor_eta = self.level_state(key)
-        return self.levels.eta_from_basis(self._recipient[1], coef), donor_eta
+        shift, donor_eta = self.level_state(key)
+        return self.levels.recipient_levels(self._recipient[1], shift), donor_eta
+
+    def _gaps(self, X: Features, key: tuple[int, int] | None, donors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(recipient, donor) log levels (m, n, groups) of the pairs ``donors`` (m, n), both from the donor's fold model."""
+        eta_r, donor_eta = self._levels_of(X, key)
+        fold = self.levels.donor_fold_[donors]
+        return eta_r[fold, np.arange(donors.shape[1])[None, :]], donor_eta[donors]
 
     def choose(self, X: Features, key: tuple[int, int] | None, candidates: Callable[[int], np.ndarray],
                accept: Callable[[int], np.ndarray]) -> np.ndarray:
@@ -124,11 +132,10 @@ class DonorResampler:
         first = candidates(0)
         if not self.match:
             return first
-        eta_r, donor_eta = self._levels_of(X, key)
 
         def closeness(donors: np.ndarray) -> np.ndarray:
-            gap = ((donor_eta[donors] - eta_r) ** 2).mean(axis=1)
-            return np.exp(-gap / (2 * self.bandwidth**2))
+            eta_r, eta_d = self._gaps(X, key, donors[None, :])
+            return np.exp(-((eta_d[0] - eta_r[0]) ** 2).mean(axis=1) / (2 * self.bandwidth**2))
 
         chosen, best = first.copy(), closeness(first)
         done = accept(0) < best
@@ -149,8 +156,7 @@ class DonorResampler:
         out = Y[donors]
         if not self.ratio:
             return out
-        eta_r, donor_eta = self._levels_of(X, key)
-        return self.levels.apply(out, eta_r, donor_eta[donors])
+        return self.levels.apply(out, *self._gaps(X, key, donors))
 
 
 class Resampled(Backend):
