@@ -84,6 +84,17 @@ def test_slope_and_top_group_mean_of_a_proportional_amount_come_back(split, meth
         assert results["none"][0] < 0.75 and results["none"][1] < 0.75, results
 
 
+@pytest.mark.parametrize("method", ["forest", "hotdeck"])
+def test_matching_on_levels_keeps_the_share_of_zeros(split, method):
+    """Choosing donors by predicted level must not choose them by their own amount: a donor compared
+    through a model fitted on itself would look low when its amount is large, and matching would then
+    prefer zeros (the bias cross-fitting removes)."""
+    donor, recipient = split
+    out = impute(method, donor, recipient)
+    for col in ("tax", "gift"):
+        assert abs((out[col] > 0).mean() - (donor[col] > 0).mean()) < 0.02, col
+
+
 def test_between_imputation_variance_shrinks_as_the_donor_grows():
     """With 1,500 recipients, B is about var/400 + var/1500 at 400 donors and var/6400 + var/1500 at
     6,400 (a ratio near 4); with one fit it is the draws' noise alone, var/1500 (a fifth of it)."""
