@@ -23,6 +23,8 @@ redraw/repair, which is counted separately as ``fixed``); fit + sample seconds.
         [--tasks investment,wages,deductions,benefits,retirement,self_employment] [--methods hotdeck,qrf,forest,microimpute,mice,marginal]
         [--seeds 0,1,2]          # repeat on independent splits, then summarise the ratios
         [--params '{"forest": {"min_samples_leaf": 12}}']   # settings of the surveyfuse methods
+        [--methods forest,forest:today --params '{"forest:today": {"levels": "none", "mi": "none"}}']
+                                     # a labelled variant: the method with other settings, in the same run
         [--donor-sizes 8000,38000]  # learning curve: same recipients, growing donor sets
         [--data /work/shared/data/cps_taxunits.parquet --donor-sizes 8000,32000,128000,278005]
                                      # curve on the full CPS file; microimpute/mice stop at --reference-max-donors
@@ -238,6 +240,11 @@ RUNNERS = {
 SURVEYFUSE_METHODS = ("hotdeck", "qrf", "forest")
 
 
+def method_of(label: str) -> str:
+    """``forest:today`` -> ``forest``: a labelled variant runs its method with ``--params[label]``."""
+    return label.split(":", 1)[0]
+
+
 def run(tasks: list[str], methods: list[str], n_donors: int, n_recipients: int, draws: int, seed: int,
         data_path: Path = DATA, method_params: dict | None = None) -> list[dict]:
     donor, recipient = split(n_donors, n_recipients, seed, data_path)
@@ -256,7 +263,7 @@ def run_split(tasks: list[str], methods: list[str], donor: pd.DataFrame, recipie
             t0 = time.perf_counter()
             try:
                 kw = {"params": method_params[m]} if m in method_params else {}
-                D, extra = RUNNERS[m](task, donor, recipient, draws, seed, **kw)
+                D, extra = RUNNERS[method_of(m)](task, donor, recipient, draws, seed, **kw)
             except ModuleNotFoundError as exc:
                 print(f"  skip {m} on {tname}: {exc.name} not available", file=sys.stderr)
                 continue
@@ -332,7 +339,7 @@ def parts_summary(rows: list[dict], base_method: str = "microimpute") -> str:
 
 def _methods_in(rows: list[dict]) -> list[str]:
     """The methods present in ``rows``, in RUNNERS order (the order of every table)."""
-    return sorted({r["method"] for r in rows}, key=list(RUNNERS).index)
+    return sorted({r["method"] for r in rows}, key=lambda m: (list(RUNNERS).index(method_of(m)), m))
 
 
 def _tasks_in(rows: list[dict]) -> list[str]:
@@ -414,10 +421,10 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "2")
     tasks, methods = args.tasks.split(","), args.methods.split(",")
-    unknown = [m for m in methods if m not in RUNNERS] + [t for t in tasks if t not in TASKS]
+    unknown = [m for m in methods if method_of(m) not in RUNNERS] + [t for t in tasks if t not in TASKS]
     if not isinstance(args.params, dict) or not all(isinstance(v, dict) for v in args.params.values()):
         raise SystemExit('--params: expected a JSON object of objects, e.g. {"forest": {"min_samples_leaf": 12}}')
-    unknown += [f"{m} (--params)" for m in args.params if m not in SURVEYFUSE_METHODS]
+    unknown += [f"{m} (--params)" for m in args.params if method_of(m) not in SURVEYFUSE_METHODS]
     if unknown:
         raise SystemExit(f"unknown method or task: {', '.join(unknown)} (methods: {', '.join(RUNNERS)}; tasks: {', '.join(TASKS)})")
     if args.donor_sizes:

@@ -7,6 +7,7 @@ memory reported is that run's own. Prints a table: rows, seconds (fit,
 impute, total), peak memory.
 
     .venv/bin/python python/benchmarks/bench_scale.py [--sizes 1000,10000,140000] [--method forest] [--draws 5]
+        [--params '{"levels": "none", "mi": "none"}']
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def make_files(size: int, seed: int = 0) -> Path:
     return folder
 
 
-def run_size(size: int, method: str | None, draws: int) -> dict:
+def run_size(size: int, method: str | None, draws: int, params: dict | None = None) -> dict:
     folder = make_files(size)
     spec = {
         "spec_version": 1, "name": f"scale_{size}", "donor": "donor.parquet", "recipient": "recipient.parquet",
@@ -46,8 +47,8 @@ def run_size(size: int, method: str | None, draws: int) -> dict:
         "constraints": ["e00650 <= e00600"] + [f"{c} >= 0" for c in BLOCK],
         "draws": draws, "seed": 0, "output": "imputed.parquet",
     }
-    if method:
-        spec["method"] = method
+    if method or params:
+        spec["method"] = {"name": method or "forest", "params": params or {}} if params else method
     (folder / "spec.json").write_text(json.dumps(spec))
     exe = Path(sys.executable).with_name("surveyfuse")
     res = subprocess.run([str(exe), "run", str(folder / "spec.json"), "--json"], capture_output=True, text=True)
@@ -61,12 +62,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--sizes", default="1000,5000,20000,70000,140000,280000")
     ap.add_argument("--method", default=None, help="method (default: the package default)")
     ap.add_argument("--draws", type=int, default=5)
+    ap.add_argument("--params", type=json.loads, default=None,
+                    help='JSON parameters of the method, e.g. \'{"levels": "none", "mi": "none"}\' (the forest before issue 14)')
     args = ap.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     print(f"Scale: donors = recipients = N, {len(BLOCK)}-variable block, {args.draws} draws, 2 cores")
     print(f"{'N':>8} {'method':>8} {'fit s':>8} {'impute s':>9} {'total s':>8} {'peak MB':>8} {'violations':>10}")
     for n in sizes:
-        s = run_size(n, args.method, args.draws)
+        s = run_size(n, args.method, args.draws, args.params)
         sec = s["seconds"]
         print(f"{n:>8} {s['method']:>8} {sec['fit']:>8.2f} {sec['impute']:>9.2f} {sec['total']:>8.2f} "
               f"{s['peak_memory_mb']:>8.0f} {sum(s['constraints']['violations'].values()):>10}", flush=True)

@@ -13,11 +13,13 @@ sys.path.insert(0, str(Path(__file__).parent))
 import bench_deep  # noqa: E402
 import bench_evaluate  # noqa: E402
 import bench_forest  # noqa: E402
+import bench_inference  # noqa: E402
 import bench_precision  # noqa: E402
 import bench_scale  # noqa: E402
 
 BENCHMARKS = {
     "forest": bench_forest.main,
+    "inference": bench_inference.main,
     "deep": bench_deep.main,
     "scale": bench_scale.main,
     "evaluate": bench_evaluate.main,
@@ -25,6 +27,8 @@ BENCHMARKS = {
 }
 QUICK_ARGS = {
     "forest": ["--donors", "3000", "--recipients", "1000"],
+    "inference": ["--reps", "0-4", "--blocks", "deductions", "--methods", "truth,forest,hotdeck",
+                  "--results", str(bench_inference.RESULTS.with_name("quick.jsonl")), "--fresh"],
     "deep": ["--tasks", "investment", "--methods", "forest,tvae,microimpute,marginal", "--donor-sizes", "1000"],
     "scale": ["--sizes", "1000,20000"],
     "evaluate": ["--folds", "3", "--draws", "10", "--max-rows", "3000"],

@@ -124,3 +124,39 @@ def test_deep_learning_curve_is_resumable_and_tabled(tmp_path, capsys):
     out = capsys.readouterr().out
     line = next(x for x in out.splitlines() if x.startswith("| spending | forest"))
     assert line.startswith(f"| spending | forest | {rows[0]['cover90']:.2f} / ES {rows[0]['energy']:.3f} /")
+
+
+bench_inference = pytest.importorskip("bench_inference")
+
+
+def test_top_share_variance_matches_its_sampling_variance():
+    """The linearised variance of the top-decile share against its spread over repeated samples."""
+    g = np.random.default_rng(0)
+    shares, variances = [], []
+    for _ in range(300):
+        y = np.where(g.random(2000) < 0.3, 0.0, np.exp(g.normal(8, 1.2, 2000)))
+        share, var = bench_inference._top_share_var(y, np.ones(2000))
+        shares.append(share)
+        variances.append(var)
+    assert 0.8 < np.mean(variances) / np.var(shares, ddof=1) < 1.25
+
+
+def test_inference_run_resumes_and_scores_against_the_population(tmp_path):
+    population = bench_inference.pd.read_parquet(bench_inference.DATA).iloc[:6000].reset_index(drop=True)
+    results = tmp_path / "rows.jsonl"
+    args = (population, ["deductions"], ["truth", "hotdeck:plain"], [0, 1], 600, 600, 3, results,
+            {"hotdeck:plain": {"levels": "none", "mi": "none"}})
+    bench_inference.run(*args, verbose=False)
+    rows = bench_inference.load_results(results)
+    assert [(r["rep"], r["method"]) for r in rows] == [(0, "truth"), (0, "hotdeck:plain"), (1, "truth"), (1, "hotdeck:plain")]
+    bench_inference.run(*args, verbose=False)  # everything done: nothing is appended
+    assert len(bench_inference.load_results(results)) == 4
+    truths = {"deductions": bench_inference.population_values(bench_inference.BLOCKS["deductions"], population)}
+    summary = bench_inference.summarise(rows, truths)
+    mine = summary[summary.method == "truth"].set_index("estimand")
+    assert (mine.width_ratio.dropna() == 1.0).all() and (mine.reps == 2).all()
+    assert "e18400~e00200:slope_imp_on_rec" in mine.index and "e18400:top1_mean" in mine.index
+    # two replications cannot show a complete-data coverage inside 0.85-0.95: nothing is judged yet
+    assert "not judged" in bench_inference.block_table(summary, ["truth", "hotdeck:plain"])
+    table = bench_inference.estimand_table(summary, "deductions", ["truth", "hotdeck:plain"])
+    assert table.splitlines()[0] == "| deductions: estimand | truth | hotdeck:plain |"

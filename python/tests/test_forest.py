@@ -82,11 +82,16 @@ def test_mixed_block_decodes_to_donor_types_and_values():
     assert out["flag"].dtype == bool
     assert (out["zi"] >= 0).all() and (out["zi"] == 0).mean() > 0.3
     assert (out["signed"] < 0).any() and (out["signed"] > 0).any()
-    # every drawn record is one donor record
-    donor_rows = set(map(tuple, frame[["zi", "signed", "tenure", "flag"]].astype(str).to_numpy()))
-    drawn = set(map(tuple, out[["zi", "signed", "tenure", "flag"]].astype(str).to_numpy()))
-    assert drawn <= donor_rows
+    # every drawn record is one donor record with its amount (zi) rescaled to the recipient's level:
+    # the other values and the zeros are the donor's (a signed variable without zeros is not an amount)
+    assert imp.fit_report_["method_params"]["levels_scaled"] == [["zi"]]
+    record = lambda t: set(map(tuple, t[["signed", "tenure", "flag"]].assign(zero=t["zi"] == 0).astype(str).to_numpy()))  # noqa: E731
+    assert record(out) <= record(frame)
     assert out[["zi", "signed", "tenure", "flag"]].notna().all().all()
+    plain, _ = fit_mixed(levels="none")
+    copied = plain.sample(recipient, draws=3, seed=1)
+    whole = lambda t: set(map(tuple, t[["zi", "signed", "tenure", "flag"]].astype(str).to_numpy()))  # noqa: E731
+    assert whole(copied) <= whole(frame)
 
 
 def test_draws_follow_the_predictors():

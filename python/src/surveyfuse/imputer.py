@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from . import rng
-from .backends import DEFAULT_METHOD, Backend, FitContext, backend_class, make_backend
+from .backends import DEFAULT_METHOD, Backend, FitContext, backend_from_state, make_backend
 from .constraints import ConstraintSet
 from .data.features import FeatureEncoder
 from .data.coding import check_predictor_coding
@@ -323,6 +323,7 @@ class Imputer:
         if auto_report is not None:
             report["auto"] = auto_report
         report["method_params"] = self.backend_.describe()
+        report["proper_imputations"] = self.backend_.proper_imputations()
         report["fit_seconds"] = round(time.perf_counter() - t0, 3)
         self.fit_report_ = report
         return self
@@ -537,7 +538,7 @@ class Imputer:
         >>> imp = sf.Imputer(["interest", "dividends"], ["age", "wage"], method="hotdeck", random_state=0).fit(donor)
         >>> before = imp.sample(recipient, draws=4, seed=3)
         >>> total = float((before["weight"] * before["dividends"]).sum() / 4)
-        >>> report = imp.calibrate(recipient, [{"total": "dividends", "value": 1.1 * total}], "weight", draws=4, seed=3)
+        >>> report = imp.calibrate(recipient, [{"total": "dividends", "value": 1.05 * total}], "weight", draws=4, seed=3)
         >>> after = imp.sample(recipient, draws=4, seed=3)
         >>> bool((after["weight"] * after["dividends"]).sum() / 4 > total)
         True
@@ -766,7 +767,7 @@ class Imputer:
             self.constraint_set_ = ConstraintSet(self.constraints, self.tolerance)
             self.method_ = meta["method"]
             self.fit_report_ = meta["fit_report"]
-            self.backend_ = backend_class(self.method_).from_state(manifest["backend"], unprefixed(arrays, "backend"))
+            self.backend_ = backend_from_state(self.method_, manifest["backend"], unprefixed(arrays, "backend"))
         except SurveyfuseError:
             raise
         except (KeyError, TypeError, ValueError) as exc:

@@ -62,6 +62,22 @@ def normals(seed: int, rows: np.ndarray, draws: int, width: int = 1, stream: int
     return ndtri(uniforms(seed, rows, draws, width, stream))
 
 
+#: label of the Bayesian-bootstrap donor weights' sub-stream (kept apart from every draw's noise)
+BOOTSTRAP_STREAM = 0xB007
+
+
+def bayesian_bootstrap(seed: int, resample: int, rows: np.ndarray) -> np.ndarray:
+    """Bayesian-bootstrap weights of donor ``rows`` for resample ``resample`` (Rubin 1981).
+
+    Independent standard exponentials: normalised, they are a flat Dirichlet
+    draw over the donors, the posterior of a nonparametric model of the donor
+    population. Weight [i] depends only on (seed, resample, rows[i]), so every
+    process that imputes with the same seed uses the same resample.
+    """
+    u = uniforms(derive_seed(seed, BOOTSTRAP_STREAM, int(resample)), np.asarray(rows), 1)[0, :, 0]
+    return -np.log(u)
+
+
 def row_generator(seed: int, row: int, stream: int = 0) -> np.random.Generator:
     """A numpy Generator for one row, for code that needs a full generator API."""
     return np.random.Generator(np.random.Philox(key=int(hash_key(np.uint64(seed), np.uint64(stream), np.uint64(row))[()])))

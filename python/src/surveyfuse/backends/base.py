@@ -50,8 +50,16 @@ class Backend(abc.ABC):
 
     name: ClassVar[str]
     default_params: ClassVar[dict[str, Any]] = {}
-    #: True when every draw is a real donor record (identities hold by construction)
+    #: True when every draw is a real donor record, its amounts at most rescaled by one positive factor per
+    #: group of constraint-linked variables (identities that hold in the donor hold by construction)
     copies_donor_rows: ClassVar[bool] = False
+    #: how the backend makes imputations proper, each from the model under its own resample of the donor
+    #: (see :mod:`surveyfuse.backends.resampling`): ``"native"`` (its own way, e.g. re-weighted donors or
+    #: tree groups; keyed by (seed, imputation, donor row)), ``"refit"`` (the generic fallback: with
+    #: ``params={"mi": "refit", "mi_resamples": K}`` the backend is fitted K times on Bayesian-bootstrap
+    #: re-weightings and imputation d comes from fit d mod K), or ``"none"`` (every imputation from one fit:
+    #: Rubin's intervals then ignore the model's uncertainty)
+    proper_mi: ClassVar[str] = "none"
 
     def __init__(self, **params: Any) -> None:
         unknown = sorted(set(params) - set(self.default_params))
@@ -83,6 +91,10 @@ class Backend(abc.ABC):
     def describe(self) -> dict[str, Any]:
         """Parameters in effect, including those chosen from the data (for reports)."""
         return dict(self.params)
+
+    def proper_imputations(self) -> bool:
+        """Whether each imputation comes from the model under its own resample of the donor (see ``proper_mi``)."""
+        return self.proper_mi != "none" and self.params.get("mi", "none") != "none"
 
     # persistence: a JSON-able manifest plus named numpy arrays (no pickle) ----
     @abc.abstractmethod

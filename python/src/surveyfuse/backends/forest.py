@@ -13,6 +13,21 @@ in that leaf with probability proportional to its sampling weight, and copy
 the donor's whole block. Draws are real donor records, so every identity that
 holds in the donor holds in the output.
 
+Levels (``levels``, see :mod:`.levels`): leaves are wide where donors are
+few, at the top of the income distribution, so a copied record would carry
+its leaf's level. A level model fitted beside the forest prefers donors of
+the recipient's predicted level and rescales the copied amounts by one
+positive factor per group of constraint-linked variables, which keeps zeros,
+signs and identities.
+
+Proper multiple imputation (``mi``, see :mod:`.resampling`): with
+``mi="trees"`` (default) the trees are grown in ``mi_groups`` groups, each on
+its own Bayesian-bootstrap re-weighting of the donor, and imputation ``d``
+draws from group ``d mod mi_groups`` with leaf weights and level model of the
+same resample; ``"bootstrap"`` keeps one forest and re-weights leaves and
+level model per imputation, keyed by (sample seed, imputation); ``"none"``
+draws every imputation from one fit.
+
 Leaf size is chosen from the data: part of the donor is held out, a small
 forest is grown for each candidate, and the candidate whose draws give the
 lowest energy score on the held-out rows (in the scaled target space) wins.
@@ -40,6 +55,8 @@ from ..data.types import Variable
 from ..evaluate.scores import energy_score
 from ._trees import apply_trees, trees_to_arrays
 from .base import Backend, FitContext
+from .levels import LevelModel, check_level_params, document_level_params, level_model
+from .resampling import ACCEPT_STREAM, DonorResampler, KeyedUniforms
 
 #: candidate leaf sizes for the automatic choice (filtered by donor size)
 LEAF_CANDIDATES = (3, 6, 12, 25, 50, 100)
@@ -52,14 +69,21 @@ def scaled_targets(Y: np.ndarray, variables: list[Variable], scale: str = "rank"
     """Block as split targets of comparable weight (ranks, one-hot, standardised).
 
     ``scale="normal"`` maps ranks to normal scores, which spreads the tails
-    (large incomes) further apart than plain ranks do.
+    (large incomes) further apart than plain ranks do; ``"level"`` uses the
+    standardised values themselves, so splits see levels (a top income's
+    taxes differ from a high income's) at the price of weighing outliers
+    heavily; ``"rank+level"`` uses both, each at half weight.
     """
+    if scale == "rank+level":
+        return np.hstack([scaled_targets(Y, variables, "rank"), scaled_targets(Y, variables, "level")]) / np.sqrt(2)
     cols: list[np.ndarray] = []
     for j, var in enumerate(variables):
         y = Y[:, j]
         if var.kind.is_discrete:
             levels = max(var.n_levels, int(np.nanmax(y)) + 1 if y.size else 1)
             block = (y[:, None] == np.arange(levels)[None, :]).astype(np.float64)
+        elif scale == "level":
+            block = y[:, None].astype(np.float64)
         else:
             order = np.sort(y)
             lo = np.searchsorted(order, y, side="left")
@@ -101,11 +125,19 @@ class LeafSampler:
         end = np.searchsorted(keys, nodes, side="right").astype(np.int64)
         return cls(order, start, end, weights)
 
+    def reweighted(self, weights: np.ndarray) -> "LeafSampler":
+        """The same leaves with other donor weights (one imputation's bootstrap resample)."""
+        return LeafSampler(self.order, self.leaf_start, self.leaf_end, weights)
+
     def draw(self, leaves: np.ndarray, rows: np.ndarray, draws: int, seed: int) -> np.ndarray:
         """Donor indices (draws, n) for recipients whose leaves are ``leaves`` (n, T)."""
+        return self.pick(leaves, rng.uniforms(seed, rows, draws, width=2))
+
+    def pick(self, leaves: np.ndarray, u: np.ndarray, trees: tuple[int, int] | None = None) -> np.ndarray:
+        """Donor indices (m, n) from uniforms ``u`` (m, n, 2): a tree (of ``trees`` = [first, stop)), then a donor."""
         n, T = leaves.shape
-        u = rng.uniforms(seed, rows, draws, width=2)
-        tree = np.minimum((u[..., 0] * T).astype(np.int64), T - 1)
+        first, stop = trees or (0, T)
+        tree = first + np.minimum((u[..., 0] * (stop - first)).astype(np.int64), stop - first - 1)
         leaf = leaves[np.arange(n)[None, :], tree]
         s, e = self.leaf_start[leaf], self.leaf_end[leaf]
         base = self.cum_before[s]
@@ -115,6 +147,11 @@ class LeafSampler:
         return self.order[pos].astype(np.int64)
 
 
+#: ways to realise proper multiple imputation (see the module docstring)
+MI_MODES = ("bootstrap", "trees", "none")
+
+
+@document_level_params
 class ForestSampler(Backend):
     """``method="forest"`` (the default): one random forest on the whole block; draws are donor records.
 
@@ -136,9 +173,19 @@ class ForestSampler(Backend):
         Share of donor rows each tree is grown on (``None``: all, bootstrapped).
     extra_trees : bool, default False
         Extremely randomised trees (random split points) instead of a random forest.
-    target_scale : "rank" or "normal", default "rank"
+    target_scale : "rank", "normal", "level" or "rank+level", default "rank"
         How numeric block variables are scaled as split targets: donor ranks,
-        or normal scores of the ranks (spreads the tails).
+        normal scores of the ranks (spreads the tails), standardised levels,
+        or ranks and levels side by side.
+    {level_parameters}
+    mi : "trees", "bootstrap" or "none", default "trees"
+        Proper multiple imputation: trees grown in ``mi_groups`` groups, each
+        on its own Bayesian-bootstrap resample, imputation ``d`` from group
+        ``d mod mi_groups``; one forest re-weighted per imputation; or every
+        imputation from one fit (between-imputation spread then misses the
+        model's uncertainty).
+    mi_groups : int, default 10
+        Tree groups for ``mi="trees"`` (at most ``n_estimators``).
     leaf_candidates : list of int or None, default None
         Leaf sizes ``"auto"`` chooses from (default 3, 6, 12, 25, 50, 100, as
         the donor size allows).
@@ -165,11 +212,20 @@ class ForestSampler(Backend):
         "max_samples": 0.7,
         "extra_trees": False,
         "target_scale": "rank",
+        "levels": "match+ratio",
+        "level_bandwidth": 0.3,
+        "level_max_factor": 8.0,
+        "level_deadzone": 0.25,
+        "level_factor": "linked",
+        "level_columns": None,
+        "mi": "trees",
+        "mi_groups": 10,
         "leaf_candidates": None,
         "holdout_fraction": 0.2,
         "n_jobs": -1,
     }
     copies_donor_rows = True
+    proper_mi = "native"
 
     def check_params(self) -> None:
         p = self.params
@@ -186,8 +242,13 @@ class ForestSampler(Backend):
             raise self._bad_param("max_samples", "null or a fraction in (0, 1]")
         if not isinstance(p["extra_trees"], bool):
             raise self._bad_param("extra_trees", "true or false")
-        if p["target_scale"] not in ("rank", "normal"):
-            raise self._bad_param("target_scale", "'rank' or 'normal'")
+        if p["target_scale"] not in ("rank", "normal", "level", "rank+level"):
+            raise self._bad_param("target_scale", "'rank', 'normal', 'level' or 'rank+level'")
+        check_level_params(self)
+        if p["mi"] not in MI_MODES:
+            raise self._bad_param("mi", "'bootstrap', 'trees' or 'none'")
+        if not _is_int(p["mi_groups"]) or not 1 <= p["mi_groups"] <= p["n_estimators"]:
+            raise self._bad_param("mi_groups", "a positive integer, at most n_estimators")
         lc = p["leaf_candidates"]
         if lc is not None and (not isinstance(lc, (list, tuple)) or not lc or not all(_is_int(c) and c >= 1 for c in lc)):
             raise self._bad_param("leaf_candidates", "null or a non-empty list of positive integers")
@@ -213,13 +274,17 @@ class ForestSampler(Backend):
 
     def _grow(self, design: np.ndarray, targets: np.ndarray, weights: np.ndarray, n_estimators: int,
               min_samples_leaf: int, max_features: Any, seed: int) -> tuple[dict[str, np.ndarray], LeafSampler]:
+        trees, leaves = self._grow_trees(design, targets, weights, n_estimators, min_samples_leaf, max_features, seed)
+        return trees, LeafSampler.build(leaves, int(trees["node_offset"][-1]), weights)
+
+    def _grow_trees(self, design: np.ndarray, targets: np.ndarray, weights: np.ndarray, n_estimators: int,
+                    min_samples_leaf: int, max_features: Any, seed: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Node tables of a fitted forest and every donor's global leaf per tree."""
         model = self._forest(n_estimators, min_samples_leaf, max_features, seed)
         model.fit(design, targets[:, 0] if targets.shape[1] == 1 else targets, sample_weight=weights)
         trees = trees_to_arrays(model.estimators_)
         # sklearn's apply (C, same float32 comparison) equals apply_trees, tested
-        leaves = model.apply(design) + trees["node_offset"][:-1][None, :]
-        sampler = LeafSampler.build(leaves, int(trees["node_offset"][-1]), weights)
-        return trees, sampler
+        return trees, model.apply(design) + trees["node_offset"][:-1][None, :]
 
     def fit(self, X: Features, Y: np.ndarray, context: FitContext) -> "ForestSampler":
         design = X.design("ordinal", "none")
@@ -230,11 +295,49 @@ class ForestSampler(Backend):
         leaf, max_features, self.selection_ = self._choose(design, targets, weights, seed)
         self.min_samples_leaf_ = int(leaf)
         self.max_features_ = max_features
-        self.trees_, self.sampler_ = self._grow(design, targets, weights, self.params["n_estimators"],
-                                                self.min_samples_leaf_, self.max_features_, seed)
+        self.seed_ = seed
+        if self.params["mi"] == "trees":
+            self.trees_, leaves = self._grow_groups(design, targets, weights, seed)
+            self.sampler_ = LeafSampler.build(leaves, int(self.trees_["node_offset"][-1]), weights)
+        else:
+            self.trees_, self.sampler_ = self._grow(design, targets, weights, self.params["n_estimators"],
+                                                    self.min_samples_leaf_, self.max_features_, seed)
         self.Y_ = Y
         self.weights_ = weights
+        self.levels_ = (level_model(self.params).fit(X, Y, context.variables, weights, context.constraints)
+                        if self.params["levels"] != "none" else None)
+        self._keep_donor_features(X)
         return self
+
+    def _grow_groups(self, design: np.ndarray, targets: np.ndarray, weights: np.ndarray,
+                     seed: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """``mi="trees"``: ``mi_groups`` groups of trees, each grown on its own Bayesian-bootstrap resample."""
+        G, T = self.params["mi_groups"], self.params["n_estimators"]
+        sizes = [T // G + (g < T % G) for g in range(G)]
+        tables, leaves, offset = [], [], 0
+        for g, size in enumerate(sizes):
+            wg = weights * rng.bayesian_bootstrap(seed, g, np.arange(len(weights)))
+            trees, lv = self._grow_trees(design, targets, wg, size, self.min_samples_leaf_, self.max_features_,
+                                         rng.derive_seed(seed, 11, g) % (2**31))
+            tables.append(trees)
+            leaves.append(lv + offset)
+            offset += int(trees["node_offset"][-1])
+        merged = {k: np.concatenate([t[k] for t in tables]) for k in ("feature", "threshold")}
+        shift = np.cumsum([0] + [int(t["node_offset"][-1]) for t in tables])
+        for k in ("children_left", "children_right"):
+            merged[k] = np.concatenate([np.where(t[k] >= 0, t[k] + s, -1) for t, s in zip(tables, shift)])
+        merged["node_offset"] = np.concatenate([t["node_offset"][:-1] + s for t, s in zip(tables, shift)] + [[shift[-1]]])
+        self.group_trees_ = np.cumsum([0] + sizes)
+        return merged, np.hstack(leaves)
+
+    def _keep_donor_features(self, X: Features) -> None:
+        """Donor predictors, kept when imputations refit the level model on their resamples."""
+        self.donor_numeric_ = X.numeric if self._refits_levels() else np.zeros((0, X.numeric.shape[1]))
+        self.donor_codes_ = X.codes if self._refits_levels() else np.zeros((0, X.codes.shape[1]), np.int64)
+        self.resampler_ = None
+
+    def _refits_levels(self) -> bool:
+        return self.levels_ is not None and self.levels_.active_ and self.params["mi"] != "none"
 
     def _choose(self, design: np.ndarray, targets: np.ndarray, weights: np.ndarray,
                 seed: int) -> tuple[int, Any, dict[str, Any]]:
@@ -270,31 +373,78 @@ class ForestSampler(Backend):
 
     # ------------------------------------------------------------------ sample
     def sample(self, X: Features, rows: np.ndarray, draws: int, seed: int) -> np.ndarray:
+        """Imputation ``d`` copies donors of the recipient's leaves under resample (seed, d) of the donor weights
+        (``mi="bootstrap"``), or from tree group ``d mod mi_groups`` (``"trees"``), rescaled to the recipient's level."""
+        rows = np.asarray(rows)
         leaves = apply_trees(self.trees_, X.design("ordinal", "none"))
-        donors = self.sampler_.draw(leaves, np.asarray(rows), draws, seed)
-        return self.Y_[donors]
+        proposals, accepts = KeyedUniforms(seed, rows, draws, 2, 0), KeyedUniforms(seed, rows, draws, 1, ACCEPT_STREAM)
+        resampler = self._resampler(X)
+        out = np.empty((draws, len(X), self.Y_.shape[1]))
+        for d in range(draws):
+            mode, trees, key = self.params["mi"], None, None
+            if mode == "bootstrap":
+                key = (int(seed), d)
+            elif mode == "trees":
+                g = d % (len(self.group_trees_) - 1)
+                key, trees = (self.seed_, g), (int(self.group_trees_[g]), int(self.group_trees_[g + 1]))
+            sampler = self.sampler_ if key is None else self._group_sampler(key, resampler)
+            donors = resampler.choose(X, key, lambda a: sampler.pick(leaves, proposals(a)[d : d + 1], trees)[0],
+                                      lambda a: accepts(a)[d, :, 0])
+            out[d] = resampler.copy(self.Y_, X, donors[None, :], key)[0]
+        return out
+
+    def _resampler(self, X: Features) -> DonorResampler:
+        if getattr(self, "resampler_", None) is None:
+            donor = Features(self.donor_numeric_, self.donor_codes_, X.encoder) if self._refits_levels() else None
+            self.resampler_ = DonorResampler(self.weights_, self.levels_, donor, self.params["levels"],
+                                             self.params["level_bandwidth"])
+            self._samplers: dict[tuple[int, int], LeafSampler] = {}
+        return self.resampler_
+
+    def _group_sampler(self, key: tuple[int, int], resampler: DonorResampler) -> LeafSampler:
+        if key not in self._samplers:
+            if len(self._samplers) >= 4:
+                self._samplers.pop(next(iter(self._samplers)))
+            self._samplers[key] = self.sampler_.reweighted(resampler.resample_weights(key))
+        return self._samplers[key]
 
     def describe(self) -> dict[str, Any]:
         out = {k: v for k, v in self.params.items() if k not in ("min_samples_leaf", "leaf_candidates")}
         out["min_samples_leaf"] = int(getattr(self, "min_samples_leaf_", 0)) or self.params["min_samples_leaf"]
         out["max_features"] = getattr(self, "max_features_", self.params["max_features"])
         out.update(getattr(self, "selection_", {}))
+        if getattr(self, "levels_", None) is not None:
+            out["levels_scaled"] = self.levels_.describe()["scaled"]
         return out
 
     # ------------------------------------------------------------------ persistence
     def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         meta = {"params": self.params, "min_samples_leaf": self.min_samples_leaf_, "max_features": self.max_features_,
-                "selection": self.selection_}
+                "selection": self.selection_, "seed": self.seed_}
         arrays = {k: self.trees_[k] for k in _TREE_KEYS}
         arrays.update(
             leaf_order=self.sampler_.order, leaf_start=self.sampler_.leaf_start, leaf_end=self.sampler_.leaf_end,
-            Y=self.Y_, weights=self.weights_,
+            Y=self.Y_, weights=self.weights_, donor_numeric=self.donor_numeric_, donor_codes=self.donor_codes_,
         )
+        if self.params["mi"] == "trees":
+            arrays["group_trees"] = self.group_trees_
+        if self.levels_ is not None:
+            lmeta, larrays = self.levels_.get_state()
+            meta["levels"] = lmeta
+            arrays.update({f"levels/{k}": v for k, v in larrays.items()})
         return meta, arrays
 
     @classmethod
     def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> "ForestSampler":
-        self = cls(**meta["params"])
+        # files from before levels and proper imputation existed drew plain copies from one fit
+        self = cls(**{"levels": "none", "mi": "none", **meta["params"]})
+        self.seed_ = int(meta.get("seed", 0))
+        self.levels_ = LevelModel.from_state(meta["levels"], {k[7:]: v for k, v in arrays.items() if k.startswith("levels/")}) \
+            if "levels" in meta else None
+        self.donor_numeric_ = np.asarray(arrays.get("donor_numeric", np.zeros((0, 0))), dtype=np.float64)
+        self.donor_codes_ = np.asarray(arrays.get("donor_codes", np.zeros((0, 0))), dtype=np.int64)
+        if self.params["mi"] == "trees":
+            self.group_trees_ = np.asarray(arrays["group_trees"], dtype=np.int64)
         self.min_samples_leaf_ = int(meta["min_samples_leaf"])
         self.max_features_ = meta.get("max_features", meta["params"]["max_features"])
         self.selection_ = dict(meta.get("selection") or {})

@@ -18,6 +18,13 @@ donor (rows drawn with probability proportional to weight, seeded), which
 makes the draws follow the weighted distribution; ``weighting="sample_weight"``
 reproduces microimpute's behaviour for comparison.
 
+Proper multiple imputation (``mi="trees"``, default): the trees are
+grown in ``mi_groups`` groups, each chain of forests on its own bootstrap
+resample of the donor (weighted, as above), and imputation ``d`` comes from
+group ``d mod mi_groups``; the total number of trees, hence the cost, is
+unchanged. With more imputations than groups, imputations share a group.
+``mi="none"`` grows every forest on one resample (the reference design).
+
 Unlike :mod:`.forest`, draws are not donor records, so identities inside the
 block may break; the :class:`~surveyfuse.imputer.Imputer` then redraws and
 repairs and reports it.
@@ -64,6 +71,12 @@ class QuantileForestChain(Backend):
     weighting : "resample" or "sample_weight", default "resample"
         How donor weights enter: a weighted bootstrap (draws follow the
         weighted distribution), or scikit-learn's ``sample_weight`` (microimpute's way).
+    mi : "trees" or "none", default "trees"
+        Proper multiple imputation: the trees are grown in ``mi_groups``
+        groups, each on its own bootstrap resample, and imputation ``d``
+        comes from group ``d mod mi_groups``; ``"none"``: one resample.
+    mi_groups : int, default 10
+        Tree groups for ``mi="trees"`` (at most ``n_estimators``).
     n_jobs : int, default -1
         Cores used (-1: all).
 
@@ -85,8 +98,11 @@ class QuantileForestChain(Backend):
         "max_samples_leaf": 1,
         "quantile_grid": 101,
         "weighting": "resample",
+        "mi": "trees",
+        "mi_groups": 10,
         "n_jobs": -1,
     }
+    proper_mi = "native"
 
     def check_params(self) -> None:
         p = self.params
@@ -100,6 +116,10 @@ class QuantileForestChain(Backend):
             raise self._bad_param("max_features", "a fraction in (0, 1], a positive integer, 'sqrt' or 'log2'")
         if p["weighting"] not in ("resample", "sample_weight"):
             raise self._bad_param("weighting", "'resample' or 'sample_weight'")
+        if p["mi"] not in ("trees", "none"):
+            raise self._bad_param("mi", "'trees' or 'none'")
+        if not _is_int(p["mi_groups"]) or not 1 <= p["mi_groups"] <= p["n_estimators"]:
+            raise self._bad_param("mi_groups", "a positive integer, at most n_estimators")
         if not _is_int(p["n_jobs"]) or p["n_jobs"] == 0:
             raise self._bad_param("n_jobs", "a non-zero integer (-1 = all cores)")
 
@@ -114,38 +134,61 @@ class QuantileForestChain(Backend):
         return self
 
     def _fit_models(self) -> None:
+        """One chain of forests per group (``mi_groups`` with proper imputation, else one)."""
+        p = self.params
+        G = p["mi_groups"] if p["mi"] == "trees" else 1
+        sizes = [p["n_estimators"] // G + (g < p["n_estimators"] % G) for g in range(G)]
+        self.groups_: list[list[Any]] = [self._fit_chain(g, size) for g, size in enumerate(sizes)]
+
+    def _fit_chain(self, group: int, n_estimators: int) -> list[Any]:
         from quantile_forest import RandomForestQuantileRegressor
 
         p = self.params
-        common = dict(n_estimators=p["n_estimators"], min_samples_leaf=p["min_samples_leaf"],
+        common = dict(n_estimators=n_estimators, min_samples_leaf=p["min_samples_leaf"],
                       max_features=p["max_features"], n_jobs=p["n_jobs"])
         design, Y, weights = self.design_, self.Y_, self.weights_
+        label = (99,) if group == 0 else (99, group)  # group 0 keeps the single-chain design's resample
         if p["weighting"] == "resample":  # one weighted bootstrap shared by the chain
-            g = np.random.default_rng(rng.derive_seed(self.random_state_, 99))
+            g = np.random.default_rng(rng.derive_seed(self.random_state_, *label))
             pick = g.choice(len(Y), size=len(Y), replace=True, p=weights / weights.sum())
             design, Y, weights = design[pick], Y[pick], None
-        self.models_: list[Any] = []
+        elif p["mi"] == "trees":  # Bayesian-bootstrap weights of the group
+            weights = weights * rng.bayesian_bootstrap(self.random_state_, group, np.arange(len(Y)))
+        models: list[Any] = []
         for j, discrete in enumerate(self.discrete_):
             features = np.hstack([design, Y[:, :j]])
-            seed = rng.derive_seed(self.random_state_, j) % (2**31)
+            seed = rng.derive_seed(self.random_state_, j, *label[1:]) % (2**31)
             if discrete:
                 model = RandomForestClassifier(random_state=seed, **common)
             else:
                 model = RandomForestQuantileRegressor(random_state=seed, max_samples_leaf=p["max_samples_leaf"], **common)
             model.fit(features, Y[:, j], sample_weight=weights)
-            self.models_.append(model)
+            models.append(model)
+        return models
 
     def sample(self, X: Features, rows: np.ndarray, draws: int, seed: int) -> np.ndarray:
+        """Imputation ``d`` runs the chain of group ``d mod groups`` on its own uniforms, keyed by (seed, row, d)."""
         design = X.design("onehot", "none")
-        n, k = design.shape[0], len(self.models_)
+        n, k = design.shape[0], len(self.discrete_)
         out = np.zeros((draws, n, k))
         u = rng.uniforms(seed, np.asarray(rows), draws, width=k)
-        for j, model in enumerate(self.models_):
+        G = len(self.groups_)
+        group = np.arange(draws) % G
+        for g, models in enumerate(self.groups_):
+            mine = np.flatnonzero(group == g)
+            if mine.size:
+                out[mine] = self._chain(models, design, u[mine])
+        return out
+
+    def _chain(self, models: list[Any], design: np.ndarray, u: np.ndarray) -> np.ndarray:
+        m, n, k = u.shape
+        out = np.zeros((m, n, k))
+        for j, model in enumerate(models):
             if j == 0:  # nothing drawn yet: one prediction serves every draw
                 out[:, :, 0] = self._draw(model, j, design, u[:, :, 0])
                 continue
-            features = np.hstack([np.tile(design, (draws, 1)), out[:, :, :j].reshape(draws * n, j)])
-            out[:, :, j] = self._draw(model, j, features, u[:, :, j].reshape(1, -1)).reshape(draws, n)
+            features = np.hstack([np.tile(design, (m, 1)), out[:, :, :j].reshape(m * n, j)])
+            out[:, :, j] = self._draw(model, j, features, u[:, :, j].reshape(1, -1)).reshape(m, n)
         return out
 
     def _draw(self, model: Any, j: int, features: np.ndarray, u: np.ndarray) -> np.ndarray:
@@ -164,7 +207,8 @@ class QuantileForestChain(Backend):
         return np.take_along_axis(np.broadcast_to(pred, (u.shape[0],) + pred.shape), idx[:, :, None], axis=2)[:, :, 0]
 
     def describe(self) -> dict[str, Any]:
-        return {**self.params, "chaining_order": "block order", "draw": "random quantile / class probabilities"}
+        return {**self.params, "chaining_order": "block order", "draw": "random quantile / class probabilities",
+                "chains": len(getattr(self, "groups_", [])) or None}
 
     def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         meta = {
@@ -176,7 +220,7 @@ class QuantileForestChain(Backend):
 
     @classmethod
     def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> "QuantileForestChain":
-        self = cls(**meta["params"])
+        self = cls(**{"mi": "none", **meta["params"]})  # files from before proper imputation: one chain
         self.design_ = np.asarray(arrays["design"], dtype=np.float64)
         self.Y_ = np.asarray(arrays["Y"], dtype=np.float64)
         self.weights_ = np.asarray(arrays["weights"], dtype=np.float64)

@@ -1,6 +1,11 @@
 """Reference tools users already know, run as comparison "methods".
 
-* ``microimpute``: PolicyEngine's sequential per-variable QRF (if importable).
+* ``microimpute``: PolicyEngine's sequential per-variable QRF, in this
+  process when importable, else through the Python interpreter named by the
+  environment variable ``SURVEYFUSE_MICROIMPUTE_PYTHON`` (a separate
+  environment: microimpute pins versions of numpy and scikit-learn that
+  surveyfuse's lock file does not allow). The variable also forces the
+  subprocess when microimpute is importable here.
 * ``mice``: R's ``mice`` with predictive mean matching (needs R and the
   ``mice`` package, e.g. Debian's ``r-cran-mice``).
 * ``statmatch``: a StatMatch-style random distance hot deck: each recipient
@@ -25,6 +30,7 @@ turns into a skipped row.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -107,6 +113,31 @@ write.csv(long, args[3], row.names = FALSE)
 """
 
 
+#: the microimpute fit and draws, run by another interpreter; the same steps as :func:`_microimpute_here`
+MICROIMPUTE_PY = r"""
+import json, logging, sys, time
+import numpy as np, pandas as pd
+from microimpute.models import QRF
+logging.getLogger("microimpute").setLevel(logging.ERROR)
+a = json.loads(sys.argv[1])
+train, test = pd.read_parquet(a["train"]), pd.read_parquet(a["test"])
+cols = a["predictors"] + a["block"] + ([a["weights"]] if a["weights"] else [])
+t0 = time.perf_counter()
+kwargs = {"weight_col": a["weights"]} if a["weights"] else {}
+fitted = QRF(seed=a["seed"], log_level="ERROR").fit(train[cols].astype("float64"), a["predictors"], a["block"], **kwargs)
+t1 = time.perf_counter()
+X = test[a["predictors"]].astype("float64")
+out = {c: np.zeros((a["draws"], len(test))) for c in a["block"]}
+for d in range(a["draws"]):
+    pred = fitted.predict(X)
+    if isinstance(pred, dict):
+        pred = next(iter(pred.values()))
+    for c in a["block"]:
+        out[c][d] = pred[c].to_numpy(dtype=np.float64)
+np.savez(a["out"], fit_seconds=t1 - t0, sample_seconds=time.perf_counter() - t1, **out)
+"""
+
+
 def _missing(name: str, what: str) -> SurveyfuseError:
     return SurveyfuseError("missing_dependency", f"reference method '{name}' needs {what}", method=name, dependency=what)
 
@@ -123,6 +154,34 @@ def run_reference(name: str, train: pd.DataFrame, test: pd.DataFrame, block: Seq
 
 
 def _microimpute(train, test, block, predictors, weights, draws, seed):
+    python = os.environ.get("SURVEYFUSE_MICROIMPUTE_PYTHON")
+    if python:
+        return _microimpute_subprocess(python, train, test, block, predictors, weights, draws, seed)
+    return _microimpute_here(train, test, block, predictors, weights, draws, seed)
+
+
+def _microimpute_subprocess(python, train, test, block, predictors, weights, draws, seed):
+    """microimpute in another environment: the tables go as Parquet, the draws come back as .npz."""
+    if shutil.which(python) is None and not Path(python).is_file():
+        raise _missing("microimpute", f"the interpreter SURVEYFUSE_MICROIMPUTE_PYTHON={python}")
+    with tempfile.TemporaryDirectory() as tmp:
+        cols = predictors + block + ([weights] if weights else [])
+        train[cols].to_parquet(Path(tmp) / "train.parquet", index=False)
+        test[predictors].to_parquet(Path(tmp) / "test.parquet", index=False)
+        args = {"train": str(Path(tmp) / "train.parquet"), "test": str(Path(tmp) / "test.parquet"),
+                "out": str(Path(tmp) / "draws.npz"), "predictors": predictors, "block": block, "weights": weights,
+                "draws": int(draws), "seed": int(seed)}
+        proc = subprocess.run([python, "-c", MICROIMPUTE_PY, json.dumps(args)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            if "No module named 'microimpute'" in proc.stderr:
+                raise _missing("microimpute", f"the Python package microimpute in {python}")
+            raise SurveyfuseError("reference_failed", f"microimpute failed: {proc.stderr[-500:]}", method="microimpute")
+        with np.load(args["out"]) as got:
+            draws_out = {c: got[c] for c in block}
+            return draws_out, float(got["fit_seconds"]), float(got["sample_seconds"])
+
+
+def _microimpute_here(train, test, block, predictors, weights, draws, seed):
     try:
         import logging
 

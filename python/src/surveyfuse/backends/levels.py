@@ -1,0 +1,548 @@
+"""Levels for copied donor records: a model of the conditional level, used to match and to rescale.
+
+A backend that copies whole donor records (``forest``, ``hotdeck``) cannot
+leave the range of the donors it finds near a recipient. Where those donors'
+predictors differ systematically from the recipient's (the top of the income
+distribution, where neighbourhoods are wide), the copies carry the
+neighbourhood's level: a slope on income comes out attenuated and the
+richest recipients get the amounts of the merely rich.
+
+:class:`LevelModel` fits, for each *group* of amounts (the variables tied
+together by a declared constraint, or one variable on its own), the
+conditional mean ``m(x)`` of the group's summary (the sum of its amounts'
+absolute values over their donor means) by a Poisson regression with a log
+link on an additive, piecewise-linear basis of the predictors: each number
+through ``asinh(x / s)`` (linear near zero, logarithmic in the tail, so a
+power law at the top) with hinges at quantiles of its non-zero values, the
+frequent categories as indicators; the ridge penalty is chosen by
+leave-one-out deviance, so a group the predictors say little about gets a
+flat model. The backends use it (see :class:`.resampling.DonorResampler`)
+
+* to *match*: among the donors a backend proposes, prefer those whose
+  predicted level is close to the recipient's;
+* to *rescale*: multiply the copied amounts of each group by
+  ``f = m(x_recipient) / m(x_donor)``, ratio imputation's transfer. One
+  positive factor per group keeps what makes a record a record: zeros stay
+  zeros, signs stay signs, ``a <= b`` and ``total == a + b`` keep holding, and
+  the shares within the group are the donor's. If amounts are ``m(x) * e``
+  with the noise ``e`` alike across a neighbourhood, the rescaled draw has the
+  recipient's conditional mean instead of the neighbourhood's. Small gaps
+  (below about ``deadzone`` in log level) are left alone, where the model's
+  noise would only blur the copied distribution, and no factor exceeds
+  ``max_factor``.
+
+Cross-fitting: the donors fall into ``FOLDS`` folds, and a donor is always
+compared with a recipient through the model fitted without its fold, for the
+donor's level and the recipient's alike. In-sample, a donor with an unusually
+large amount lifts its own fitted level, so matching would prefer it and
+rescaling shrink it; a donor's level from a model without it, set against the
+recipient's from the model with it, errs the other way by the same amount.
+
+Which variables are scaled: amounts, i.e. numeric block variables with a
+meaningful zero (non-negative, or signed with a point mass at zero; see
+:func:`money_like`), or those the user names, and only if every declared
+constraint they appear in survives a common positive factor (a homogeneous
+comparison among scaled variables, or a test of a scaled variable against
+zero). A variable tied to a constant (``a <= 1000``), to a predictor or to an
+unscaled variable is copied as it is.
+
+Proper multiple imputation: an imputation's resample refits the coefficients
+under its Bayesian-bootstrap weights (one Newton step from the full-donor
+fit, the linearised bootstrap), so the level model's uncertainty enters the
+spread between imputations.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import rng
+from ..constraints import EXACT, BoolOp, Compare, ConstraintSet
+from ..data.features import Features
+from ..data.types import Kind, Variable
+
+#: quantiles of a predictor's non-zero values (on the asinh scale) where the fitted log level may bend
+HINGE_QUANTILES = (0.25, 0.5, 0.75, 0.9, 0.97)
+#: candidate ridge penalties on the standardised basis (per unit of donor weight), chosen per group by
+#: leave-one-out deviance: a block the predictors say little about gets a flat level model, hence factors near 1
+RIDGES = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
+#: donors the penalty is chosen on (a fixed keyed subsample beyond this), and the subsample's seed
+RIDGE_SELECTION_ROWS = 20_000
+RIDGE_SELECTION_SEED = 0x21D6E
+#: the factor is kept within [1 / MAX_FACTOR, MAX_FACTOR] (the default of ``level_max_factor``)
+MAX_FACTOR = 8.0
+NEWTON_STEPS = 30
+#: cross-fitting folds (see the module docstring), assigned by a keyed hash of the donor row
+FOLDS = 5
+FOLD_SEED = 0x1E7E1
+#: categorical predictors enter the level model by their most frequent levels (at least 1% of donors)
+MAX_LEVELS = 12
+#: an amount whose donor maximum is within this factor of its 95th percentile counts as capped (see :func:`looks_capped`)
+BOUNDED_TAIL = 1.5
+#: share of exact zeros from which a signed variable counts as an amount (see :func:`money_like`)
+SIGNED_ZERO_SHARE = 0.05
+
+
+def money_like(var: Variable, values: np.ndarray) -> bool:
+    """A variable with a meaningful zero, whose level a ratio can transfer.
+
+    Non-negative amounts (zero-inflated or not) and signed amounts with a point
+    mass at zero (self-employment, capital gains) qualify; a signed variable
+    without zeros (a score, a temperature) is a location, not a level, and
+    is copied as it is.
+    """
+    if var.kind in (Kind.CONTINUOUS, Kind.ZERO_INFLATED):
+        return bool(values.size) and float(np.min(values)) >= 0
+    if var.kind == Kind.SIGNED:
+        return bool(values.size) and float(np.mean(values == 0)) >= SIGNED_ZERO_SHARE
+    return False
+
+
+def looks_capped(values: np.ndarray) -> bool:
+    """An amount whose largest donor value is within ``BOUNDED_TAIL`` times its 95th percentile.
+
+    Such a variable has a bound (a legal maximum benefit, a top code, a
+    deduction limit): its level stops growing with income, which a ratio of
+    fitted means would not know, so it is copied, not rescaled. Incomes and
+    taxes have heavy tails instead (a maximum many times the 95th percentile:
+    on 5,000 CPS donors 12 for state and local taxes, 7 for wages, 1.3 for
+    charitable gifts, 1.4 for housing benefits). Negative values are judged
+    alike from below.
+    """
+    for side in (values[values > 0], -values[values < 0]):
+        if side.size >= 50 and side.max() <= BOUNDED_TAIL * np.quantile(side, 0.95):
+            return True
+    return False
+
+
+def scalable_columns(variables: list[Variable], Y: np.ndarray, constraints: ConstraintSet | None,
+                     chosen: list[str] | None = None) -> list[int]:
+    """Indices of the block variables a common positive factor may scale (see module docstring).
+
+    ``chosen`` (names) replaces the automatic choice of money-like, unbounded
+    variables; the constraint check applies either way.
+    """
+    if chosen is None:
+        scaled = {v.name for j, v in enumerate(variables) if money_like(v, Y[:, j]) and not looks_capped(Y[:, j])}
+    else:
+        scaled = {v.name for v in variables if v.name in set(chosen) and not v.kind.is_discrete}
+    texts = list(constraints.constraints) if constraints is not None else []
+    changed = True
+    while changed:  # drop variables whose constraints a factor would break, until nothing changes
+        changed = False
+        for c in texts:
+            cols = c.columns & scaled
+            if cols and not _homogeneous(c.node, scaled):
+                scaled -= cols
+                changed = True
+    return [j for j, v in enumerate(variables) if v.name in scaled]
+
+
+def _homogeneous(node: Any, scaled: set[str]) -> bool:
+    """True when multiplying the ``scaled`` columns by one positive number keeps ``node``'s truth."""
+    if isinstance(node, BoolOp):
+        return _homogeneous(node.left, scaled) and _homogeneous(node.right, scaled)
+    assert isinstance(node, Compare)
+    if node.lhs.text is not None or node.rhs.text is not None:
+        return not (node.columns() & scaled)
+    diff = node.lhs.plus(node.rhs, -1.0)
+    cols = diff.columns()
+    if not cols & scaled:
+        return True
+    return cols <= scaled and diff.const == 0.0
+
+
+def linked_groups(variables: list[Variable], columns: list[int], constraints: ConstraintSet | None) -> list[list[int]]:
+    """The scaled columns split into groups that share a factor: those tied by a declared constraint.
+
+    A constraint among several scaled variables (``a <= b``, ``t == a + b``)
+    holds after scaling only if they share one factor; variables tied to
+    nothing get their own, so each follows its own relation to the predictors.
+    """
+    parent = {j: j for j in columns}
+
+    def root(j: int) -> int:
+        while parent[j] != j:
+            j = parent[j]
+        return j
+
+    index = {variables[j].name: j for j in columns}
+    for c in (constraints.constraints if constraints is not None else []):
+        tied = sorted(index[name] for name in c.columns if name in index)
+        for j in tied[1:]:
+            parent[root(j)] = root(tied[0])
+    groups: dict[int, list[int]] = {}
+    for j in columns:
+        groups.setdefault(root(j), []).append(j)
+    return list(groups.values())
+
+
+def equality_texts(variables: list[Variable], columns: list[int], constraints: ConstraintSet | None) -> list[str]:
+    """Declared equalities among the scaled variables (restored after rounding integer values)."""
+    if constraints is None:
+        return []
+    names = {variables[j].name for j in columns}
+    return [c.text for c in constraints.constraints
+            if isinstance(c.node, Compare) and c.node.op == "==" and c.columns and c.columns <= names]
+
+
+#: how copying backends use the level model (see :class:`.resampling.DonorResampler`)
+LEVEL_MODES = ("match+ratio", "match", "ratio", "none")
+
+
+def check_level_params(backend: Any) -> None:
+    """Validate a copying backend's ``levels``, ``level_factor`` and ``level_columns`` parameters."""
+    p = backend.params
+    if p["levels"] not in LEVEL_MODES:
+        raise backend._bad_param("levels", "'match+ratio', 'match', 'ratio' or 'none'")
+    mf = p["level_max_factor"]
+    if isinstance(mf, bool) or not isinstance(mf, (int, float)) or not mf >= 1:
+        raise backend._bad_param("level_max_factor", "a number >= 1")
+    dz = p["level_deadzone"]
+    if isinstance(dz, bool) or not isinstance(dz, (int, float)) or not dz >= 0:
+        raise backend._bad_param("level_deadzone", "a number >= 0 (log-level units)")
+    bw = p["level_bandwidth"]
+    if isinstance(bw, bool) or not isinstance(bw, (int, float)) or not bw > 0:
+        raise backend._bad_param("level_bandwidth", "a positive number (log-level units)")
+    if p["level_factor"] not in ("linked", "record"):
+        raise backend._bad_param("level_factor", "'linked' or 'record'")
+    cols = p["level_columns"]
+    if cols is not None and (not isinstance(cols, (list, tuple)) or not all(isinstance(c, str) for c in cols)):
+        raise backend._bad_param("level_columns", "null (amounts, chosen from the data) or a list of block variable names")
+
+
+#: the level parameters as documented in each copying backend's Parameters section
+LEVEL_PARAMETERS_DOC = """levels : "match+ratio", "match", "ratio" or "none", default "match+ratio"
+        How the level model (:mod:`.levels`) corrects copied records:
+        prefer donors of the recipient's predicted level (``match``),
+        rescale each copied group of amounts by one positive factor
+        (``ratio``), both, or neither (plain copies).
+    level_bandwidth : float, default 0.3
+        Width, in log-level units, of the preference for donors whose
+        predicted level is close to the recipient's (smaller: stricter).
+    level_max_factor : float, default 8.0
+        No factor exceeds this or falls below its inverse.
+    level_deadzone : float, default 0.25
+        Gaps in log level below about this are left unscaled.
+    level_factor : "linked" or "record", default "linked"
+        One factor per group of constraint-linked amounts, or one per record.
+    level_columns : list of str or None, default None
+        Block variables to rescale (``None``: the amounts, chosen from the data).
+"""
+
+
+def document_level_params(cls: type) -> type:
+    """Write :data:`LEVEL_PARAMETERS_DOC` where a backend's docstring says ``{level_parameters}`` (one text, two backends)."""
+    cls.__doc__ = cls.__doc__.replace("{level_parameters}", LEVEL_PARAMETERS_DOC.strip())
+    return cls
+
+
+def level_model(params: dict[str, Any]) -> "LevelModel":
+    cols = params["level_columns"]
+    return LevelModel(params["level_factor"], None if cols is None else list(cols), float(params["level_max_factor"]),
+                      float(params["level_deadzone"]))
+
+
+class LevelModel:
+    """Fitted log levels ``eta_g(x) = log m_g(x)`` of each factor group's summary, and the factors they give.
+
+    ``factor="linked"`` (default) gives each group of constraint-linked
+    scaled variables its own factor; ``"record"`` one factor for them all.
+    """
+
+    def __init__(self, factor: str = "linked", columns: list[str] | None = None, max_factor: float = MAX_FACTOR,
+                 deadzone: float = 0.0) -> None:
+        self.factor = factor
+        self.columns = columns
+        self.max_factor = max_factor
+        self.deadzone = deadzone
+
+    def fit(self, X: Features, Y: np.ndarray, variables: list[Variable], weights: np.ndarray,
+            constraints: ConstraintSet | None = None) -> "LevelModel":
+        with one_blas_thread():
+            return self._fit(X, Y, variables, weights, constraints)
+
+    def _fit(self, X: Features, Y: np.ndarray, variables: list[Variable], weights: np.ndarray,
+             constraints: ConstraintSet | None) -> "LevelModel":
+        self.columns_ = scalable_columns(variables, Y, constraints, self.columns)
+        self.groups_ = linked_groups(variables, self.columns_, constraints) if self.factor == "linked" else [self.columns_]
+        self.equalities_ = equality_texts(variables, self.columns_, constraints)
+        self.integer_ = [j for j in self.columns_ if variables[j].integer]
+        self.names_ = [v.name for v in variables]
+        w = np.asarray(weights, dtype=np.float64)
+        self.active_ = bool(self.columns_) and bool(np.abs(Y[:, self.columns_]).max() > 0)
+        if not self.active_:
+            return self
+        scale = np.average(np.abs(Y), axis=0, weights=w)
+        self.summary_scale_ = np.where(scale > 0, scale, 1.0)
+        self.target_ = self.summary(Y)
+        self._fit_basis(X)
+        B = self.basis(X)
+        fits = [_best_ridge(B, self.target_[:, g], w) for g in range(len(self.groups_))]
+        self.coef_ = np.stack([f[0] for f in fits])  # (groups, p)
+        self.hess_inv_ = np.stack([f[1] for f in fits])  # (groups, p, p)
+        self.ridge_ = np.array([f[2] for f in fits])
+        self.donor_fold_ = donor_folds(len(w))
+        self.fold_coef_ = np.stack([  # (folds, groups, p): each fold's model, fitted without its donors
+            np.stack([_poisson_ridge(B[self.donor_fold_ != k], self.target_[self.donor_fold_ != k, g],
+                                     w[self.donor_fold_ != k], self.ridge_[g], self.coef_[g])[0]
+                      for g in range(len(self.groups_))]) for k in range(FOLDS)])
+        self.donor_eta_ = self.donor_levels(B)
+        return self
+
+    def donor_levels(self, B: np.ndarray, shift: np.ndarray | None = None) -> np.ndarray:
+        """Each donor's log levels (n, groups) from its fold's model (plus a resample's ``shift``)."""
+        eta = np.empty((B.shape[0], len(self.groups_)))
+        for k in range(FOLDS):
+            rows = self.donor_fold_ == k
+            eta[rows] = _rowwise(B[rows], self.fold_coef_[k] + (0 if shift is None else shift))
+        return eta
+
+    def recipient_levels(self, B: np.ndarray, shift: np.ndarray | None = None) -> np.ndarray:
+        """The recipients' log levels (folds, n, groups) under each fold's model (plus a resample's ``shift``)."""
+        return np.stack([_rowwise(B, self.fold_coef_[k] + (0 if shift is None else shift)) for k in range(FOLDS)])
+
+    def summary(self, Y: np.ndarray) -> np.ndarray:
+        """Each group's summary (n, groups): the sum of its variables' absolute values over their donor means."""
+        return np.column_stack([(np.abs(Y[:, g]) / self.summary_scale_[g]).sum(axis=1) for g in self.groups_])
+
+    # ---------------------------------------------------------------- basis
+    def _fit_basis(self, X: Features) -> None:
+        num = X.numeric
+        self.num_scale_ = np.ones(num.shape[1])
+        knots = []
+        for j in range(num.shape[1]):
+            col = num[:, j]
+            nz = np.abs(col[np.isfinite(col) & (col != 0)])
+            self.num_scale_[j] = float(np.median(nz)) if nz.size else 1.0
+            t = np.arcsinh(col[np.isfinite(col)] / self.num_scale_[j])
+            t = t[t != 0]
+            ks = np.unique(np.quantile(t, HINGE_QUANTILES)) if np.unique(t).size > len(HINGE_QUANTILES) + 1 else np.zeros(0)
+            knots.append(ks)
+        self.knots_ = knots
+        self.levels_kept_ = []
+        for j in range(X.codes.shape[1]):
+            counts = np.bincount(X.codes[:, j][X.codes[:, j] >= 0], minlength=1)
+            order = np.argsort(-counts, kind="stable")[:MAX_LEVELS]
+            self.levels_kept_.append(np.sort(order[counts[order] >= 0.01 * len(X)]).astype(np.int64))
+        raw = self._raw_basis(X)
+        self.basis_mean_ = raw.mean(axis=0)
+        sd = raw.std(axis=0)
+        self.basis_sd_ = np.where(sd > 0, sd, 1.0)
+
+    def _raw_basis(self, X: Features) -> np.ndarray:
+        enc = X.encoder
+        num = X.numeric
+        parts = []
+        for j in range(num.shape[1]):
+            col = np.where(np.isnan(num[:, j]), enc.medians_[j], num[:, j])
+            t = np.arcsinh(col / self.num_scale_[j])
+            parts.append(t[:, None])
+            if self.knots_[j].size:
+                parts.append(np.maximum(t[:, None] - self.knots_[j][None, :], 0.0))
+        if enc.missing_indicator_.any():
+            parts.append(np.isnan(num[:, enc.missing_indicator_]).astype(np.float64))
+        for j, levels in enumerate(self.levels_kept_):
+            parts.append((X.codes[:, j][:, None] == levels[None, :]).astype(np.float64))
+        return np.hstack(parts) if parts else np.zeros((len(X), 0))
+
+    def basis(self, X: Features) -> np.ndarray:
+        """Standardised basis with a leading column of ones."""
+        raw = (self._raw_basis(X) - self.basis_mean_) / self.basis_sd_
+        return np.hstack([np.ones((raw.shape[0], 1)), raw])
+
+    def eta(self, X: Features, coef: np.ndarray | None = None) -> np.ndarray:
+        """Log levels (n, groups)."""
+        return self.eta_from_basis(self.basis(X), coef)
+
+    def eta_from_basis(self, B: np.ndarray, coef: np.ndarray | None = None) -> np.ndarray:
+        return _rowwise(B, self.coef_ if coef is None else coef)
+
+    # ---------------------------------------------------------------- multiple imputation
+    def resampled_coef(self, B: np.ndarray, weights: np.ndarray, g: np.ndarray) -> np.ndarray:
+        """Coefficients (groups, p) under donor weights ``weights * g`` (``B``: the donors' :meth:`basis`).
+
+        One Newton step from the full-donor fit (the linearised bootstrap):
+        cheap, and close to a refit because a resample moves the fit little.
+        Sums run row-wise in a fixed order, so every process gets the same numbers.
+        """
+        wg = weights * g
+        mu = np.exp(np.clip(_rowwise(B, self.coef_), -50, 50))  # (n, groups)
+        out = np.empty_like(self.coef_)
+        for k in range(len(self.groups_)):
+            grad = (B * (wg * (self.target_[:, k] - mu[:, k]))[:, None]).sum(axis=0)
+            grad -= self.ridge_[k] * wg.sum() * _penalised(self.coef_[k])
+            out[k] = self.coef_[k] + self.hess_inv_[k] @ grad
+        return out
+
+    # ---------------------------------------------------------------- the factors
+    def apply(self, draws: np.ndarray, recipient_eta: np.ndarray, donor_eta: np.ndarray) -> np.ndarray:
+        """Rescale copied records ``draws`` (m, n, k) of donors with log levels ``donor_eta`` (m, n, groups),
+        the recipients' ``recipient_eta`` (m, n, groups) from the same (fold's) models.
+
+        Integer variables are rounded, and the declared equalities among them
+        restored by moving each rounding remainder onto the equality's total.
+        """
+        if not self.active_:
+            return draws
+        gap = recipient_eta - donor_eta
+        if self.deadzone > 0:  # near levels, copy as they are; far apart, correct in full
+            gap = gap * -np.expm1(-((gap / self.deadzone) ** 2))
+        log_f = np.clip(gap, -np.log(self.max_factor), np.log(self.max_factor))
+        out = draws.copy()
+        for k, cols in enumerate(self.groups_):
+            out[:, :, cols] *= np.exp(log_f[:, :, k])[:, :, None]
+        if self.integer_:
+            out[:, :, self.integer_] = np.rint(out[:, :, self.integer_])
+            if self.equalities_:
+                flat = out.reshape(-1, out.shape[2])
+                data = {self.names_[j]: flat[:, j] for j in self.columns_}
+                ConstraintSet(self.equalities_).repair(data, [self.names_[j] for j in self.columns_],
+                                                       integer=[self.names_[j] for j in self.integer_], tolerance=EXACT)
+                for j in self.columns_:
+                    flat[:, j] = data[self.names_[j]]
+        return out
+
+    # ---------------------------------------------------------------- persistence
+    def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        meta = {"factor": self.factor, "chosen": self.columns, "max_factor": self.max_factor, "deadzone": self.deadzone,
+                "active": self.active_, "columns": self.columns_, "groups": self.groups_,
+                "equalities": self.equalities_, "integer": self.integer_, "names": self.names_}
+        if not self.active_:
+            return meta, {}
+        arrays = {k: getattr(self, f"{k}_") for k in _ARRAYS}
+        arrays.update({f"knots{j}": k for j, k in enumerate(self.knots_)})
+        arrays.update({f"levels_kept{j}": k for j, k in enumerate(self.levels_kept_)})
+        meta["n_knots"], meta["n_categorical"] = len(self.knots_), len(self.levels_kept_)
+        return meta, arrays
+
+    @classmethod
+    def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> "LevelModel":
+        self = cls(meta["factor"], meta.get("chosen"), float(meta.get("max_factor", MAX_FACTOR)), float(meta.get("deadzone", 0.0)))
+        self.active_ = bool(meta["active"])
+        self.columns_ = [int(j) for j in meta["columns"]]
+        self.groups_ = [[int(j) for j in g] for g in meta["groups"]]
+        self.equalities_ = list(meta["equalities"])
+        self.integer_ = [int(j) for j in meta["integer"]]
+        self.names_ = list(meta["names"])
+        if self.active_:
+            for key in _ARRAYS:
+                setattr(self, f"{key}_", np.asarray(arrays[key], dtype=np.float64))
+            self.donor_fold_ = donor_folds(len(self.target_))
+            self.knots_ = [np.asarray(arrays[f"knots{j}"], dtype=np.float64) for j in range(int(meta["n_knots"]))]
+            self.levels_kept_ = [np.asarray(arrays[f"levels_kept{j}"], dtype=np.int64)
+                                 for j in range(int(meta["n_categorical"]))]
+        return self
+
+    def describe(self) -> dict[str, Any]:
+        return {"scaled": [[self.names_[j] for j in g] for g in self.groups_] if self.active_ else []}
+
+
+_ARRAYS = ("ridge", "fold_coef", "summary_scale", "num_scale", "basis_mean", "basis_sd", "coef", "hess_inv", "target", "donor_eta")
+
+
+def _rowwise(B: np.ndarray, coef: np.ndarray) -> np.ndarray:
+    """``B @ coef.T`` as row-wise sums (n, groups): a row's value never depends on the rows beside it."""
+    return np.column_stack([(B * c[None, :]).sum(axis=1) for c in coef])
+
+
+def donor_folds(n: int) -> np.ndarray:
+    """The cross-fitting fold (0..FOLDS-1) of each of ``n`` donor rows."""
+    return np.minimum((rng.uniforms(FOLD_SEED, np.arange(n), 1)[0, :, 0] * FOLDS).astype(np.int64), FOLDS - 1)
+
+
+def one_blas_thread() -> Any:
+    """The level model's products are small: one BLAS thread is fastest, and on a busy machine
+    a pool of threads fighting over the cores makes them ten times slower (measured)."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def _penalised(coef: np.ndarray) -> np.ndarray:
+    out = coef.copy()
+    out[0] = 0.0  # the intercept is not penalised
+    return out
+
+
+def _best_ridge(B: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """The fit (coefficients, H^-1, penalty) of the candidate penalty with the smallest leave-one-out deviance.
+
+    For a penalised Poisson fit, leaving donor i out moves its linear predictor
+    by ``-w_i (y_i - mu_i) q_i / (1 - w_i mu_i q_i)``, ``q_i = b_i' H^-1 b_i``
+    (Newton's step with the Sherman-Morrison update), so no refit is needed.
+    """
+    rows = np.arange(len(y))
+    if len(y) > RIDGE_SELECTION_ROWS:  # the penalty is chosen on a fixed subsample, then refitted on all rows
+        rows = np.flatnonzero(rng.uniforms(RIDGE_SELECTION_SEED, rows, 1)[0, :, 0] < RIDGE_SELECTION_ROWS / len(y))
+    best = None
+    start = None
+    for ridge in sorted(RIDGES, reverse=True):  # from flat to flexible, each fit starting from the last
+        coef, hinv = _poisson_ridge(B[rows], y[rows], w[rows], ridge, start)
+        start = coef
+        dev = _loo_deviance(B[rows], y[rows], w[rows], coef, hinv)[0]
+        if best is None or dev < best[0]:
+            best = (dev, coef, hinv, ridge)
+    assert best is not None
+    _, coef, hinv, ridge = best
+    if len(rows) < len(y):
+        coef, hinv = _poisson_ridge(B, y, w, ridge, coef)
+    return coef, hinv, ridge
+
+
+def _loo_deviance(B: np.ndarray, y: np.ndarray, w: np.ndarray, coef: np.ndarray,
+                  hinv: np.ndarray) -> tuple[float, np.ndarray]:
+    """Poisson deviance of the leave-one-out predictions, and those log levels (see :func:`_best_ridge`)."""
+    eta = (B * coef[None, :]).sum(axis=1)
+    mu = np.exp(np.clip(eta, -50, 50))
+    q = ((B @ hinv) * B).sum(axis=1)
+    h = np.minimum(w * mu * q, 0.99)
+    loo = eta - w * (y - mu) * q / (1 - h)
+    mu_loo = np.exp(np.clip(loo, -50, 50))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dev = float((w * (np.where(y > 0, y * np.log(y / mu_loo), 0.0) - (y - mu_loo))).sum())
+    return dev, loo
+
+
+def _poisson_ridge(B: np.ndarray, y: np.ndarray, w: np.ndarray, ridge: float,
+                   start: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted Poisson regression with a ridge penalty by damped Newton steps; coefficients and H^-1."""
+    p = B.shape[1]
+    lam = ridge * w.sum()
+    pen = np.full(p, lam)
+    pen[0] = 0.0
+    if start is None:
+        coef = np.zeros(p)
+        coef[0] = np.log(max(np.average(y, weights=w), 1e-300))
+    else:
+        coef = start.copy()
+
+    def loss(c: np.ndarray) -> float:
+        eta = np.clip(B @ c, -50, 50)
+        return float((w * (np.exp(eta) - y * eta)).sum() + 0.5 * (pen * c * c).sum())
+
+    current = loss(coef)
+    H = np.eye(p)
+    for _ in range(NEWTON_STEPS):
+        mu = np.exp(np.clip(B @ coef, -50, 50))
+        grad = B.T @ (w * (mu - y)) + pen * coef
+        H = (B * (w * mu)[:, None]).T @ B + np.diag(pen) + 1e-9 * np.eye(p)
+        step = np.linalg.solve(H, grad)
+        t = 1.0
+        while t > 1e-4:
+            trial = coef - t * step
+            new = loss(trial)
+            if new <= current:
+                break
+            t *= 0.5
+        if t <= 1e-4:
+            break
+        coef, improvement = trial, current - new
+        current = new
+        if improvement <= 1e-10 * (abs(current) + 1.0):
+            break
+    mu = np.exp(np.clip(B @ coef, -50, 50))
+    H = (B * (w * mu)[:, None]).T @ B + np.diag(pen) + 1e-9 * np.eye(p)
+    return coef, np.linalg.inv(H)
