@@ -44,3 +44,21 @@ def test_auto_rejects_bad_params(donor):
 def test_methods_lists_auto(capsys):
     assert main(["methods"]) == 0
     assert "auto" in capsys.readouterr().out.split()
+
+
+def test_auto_falls_back_when_the_chosen_model_fails_on_the_whole_donor(donor, monkeypatch):
+    """The folds passed the winner, its whole-donor fit did not: auto fits the next candidate and says so."""
+    pytest.importorskip("torch")
+    from surveyfuse.backends.deep.base import DeepBackend
+    from surveyfuse.evaluate import auto
+
+    ranking = [{"label": "tvae", "name": "tvae", "params": {"epochs": 2}}, {"label": "hotdeck", "name": "hotdeck", "params": {}}]
+    report = {"chosen": "tvae", "reason": "tvae has the lowest energy score", "ranking": ranking}
+    monkeypatch.setattr(auto, "choose_method", lambda *a, **k: ("tvae", {"epochs": 2}, dict(report)))
+    monkeypatch.setattr(DeepBackend, "_check", lambda self, *a, **k: {"ok": False, "failed": ["skill"], "warning": "forced"})
+    imp = sf.Imputer(BLOCK, PREDICTORS, method="auto", weights="s006", categorical=["MARS"], random_state=0).fit(donor)
+    got = imp.fit_report_["auto"]
+    assert imp.method_ == imp.fit_report_["method"] == "hotdeck" and got["chosen"] == "hotdeck"
+    assert got["failed_on_whole_donor"] == {"tvae": "forced"}
+    assert "tvae failed its held-out fit check when fitted on the whole donor, so hotdeck" in got["reason"]
+    assert "k" in imp.fit_report_["method_params"]  # the hot deck's settings, not the network's

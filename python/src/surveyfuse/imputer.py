@@ -316,7 +316,14 @@ class Imputer:
         self.variables_ = variables
         self.constraint_set_ = constraint_set
         self.method_ = name
-        self.backend_ = backend.fit(X, Y[keep], context)
+        if auto_report is None:
+            self.backend_ = backend.fit(X, Y[keep], context)
+        else:  # a chosen model that fails its own fit check on the whole donor gives way to the next one
+            from .evaluate.auto import fit_with_fallback
+
+            name, self.backend_ = fit_with_fallback(
+                name, params, lambda n, p: make_backend(n, p).fit(X, Y[keep], context), auto_report)
+            self.method_ = name
         self.support_ = SupportModel().fit(X) if self.flag_off_support else None
         self.calibration_ = None
         report["method"] = name

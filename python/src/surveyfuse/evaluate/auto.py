@@ -11,7 +11,10 @@ A generative candidate whose fit fails its held-out check on any fold (see
 :mod:`surveyfuse.backends.deep.fit_check`) is never chosen, whatever its
 score: those fold warnings are collected instead of shown, and the report
 lists them under ``failed_fit_check``. (The check is per backend name, so
-two variants of one failing method are both left out.)
+two variants of one failing method are both left out.) The winner is then
+fitted on the whole donor; if that fit fails its own check, the next
+candidate by score is fitted instead (:func:`fit_with_fallback`), and the
+report says so under ``failed_on_whole_donor``.
 
 Parameters (``method={"name": "auto", "params": {...}}``): ``candidates``
 (list of method names or ``{"name", "params"}``; default forest, qrf,
@@ -23,7 +26,7 @@ from __future__ import annotations
 
 import importlib.util
 import warnings
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import pandas as pd
 
@@ -78,9 +81,7 @@ def choose_method(donor: pd.DataFrame, block: Sequence[str], predictors: Sequenc
         raise SurveyfuseError("bad_param", "method 'auto' could not score any candidate", method=AUTO,
                               skipped=ev.metrics["skipped"])
     best = min(trusted, key=trusted.get)
-    spec = dict(pairs)[best]
-    name = spec if isinstance(spec, str) else spec["name"]
-    chosen_params = {} if isinstance(spec, str) else dict(spec.get("params") or {})
+    name, chosen_params = _name(dict(pairs)[best]), _params(dict(pairs)[best])
     ranked = sorted(trusted, key=trusted.get)
     runner = f"; runner-up {ranked[1]} ({scores[ranked[1]]:.4f})" if len(ranked) > 1 else ""
     left_out = f"; left out for failing the held-out fit check: {', '.join(failed)}" if failed else ""
@@ -94,11 +95,45 @@ def choose_method(donor: pd.DataFrame, block: Sequence[str], predictors: Sequenc
         "margins": paired_margins(ev.metrics["methods"], best) if best != ev.best else ev.metrics["margins"],
         "skipped": ev.metrics["skipped"],
         "failed_fit_check": failed,
+        "ranking": [{"label": m, "name": _name(dict(pairs)[m]), "params": _params(dict(pairs)[m])} for m in ranked],
         "settings": {"folds": folds, "draws": draws, "rows": ev.metrics["settings"]["rows"]},
         "reason": f"{best} has the lowest energy score ({scores[best]:.4f}) in {folds}-fold donor-only "
                   f"validation on {ev.metrics['settings']['rows']} rows with {draws} draws{runner}{left_out}",
     }
     return name, chosen_params, report
+
+
+def _name(spec: Any) -> str:
+    return spec if isinstance(spec, str) else spec["name"]
+
+
+def _params(spec: Any) -> dict[str, Any]:
+    return {} if isinstance(spec, str) else dict(spec.get("params") or {})
+
+
+def fit_with_fallback(name: str, params: dict[str, Any], fit: Callable[[str, dict[str, Any]], Any],
+                      report: dict[str, Any]) -> tuple[str, Any]:
+    """Fit the chosen method on the whole donor; if that fit fails its own held-out check, the next candidate.
+
+    The folds of :func:`choose_method` fit on part of the donor, so a model can
+    pass there and fail on the whole file (or the reverse). ``auto`` never
+    hands back a model known to fail: it moves down the ranking, records why in
+    ``report`` and keeps the failed fit's warning visible. When every ranked
+    candidate fails, the last one is kept (its warning says so).
+    """
+    order = [(report["chosen"], name, params)] + [(r["label"], r["name"], r["params"]) for r in report.get("ranking", [])
+                                                  if r["label"] != report["chosen"]]
+    for i, (label, n, p) in enumerate(order):
+        fitted = fit(n, p)
+        check = getattr(fitted, "fit_check_", None) or {}
+        if check.get("ok") is not False or i == len(order) - 1:
+            if i:
+                report["reason"] += (f"; {report['chosen']} failed its held-out fit check when fitted on the whole "
+                                     f"donor, so {label} (next by score) was fitted instead")
+                report["chosen"] = label
+            return n, fitted
+        report.setdefault("failed_on_whole_donor", {})[label] = check.get("warning")
+    raise AssertionError("unreachable")  # pragma: no cover - the loop returns on its last candidate
 
 
 def failed_checks(caught: list[warnings.WarningMessage], pairs: list[tuple[str, Any]]) -> dict[str, str]:
@@ -119,4 +154,4 @@ def failed_checks(caught: list[warnings.WarningMessage], pairs: list[tuple[str, 
     return out
 
 
-__all__ = ["AUTO", "choose_method", "auto_candidates"]
+__all__ = ["AUTO", "choose_method", "auto_candidates", "fit_with_fallback"]

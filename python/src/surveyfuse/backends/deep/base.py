@@ -131,9 +131,19 @@ class DeepBackend(Backend):
         A progress bar even when stderr is not a terminal.
     threads : 1 or 2, default 1
         torch CPU threads.
+    mi : "none" or "refit", default "none"
+        Proper multiple imputation: ``"refit"`` fits the model ``mi_resamples``
+        times, each on its own Bayesian-bootstrap re-weighting of the donor,
+        and imputation ``d`` comes from fit ``d mod mi_resamples`` (the
+        generic :class:`~surveyfuse.backends.resampling.Resampled`), so
+        Rubin's intervals include the model's uncertainty; it costs
+        ``mi_resamples`` fits. ``"none"``: every imputation from one fit.
+    mi_resamples : int, default 10
+        Fits for ``mi="refit"``; use at least as many as ``draws``.
     """
 
     copies_donor_rows = False
+    proper_mi = "refit"
     method_params: ClassVar[dict[str, Any]] = {}
     #: large-donor values of the "auto" settings, adapted to the donor size by :func:`.defaults.resolve`
     recipe: ClassVar[dict[str, Any]] = {"epochs": 200, "batch_size": 500, "eval_every": 5}
