@@ -40,9 +40,7 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -113,41 +111,25 @@ def run_surveyfuse(method: str, task: Task, donor: pd.DataFrame, recipient: pd.D
     return D, extra
 
 
-MICROIMPUTE_SCRIPT = r"""
-import logging, sys
-import numpy as np, pandas as pd
-from microimpute.models import QRF
-train_path, test_path, out_path, predictors, block, weight, draws, seed = sys.argv[1:9]
-predictors, block, draws, seed = predictors.split(","), block.split(","), int(draws), int(seed)
-logging.getLogger("microimpute").setLevel(logging.ERROR)
-train, test = pd.read_parquet(train_path).astype("float64"), pd.read_parquet(test_path).astype("float64")
-fitted = QRF(seed=seed, log_level="ERROR").fit(train, predictors, block, weight_col=weight)
-out = np.zeros((draws, len(test), len(block)))
-for d in range(draws):  # each predict() draws fresh random quantiles
-    pred = fitted.predict(test[predictors])
-    if isinstance(pred, dict):
-        pred = next(iter(pred.values()))
-    out[d] = pred[block].to_numpy(dtype=np.float64)
-np.save(out_path, out)
-"""
-
-
 def run_microimpute(task: Task, donor: pd.DataFrame, recipient: pd.DataFrame, draws: int, seed: int,
                     python: str = MICROIMPUTE_PYTHON) -> tuple[np.ndarray, dict]:
-    """microimpute 3.1.4's QRF in its own interpreter (it cannot share the project's locked versions)."""
+    """microimpute 3.1.4's QRF in its own interpreter (it cannot share the project's locked versions),
+    through the same path as every benchmark (:mod:`surveyfuse.evaluate.reference`)."""
+    from surveyfuse.evaluate.reference import run_reference
+
     if not Path(python).exists():
         raise ModuleNotFoundError(f"microimpute interpreter {python}", name="microimpute")
-    with tempfile.TemporaryDirectory() as tmp:
-        train, test, out = Path(tmp) / "train.parquet", Path(tmp) / "test.parquet", Path(tmp) / "draws.npy"
-        donor[task.predictors + task.block + [WEIGHT]].to_parquet(train)
-        recipient[task.predictors].to_parquet(test)
-        t0 = time.perf_counter()
-        proc = subprocess.run([python, "-c", MICROIMPUTE_SCRIPT, str(train), str(test), str(out),
-                               ",".join(task.predictors), ",".join(task.block), WEIGHT, str(draws), str(seed)],
-                              capture_output=True, text=True, env={**os.environ, "PYTHONPATH": ""})
-        if proc.returncode != 0:
-            raise RuntimeError(f"microimpute failed: {proc.stderr[-800:]}")
-        return np.load(out), {"fit_seconds": round(time.perf_counter() - t0, 2)}
+    saved = os.environ.get("SURVEYFUSE_MICROIMPUTE_PYTHON")
+    os.environ["SURVEYFUSE_MICROIMPUTE_PYTHON"] = python
+    try:
+        got, fit_s, sample_s = run_reference("microimpute", donor, recipient, task.block, task.predictors, [], WEIGHT,
+                                             draws, seed)
+    finally:
+        if saved is None:
+            os.environ.pop("SURVEYFUSE_MICROIMPUTE_PYTHON")
+        else:
+            os.environ["SURVEYFUSE_MICROIMPUTE_PYTHON"] = saved
+    return np.stack([got[c] for c in task.block], axis=2), {"fit_seconds": round(fit_s + sample_s, 2)}
 
 
 def run_ctgan_package(kind: str, task: Task, donor: pd.DataFrame, recipient: pd.DataFrame, draws: int, seed: int,
