@@ -38,6 +38,7 @@ fit + sample seconds. Results are appended to a JSON-lines file per
         [--reps 100] [--methods truth,forest,qrf,hotdeck,mice,microimpute] [--blocks deductions,...]
         [--donors 5000] [--recipients 5000] [--draws 10] [--results out/bench_inference/results.jsonl]
         [--params '{"forest:small-leaf": {"min_samples_leaf": 3}}']   # a labelled variant of a method
+        [--fused-resamples 10]     # forest and qrf rows also pooled by the fused-file rule (needs --draws 20, 30, ...)
         [--report-only]                                                # print the table from the results file
 
 Without ``--data`` the population is the bundled 40,000-row sample
@@ -61,7 +62,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from surveyfuse.evaluate.pooling import rubin, weighted_mean, weighted_quantile, weighted_total, wls
+from surveyfuse.evaluate.pooling import fused, rubin, weighted_mean, weighted_quantile, weighted_total, wls
 
 DATA = Path(__file__).parent / "data" / "cps_bench.parquet"
 RESULTS = Path(__file__).resolve().parents[2] / "out" / "bench_inference" / "results.jsonl"
@@ -118,6 +119,8 @@ BLOCKS = {
 VARIABLE_ESTIMANDS = ("mean", "total", "share_pos", "median_pos", "p90_pos", "top10_share", "group_mean", "top1_mean")
 SURVEYFUSE = ("forest", "qrf", "hotdeck", "tvae", "ctgan", "ctabgan", "diffusion")
 REFERENCES = ("mice", "microimpute")
+#: methods whose imputations come in tree groups (``mi_groups``), so the fused-file rule applies to them
+FUSED_RULE_METHODS = ("forest", "qrf")
 METHODS = ("truth",) + SURVEYFUSE + REFERENCES
 
 
@@ -228,8 +231,10 @@ def impute(method: str, params: dict | None, spec: Block, donor: pd.DataFrame, r
     return D, time.perf_counter() - t0
 
 
-def pooled(spec: Block, recipient: pd.DataFrame, w: np.ndarray, D: np.ndarray | None) -> dict[str, list[float]]:
-    """Estimate, se, ci_low, ci_high per estimand: Rubin's rules over D's imputations, or the complete data."""
+def pooled(spec: Block, recipient: pd.DataFrame, w: np.ndarray, D: np.ndarray | None,
+           resamples: int | None = None) -> dict[str, list[float]]:
+    """Estimate, se, ci_low, ci_high per estimand: Rubin's rules over D's imputations (the fused-file rule of
+    :func:`surveyfuse.evaluate.pooling.fused` when ``resamples`` is given), or the complete data."""
     if D is None:  # complete data: the recipients' own block, one data set
         got = estimates(spec, recipient, w)
         out = {}
@@ -250,7 +255,8 @@ def pooled(spec: Block, recipient: pd.DataFrame, w: np.ndarray, D: np.ndarray | 
         if not np.all(np.isfinite(Q)) or not np.all(np.isfinite(U)):
             out[k] = [float("nan")] * 4
             continue
-        r = rubin(Q, U, nu_com=len(recipient) - 1).iloc[0]
+        r = (rubin(Q, U, nu_com=len(recipient) - 1) if resamples is None
+             else fused(Q, U, resamples, nu_com=len(recipient) - 1)).iloc[0]
         # rubin's intervals are 95%; rebuild the 90% one from its df
         half = stats.t.ppf(0.5 + LEVEL / 2, min(r.df, 1e12)) * r.se
         out[k] = [float(r.estimate), float(r.se), float(r.estimate - half), float(r.estimate + half)]
@@ -280,8 +286,9 @@ def load_results(path: Path) -> list[dict]:
 
 def run(population: pd.DataFrame, blocks: list[str], methods: list[str], reps: list[int], n_donors: int,
         n_recipients: int, draws: int, results: Path, params: dict[str, dict], max_seconds: float | None = None,
-        verbose: bool = True) -> None:
-    """Append one JSON line per (replication, block, method) not yet in ``results``."""
+        verbose: bool = True, fused_resamples: int | None = None) -> None:
+    """Append one JSON line per (replication, block, method) not yet in ``results``; with ``fused_resamples``,
+    a ``forest`` or ``qrf`` row also gets a ``<label>+fused`` row: the same draws under the fused-file rule."""
     results.parent.mkdir(parents=True, exist_ok=True)
     done = done_keys(results)
     start = time.perf_counter()
@@ -313,11 +320,14 @@ def run(population: pd.DataFrame, blocks: list[str], methods: list[str], reps: l
                     methods = [m for m in methods if m != label]
                     continue
                 raise
-            est = pooled(spec, recipient, w, D)
-            row = {"rep": rep, "block": bname, "method": label, "seconds": round(seconds, 3), "draws": draws,
-                   "donors": n_donors, "recipients": n_recipients, "estimates": est}
+            rows = [(label, pooled(spec, recipient, w, D))]
+            if fused_resamples and base in FUSED_RULE_METHODS and D is not None:
+                rows.append((f"{label}+fused", pooled(spec, recipient, w, D, fused_resamples)))
             with results.open("a") as fh:
-                fh.write(json.dumps(row) + "\n")
+                for name, est in rows:
+                    fh.write(json.dumps({"rep": rep, "block": bname, "method": name, "seconds": round(seconds, 3),
+                                         "draws": draws, "donors": n_donors, "recipients": n_recipients,
+                                         "estimates": est}) + "\n")
             if verbose:
                 print(f"  rep {rep} {bname:10s} {label:14s} {seconds:7.1f}s", file=sys.stderr, flush=True)
 
@@ -459,6 +469,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--max-seconds", type=float, help="stop after this long (rerun to resume)")
     ap.add_argument("--microimpute-python", help="interpreter of an environment with microimpute (sets "
                                                   "SURVEYFUSE_MICROIMPUTE_PYTHON for this run)")
+    ap.add_argument("--fused-resamples", type=int, help="also pool forest and qrf draws by the fused-file rule with "
+                    "this many resamples (their mi_groups; --draws a multiple of it, at least twice)")
     ap.add_argument("--report-only", action="store_true", help="print the tables from the results file, run nothing")
     ap.add_argument("--no-detail", action="store_true", help="only the per-block summary and the level checks")
     args = ap.parse_args(argv)
@@ -481,7 +493,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"population {args.data.name}: {len(population)} rows; {args.donors} donors, {args.recipients} "
               f"recipients, {args.draws} draws; results in {args.results}", file=sys.stderr)
         run(population, blocks, methods, reps, args.donors, args.recipients, args.draws, args.results, args.params,
-            args.max_seconds)
+            args.max_seconds, fused_resamples=args.fused_resamples)
     rows = [r for r in load_results(args.results) if r["block"] in blocks]
     truths = {b: population_values(BLOCKS[b], population) for b in blocks}
     print(f"\nInference benchmark: population {args.data.name} ({len(population)} rows), {args.donors} donors, "

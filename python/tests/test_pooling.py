@@ -7,6 +7,7 @@ from scipy import stats
 
 import surveyfuse as sf
 from surveyfuse.errors import SurveyfuseError
+from surveyfuse.evaluate import pooling
 from surveyfuse.evaluate.pooling import rubin, weighted_mean, weighted_quantile, weighted_total, wls
 
 
@@ -64,3 +65,44 @@ def test_pool_long_table_matches_rubin():
         sf.pool(long, "median", "y")
     with pytest.raises(SurveyfuseError, match="nope"):
         sf.pool(long, "mean", "nope")
+
+
+def _fused_file_replication(g, n_donor, n_recipient, M, r):
+    """One fused file: a normal linear model learnt on a donor, drawn for recipients (proper, nested M x r)."""
+    xd, xr = g.normal(size=n_donor), g.normal(size=n_recipient)
+    yd = 1.0 + 0.5 * xd + g.normal(size=n_donor)  # the predictor explains a fifth of the variance
+    X = np.column_stack([np.ones(n_donor), xd])
+    beta, res = np.linalg.lstsq(X, yd, rcond=None)[:2]
+    s2 = float(res[0]) / (n_donor - 2)
+    cov = s2 * np.linalg.inv(X.T @ X)
+    Q, U = np.zeros(M * r), np.zeros(M * r)
+    for g_ in range(M):  # resample g: one posterior draw of the model, then r draws of the recipients' y
+        b = g.multivariate_normal(beta, cov)
+        sigma = np.sqrt(s2 * (n_donor - 2) / g.chisquare(n_donor - 2))
+        for i in range(r):
+            y = b[0] + b[1] * xr + sigma * g.normal(size=n_recipient)
+            Q[g_ + i * M], U[g_ + i * M] = pooling.weighted_mean(y, np.ones(n_recipient))
+    return Q, U
+
+
+def test_fused_rule_matches_the_sampling_variance_where_rubin_is_conservative():
+    """Donor as large as the recipient file: Rubin's T counts the draws' noise twice; the fused rule does not."""
+    g = np.random.default_rng(7)
+    M, r, errors, rubin_t, fused_t = 5, 2, [], [], []
+    for _ in range(400):
+        Q, U = _fused_file_replication(g, 300, 300, M, r)
+        errors.append(Q.mean() - 1.0)  # the population mean of y is 1
+        rubin_t.append(pooling.rubin(Q, U)["total"].iloc[0])
+        fused_t.append(pooling.fused(Q, U, M)["total"].iloc[0])
+    actual = np.mean(np.square(errors))
+    assert 0.8 < np.mean(fused_t) / actual < 1.25
+    assert np.mean(rubin_t) / actual > 1.6
+
+
+def test_fused_rule_refuses_imputations_it_cannot_nest():
+    Q, U = np.arange(6.0), np.ones(6)
+    for resamples in (4, 6, 1):  # 6 is not a multiple of 4; one draw per resample; a single resample
+        with pytest.raises(SurveyfuseError) as err:
+            pooling.fused(Q, U, resamples)
+        assert err.value.code == "bad_argument" and "resamples" in str(err.value)
+    assert pooling.fused(Q, U, 3)["m"].iloc[0] == 6
