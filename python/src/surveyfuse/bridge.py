@@ -550,3 +550,15 @@ def diagnose(donor: dict, recipient: dict, predictors: Any, categorical: Any = N
         "support": json.dumps(res.support),
         "warnings": list(res.warnings),
     }
+
+
+@_entry
+def pool(payload: dict, statistic: str, column: Any = None, y: Any = None, x: Any = None, weights: Any = None,
+         q: Any = 0.5, rule: str = "rubin", resamples: Any = None) -> dict[str, Any]:
+    """Pool a statistic over the imputations of a long table (Rubin's rules or the fused-file rule)."""
+    from .evaluate.pooling import pool as _pool
+
+    frame = decode_table(payload)
+    out = _pool(frame, str(statistic), column, weights=weights, q=float(q), y=y, x=_strings(x), rule=str(rule),
+                resamples=_int_or_none(resamples, "resamples"))
+    return encode_table(out.rename_axis("term").reset_index())

@@ -1,0 +1,40 @@
+
+pool_fixture <- function() {
+  donor <- data.frame(age = rep(20:69, 8), wage = rep(seq(1e4, 8e4, length.out = 50), 8))
+  donor$dividends <- round(donor$wage * 0.02 + rep(c(0, 50, 300, 900), 100))
+  recipient <- donor[seq(1, 400, by = 4), c("age", "wage")]
+  fuse_impute(donor, recipient, dividends, c(age, wage), method = "forest", params = list(mi_groups = 4), m = 8, seed = 1)
+}
+
+test_that("fuse_pool gives Rubin's rules as the core computes them", {
+  skip_if_no_core()
+  fused <- pool_fixture()
+  res <- fuse_pool(fused, "mean", "dividends")
+  per <- sapply(split(fused$dividends, fused$.imp), mean)
+  expect_equal(res$term, "dividends")
+  expect_equal(res$estimate, mean(per))
+  expect_equal(res$between, stats::var(per))
+  expect_equal(res$m, 8)
+  reg <- fuse_pool(fused, "regression", y = "dividends", x = c("age", "wage"))
+  expect_equal(reg$term, c("(intercept)", "age", "wage"))
+})
+
+test_that("the fused rule nests imputations in resamples, by its formula", {
+  skip_if_no_core()
+  fused <- pool_fixture()
+  nested <- fuse_pool(fused, "mean", "dividends", rule = "fused", resamples = 4)
+  by_imp <- split(fused$dividends, fused$.imp)
+  q <- sapply(by_imp, mean)
+  u <- sapply(by_imp, function(y) stats::var(y) / length(y))
+  g <- matrix(q, nrow = 2, byrow = TRUE)  # row i, column g: imputation g + 4 * (i - 1)
+  w_e <- mean(apply(g, 2, stats::var))
+  b_m <- stats::var(colMeans(g))
+  total <- max(mean(u) - w_e, 0) + (1 + 1 / 4) * max(b_m - w_e / 2, 0) + w_e / 8
+  expect_equal(nested$estimate, mean(q))
+  expect_equal(nested$total, total)
+  expect_error(fuse_pool(fused, "mean", "dividends", rule = "fused", resamples = 3),
+               class = "surveyfuse_error_bad_argument")
+  expect_error(fuse_pool(fused[setdiff(names(fused), ".imp")], "mean", "dividends"),
+               class = "surveyfuse_error_missing_column")
+  expect_error(fuse_pool(fused, "mean", "nosuch"), class = "surveyfuse_error_missing_column")
+})
