@@ -17,7 +17,7 @@ def donor():
 
 
 def test_auto_picks_and_reports(donor):
-    imp = sf.Imputer(BLOCK, PREDICTORS, method={"name": "auto", "params": {
+    imp = sf.AutoImputer(BLOCK, PREDICTORS, method={"name": "auto", "params": {
         "candidates": ["hotdeck", {"name": "hotdeck", "params": {"k": 40}}], "folds": 2, "draws": 4}},
         weights="s006", constraints=["e00650 <= e00600"], categorical=["MARS"], random_state=0).fit(donor)
     rep = imp.fit_report_
@@ -35,10 +35,27 @@ def test_auto_picks_and_reports(donor):
 
 def test_auto_rejects_bad_params(donor):
     with pytest.raises(SurveyfuseError) as err:
-        sf.Imputer(BLOCK, PREDICTORS, method={"name": "auto", "params": {"speed": 1}}).fit(donor)
+        sf.AutoImputer(BLOCK, PREDICTORS, method={"name": "auto", "params": {"speed": 1}}).fit(donor)
     assert err.value.code == "bad_param"
     with pytest.raises(SurveyfuseError, match="nosuch"):
-        sf.Imputer(BLOCK, PREDICTORS, method={"name": "auto", "params": {"candidates": ["nosuch"]}}).fit(donor)
+        sf.AutoImputer(BLOCK, PREDICTORS, params={"candidates": ["nosuch"]}).fit(donor)
+
+
+def test_a_plain_imputer_refuses_auto_and_names_the_estimator_that_selects(donor):
+    with pytest.raises(SurveyfuseError, match="AutoImputer") as err:
+        sf.Imputer(BLOCK, PREDICTORS, method="auto").fit(donor)
+    assert err.value.code == "unknown_method"
+
+
+def test_front_ends_build_the_selecting_estimator(donor):
+    """impute() (like specs, the CLI and R, through make_imputer) still takes method="auto"."""
+    from surveyfuse.evaluate.auto import make_imputer
+
+    assert type(make_imputer(block=BLOCK, predictors=PREDICTORS, method="auto")) is sf.AutoImputer
+    assert type(make_imputer(block=BLOCK, predictors=PREDICTORS, method={"name": "hotdeck"})) is sf.Imputer
+    out = sf.impute(donor, donor[PREDICTORS].head(10), block=BLOCK, predictors=PREDICTORS, draws=2, seed=0,
+                    method={"name": "auto", "params": {"candidates": ["hotdeck", "qrf"], "folds": 2, "draws": 2}})
+    assert len(out) == 20
 
 
 def test_methods_lists_auto(capsys):

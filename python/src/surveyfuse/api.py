@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .evaluate.auto import make_imputer
 from .imputer import Imputer
 
 
@@ -76,7 +77,7 @@ def impute(
     >>> bool((out["qualified"] <= out["dividends"]).all())
     True
     """
-    imputer = Imputer(
+    imputer = make_imputer(
         block=block, predictors=predictors, method=method, params=params, categorical=categorical,
         weights=weights, constraints=constraints, random_state=seed,
     )

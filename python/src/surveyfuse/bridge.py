@@ -296,7 +296,7 @@ def error_codes() -> dict[str, str]:
 
 @_entry
 def methods() -> dict[str, Any]:
-    from .backends import DEFAULT_METHOD, available_methods
+    from .methods import DEFAULT_METHOD, available_methods
 
     return {"methods": available_methods(), "default": DEFAULT_METHOD}
 
@@ -315,9 +315,9 @@ def describe(payload: dict[str, Any]) -> dict[str, str]:
 
 
 def _imputer(block, predictors, method, params, categorical, weights, constraints, seed, tolerance=None, strict=False):
-    from .imputer import Imputer
+    from .evaluate.auto import make_imputer
 
-    return Imputer(
+    return make_imputer(
         block=_strings(block), predictors=_strings(predictors), method=method, params=_params(params),
         categorical=_strings(categorical), weights=weights, constraints=_strings(constraints),
         random_state=_int_or_none(seed, "seed"), tolerance=None if tolerance is None else _params(tolerance),

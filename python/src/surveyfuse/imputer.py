@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from . import rng
-from .backends import DEFAULT_METHOD, Backend, FitContext, backend_class, make_backend
+from .backends import FitContext, backend_class, make_backend
 from .constraints import ConstraintSet
 from .data.features import FeatureEncoder
 from .data.coding import check_predictor_coding
@@ -27,27 +27,13 @@ from .calibrate import DEFAULT_CANDIDATES, parse_targets, solve_tilt, tilted_cho
 from .diagnostics import SupportModel
 from .harmonise import Harmoniser
 from .memory import check_memory
+from .methods import META_METHODS, parse_method
 from .persistence import load_model, model_bytes, prefixed, save_model, unprefixed
 
 #: how often a (row, draw) that breaks a constraint is drawn again before repair
 MAX_REDRAWS = 10
 #: donor rows left out (share of the usable donor weight) above which the run warns, or refuses when strict
 DROPPED_WARN_SHARE = 0.01
-
-
-def parse_method(method: Any, params: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
-    """Accept ``"name"`` or ``{"name": ..., "params": {...}}``."""
-    if method is None:
-        return DEFAULT_METHOD, dict(params or {})
-    if isinstance(method, dict):
-        name = method.get("name")
-        merged = {**(method.get("params") or {}), **(params or {})}
-        if not isinstance(name, str):
-            raise SurveyfuseError("unknown_method", f"method must have a 'name', got {method!r}", method=str(method))
-        return name, merged
-    if isinstance(method, str):
-        return method, dict(params or {})
-    raise SurveyfuseError("unknown_method", f"method must be a name, got {method!r}", method=str(method))
 
 
 def check_draws(draws: Any, name: str = "draws") -> int:
@@ -239,14 +225,7 @@ class Imputer:
         if len(frame) == 0:
             raise SurveyfuseError("empty_donor", "the donor has no rows", table="donor")
         constraint_set = ConstraintSet(self.constraints or [], self.tolerance).validate_columns(predictors + block)
-        name, params = parse_method(self.method, self.params)
-        auto_report = None
-        if name == "auto":  # pick by donor-only validation (see surveyfuse.evaluate.auto)
-            from .evaluate.auto import choose_method
-
-            name, params, auto_report = choose_method(
-                frame, block, predictors, params, weights=self.weights, constraints=self.constraints,
-                categorical=self.categorical, seed=int(self.random_state or 0))
+        name, params, auto_report = self._choose_method(frame)
         backend = make_backend(name, params)  # refuses unknown methods and parameters early
 
         weights = self._donor_weights(frame)
@@ -326,6 +305,22 @@ class Imputer:
         report["fit_seconds"] = round(time.perf_counter() - t0, 3)
         self.fit_report_ = report
         return self
+
+    def _choose_method(self, frame: pd.DataFrame) -> tuple[str, dict[str, Any], dict[str, Any] | None]:
+        """(method, its params, the selection report or None) to fit on the checked donor ``frame``.
+
+        The method named; :class:`~surveyfuse.evaluate.auto.AutoImputer` overrides this to choose one.
+        """
+        name, params = parse_method(self.method, self.params)
+        if name in META_METHODS:
+            raise SurveyfuseError(
+                "unknown_method",
+                f"method '{name}' chooses among methods by donor-only validation, so it is an estimator of its own: "
+                f"use surveyfuse.AutoImputer(block, predictors, params={{...}}) (specs, the CLI, impute() and R "
+                f"accept method='{name}' as they are)",
+                method=name,
+            )
+        return name, params, None
 
     def _screen_donors(self, frame, constraint_set, variables, Y, weights, keep):
         """Repair donor rows that miss an identity by rounding only; leave out, and warn about, the rest.

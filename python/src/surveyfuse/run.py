@@ -12,6 +12,7 @@ from typing import Any
 from .data.frames import check_writable_columns
 from .data.io import check_stata_names, format_of, read_table, stata_metadata
 from .errors import SurveyfuseError
+from .evaluate.auto import make_imputer
 from .imputer import Imputer, check_draws, check_seed
 from .memory import check_memory
 from .spec import TaskSpec, load_spec
@@ -167,7 +168,7 @@ def run_spec(
     weights, raking = spec.weights, None
     if harmonise.get("rake"):
         donor, weights, raking = _raked_donor(spec, donor)
-    imputer = Imputer(
+    imputer = make_imputer(
         block=spec.block, predictors=spec.predictors, method=spec.method, params=spec.params,
         categorical=spec.categorical, weights=weights, constraints=spec.constraints,
         random_state=spec.seed, max_donor_rows=spec.max_donor_rows, tolerance=spec.tolerance, strict=spec.strict,

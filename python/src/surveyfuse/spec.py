@@ -23,7 +23,7 @@ from typing import Any
 import jsonschema
 
 from .errors import SurveyfuseError
-from .imputer import parse_method
+from .methods import parse_method
 
 _FIELD_CODES = {"draws": "bad_draws", "seed": "bad_seed", "method": "unknown_method", "format": "unsupported_format"}
 
