@@ -151,3 +151,36 @@ def test_diagnose_cli_writes_files(tmp_path):
     flags = pd.read_csv(tmp_path / "support_flags.csv")
     assert len(flags) == len(pd.read_parquet(EXAMPLE / "recipient_2014.parquet"))
     assert diagnose_spec(SPEC).support["share_off_support"] < 0.05
+
+
+def test_run_spec_leaves_the_callers_spec_as_it_was(tmp_path):
+    """Overrides make a new spec; the TaskSpec the caller passed (and may run again) is unchanged."""
+    import copy
+    import json
+
+    import surveyfuse as sf
+
+    donor, recipient = sf.datasets.make_surveys(n_donor=200, n_recipient=20, seed=0)
+    donor.to_parquet(tmp_path / "donor.parquet")
+    recipient.to_parquet(tmp_path / "recipient.parquet")
+    (tmp_path / "spec.json").write_text(json.dumps({
+        "spec_version": 1, "donor": "donor.parquet", "recipient": "recipient.parquet", "block": ["interest"],
+        "predictors": ["age", "wage"], "method": "hotdeck", "draws": 2, "seed": 1}))
+    spec = sf.load_spec(tmp_path / "spec.json")
+    before = copy.deepcopy(spec)
+    result = sf.run_spec(spec, write=False, overrides={"draws": 5, "seed": 9, "method": "forest", "include_original": True})
+    assert result.summary["draws"] == 5 and result.summary["method"] == "forest"
+    assert spec == before
+
+
+def test_the_spec_keeps_harmonise_rules_and_raking_apart(tmp_path):
+    """One JSON section (as before), two fields: the rules the Harmoniser applies, and the raking settings."""
+    from surveyfuse.spec import parse_spec
+
+    base = {"spec_version": 1, "donor": "d.csv", "recipient": "r.csv", "block": ["y"], "predictors": ["x"]}
+    rules = {"recipient": {"rename": {"x_r": "x"}}}
+    spec = parse_spec({**base, "harmonise": {**rules, "rake": ["x"], "rake_bins": 3}})
+    assert spec.harmonise == rules and spec.rake == {"columns": ["x"], "bins": 3}
+    spec = parse_spec({**base, "harmonise": {"rake": ["x"]}})
+    assert spec.harmonise is None and spec.rake == {"columns": ["x"], "bins": 5}
+    assert parse_spec(base).rake is None and parse_spec(base).harmonise is None

@@ -504,9 +504,7 @@ def evaluate_spec(spec: Any, methods: Any = None, *, folds: int = 5, draws: int 
     if draws is not None:
         check_draws(draws)  # before reading the donor: fail fast
     donor = read_table(spec.donor, role="donor")
-    rules = {k: v for k, v in (spec.harmonise or {}).items() if k == "donor"}
-    if rules:
-        donor = Harmoniser(rules).apply(donor, "donor")
+    donor = Harmoniser(spec.harmonise).apply(donor, "donor")
     ev = evaluate_methods(donor, spec.block, spec.predictors, methods, folds=folds,
                           draws=spec.draws if draws is None else draws,
                           weights=spec.weights, constraints=spec.constraints, categorical=spec.categorical,
