@@ -290,7 +290,6 @@ class Imputer:
             constraints=constraint_set,
             random_state=int(self.random_state or 0),
             verbose=self.verbose,
-            predictor_names=predictors,
         )
         self.variables_ = variables
         self.constraint_set_ = constraint_set
@@ -740,7 +739,7 @@ class Imputer:
         ...     print(exc.code)
         model_unrecognised
         """
-        manifest, arrays, _ = load_model(path)
+        manifest, arrays = load_model(path)
         try:
             meta = manifest["imputer"]
             self = cls(

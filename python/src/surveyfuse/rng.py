@@ -61,7 +61,3 @@ def normals(seed: int, rows: np.ndarray, draws: int, width: int = 1, stream: int
     """Standard normals of shape (draws, len(rows), width), keyed like :func:`uniforms`."""
     return ndtri(uniforms(seed, rows, draws, width, stream))
 
-
-def row_generator(seed: int, row: int, stream: int = 0) -> np.random.Generator:
-    """A numpy Generator for one row, for code that needs a full generator API."""
-    return np.random.Generator(np.random.Philox(key=int(hash_key(np.uint64(seed), np.uint64(stream), np.uint64(row))[()])))
