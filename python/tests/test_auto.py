@@ -4,6 +4,7 @@ import pandas as pd
 import pytest
 
 import surveyfuse as sf
+from conftest import SPECS
 from surveyfuse.cli import main
 from surveyfuse.errors import SurveyfuseError
 
@@ -13,7 +14,7 @@ PREDICTORS = ["age_head", "MARS", "XTOT", "e00200"]
 
 @pytest.fixture(scope="module")
 def donor():
-    return pd.read_parquet("shared-specs/data/cps_donor.parquet").sample(700, random_state=2).reset_index(drop=True)
+    return pd.read_parquet(SPECS / "data" / "cps_donor.parquet").sample(700, random_state=2).reset_index(drop=True)
 
 
 def test_auto_picks_and_reports(donor):

@@ -11,7 +11,9 @@ from surveyfuse.cli import main
 from surveyfuse.errors import SurveyfuseError
 from surveyfuse.evaluate.crossval import fold_ids, normalise_methods
 
-DATA = "shared-specs/data/cps_donor.parquet"
+from conftest import REPO, SPECS
+
+DATA = str(SPECS / "data" / "cps_donor.parquet")
 BLOCK = ["e00300", "e00600", "e00650"]
 PREDICTORS = ["age_head", "MARS", "XTOT", "e00200", "e02400"]
 
@@ -100,9 +102,9 @@ def test_reference_methods_are_skipped_or_scored(donor):
 
 
 def test_cli_evaluate(tmp_path, capsys):
-    spec = json.load(open("examples/cps_investment.json"))
-    spec["donor"] = str(pd.io.common.os.path.abspath(DATA))
-    spec["recipient"] = str(pd.io.common.os.path.abspath("shared-specs/data/cps_recipient.parquet"))
+    spec = json.loads((REPO / "examples" / "cps_investment.json").read_text())
+    spec["donor"] = DATA
+    spec["recipient"] = str(SPECS / "data" / "cps_recipient.parquet")
     spec.pop("output", None)
     path = tmp_path / "spec.json"
     path.write_text(json.dumps(spec))
