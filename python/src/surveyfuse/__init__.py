@@ -19,6 +19,7 @@ _LAZY = {
     "impute": "surveyfuse.api",
     "Imputer": "surveyfuse.imputer",
     "AutoImputer": "surveyfuse.evaluate.auto",
+    "CalibratedImputer": "surveyfuse.calibrate",
     "run_spec": "surveyfuse.run",
     "diagnose_spec": "surveyfuse.run",
     "RunResult": "surveyfuse.run",

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator
 
 from . import rng
 from .backends import FitContext, backend_class, make_backend
@@ -22,8 +23,7 @@ from .data.features import FeatureEncoder
 from .data.coding import check_predictor_coding
 from .data.frames import as_pandas, check_cell_columns, check_columns, long_output
 from .data.types import Variable, decode_values, encode_discrete, infer_variable, numeric_values
-from .errors import SurveyfuseError, SurveyfuseWarning, row_label
-from .calibrate import DEFAULT_CANDIDATES, parse_targets, solve_tilt, tilted_choice
+from .errors import SurveyfuseError, SurveyfuseWarning, check_draws, check_seed, row_label
 from .diagnostics import SupportModel
 from .harmonise import Harmoniser
 from .memory import check_memory
@@ -36,26 +36,12 @@ MAX_REDRAWS = 10
 DROPPED_WARN_SHARE = 0.01
 
 
-def check_draws(draws: Any, name: str = "draws") -> int:
-    """``name`` is the argument as the caller's front end calls it (R's ``m``)."""
-    if isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or draws < 1:
-        raise SurveyfuseError("bad_draws", f"{name} must be a positive integer, got {draws!r}", value=str(draws))
-    return int(draws)
-
-
-def check_seed(seed: Any) -> int:
-    if seed is None:
-        return int(np.random.SeedSequence().entropy % (2**31))
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise SurveyfuseError("bad_seed", f"seed must be a non-negative integer, got {seed!r}", value=str(seed))
-    return int(seed)
-
-
-class Imputer:
+class Imputer(BaseEstimator):
     """Learn a block's joint distribution given predictors, then draw it for new rows.
 
-    Parameters follow scikit-learn: ``__init__`` only stores them, :meth:`fit`
-    returns ``self``, learned attributes end in ``_``.
+    A scikit-learn estimator: ``__init__`` only stores the parameters
+    (``get_params``, ``set_params``, ``sklearn.base.clone`` and the ``repr``
+    work), :meth:`fit` returns ``self``, learned attributes end in ``_``.
 
     Parameters
     ----------
@@ -296,7 +282,6 @@ class Imputer:
         self.method_ = name
         self.backend_ = backend.fit(X, Y[keep], context)
         self.support_ = SupportModel().fit(X) if self.flag_off_support else None
-        self.calibration_ = None
         report["method"] = name
         if auto_report is not None:
             report["auto"] = auto_report
@@ -408,6 +393,11 @@ class Imputer:
         >>> bool((whole[whole["_row"] >= 20]["dividends"].to_numpy() == part["dividends"].to_numpy()).all())
         True
         """
+        return self._sample(recipient, draws, seed, row_offset, include)
+
+    def _sample(self, recipient: Any, draws: int | None, seed: int | None, row_offset: int, include: bool,
+                tilt: Any = None) -> Any:
+        """:meth:`sample`, drawing through ``tilt`` (a :class:`~surveyfuse.calibrate.CalibratedImputer`) when given."""
         self._check_fitted()
         t0 = time.perf_counter()
         draws = check_draws(20 if draws is None else draws)  # None: the default, as everywhere else
@@ -421,7 +411,7 @@ class Imputer:
                 f"overwrites the recipient's data",
                 column=present[0],
             )
-        held = max(draws, self.calibration_["pool"]) if self.calibration_ else draws  # calibration draws a pool
+        held = max(draws, tilt.pool_) if tilt is not None else draws  # calibration draws a pool
         held += bool(include)  # the original rows are one more copy of the recipient
         check_memory(len(original), held, len(original.columns) + len(self.variables_) + 2, len(self.variables_), chunked=False)
         try:
@@ -432,11 +422,11 @@ class Imputer:
                 raise SurveyfuseError("empty_recipient", "the recipient has no rows", table="recipient")
             coding = check_predictor_coding(self.encoder_.variables_, frame)
             rows = np.arange(len(frame), dtype=np.int64) + int(row_offset)
-            block_values, report = self.draw_block(frame, rows, draws, seed)
+            block_values, report = self.draw_block(frame, rows, draws, seed, tilt=tilt)
         except SurveyfuseError as exc:
             raise _at_offset(exc, int(row_offset)) from None
-        if self.calibration_ is not None and len(frame):
-            report["calibrated_totals"] = self._weighted_totals(original, block_values, draws)
+        if tilt is not None and len(frame):
+            report["calibrated_totals"] = tilt._weighted_totals(original, block_values, draws)
         out = long_output(recipient, kind, block_values, draws, row_offset=int(row_offset), include=bool(include),
                           imputed=list(self.block))
         report.update(recipient_rows=int(len(frame)), draws=draws, seed=seed,
@@ -446,13 +436,16 @@ class Imputer:
         self.sample_report_ = report
         return out
 
-    def draw_block(self, frame: pd.DataFrame, rows: np.ndarray, draws: int, seed: int) -> tuple[dict[str, pd.Series], dict[str, Any]]:
+    def draw_block(self, frame: pd.DataFrame, rows: np.ndarray, draws: int, seed: int,
+                   tilt: Any = None) -> tuple[dict[str, pd.Series], dict[str, Any]]:
         """The block's draws for already-harmonised rows, without the long table.
 
         The building block of :meth:`sample` and of the Dask engine:
         ``frame`` holds the predictors, ``rows`` the global row numbers.
         Returns each block column (length ``draws * len(frame)``, draw-major)
-        and the sample report.
+        and the sample report. ``tilt`` (a
+        :class:`~surveyfuse.calibrate.CalibratedImputer`) chooses the draws
+        among candidates instead.
 
         Examples
         --------
@@ -466,8 +459,8 @@ class Imputer:
         """
         X = self.encoder_.transform(frame)
         n = len(frame)
-        if self.calibration_ is not None and n:
-            D, report = self._calibrated_draws(frame, X, rows, draws, seed)
+        if tilt is not None and n:
+            D, report = tilt._tilted_draws(frame, X, rows, draws, seed)
         else:
             D, report = self._checked_draws(frame, X, rows, draws, seed)
         flat = D.reshape(draws * n, len(self.variables_))  # explicit width: an empty recipient gives an empty table
@@ -487,123 +480,6 @@ class Imputer:
             return self._enforce(frame, X, rows, D, draws, seed)
         empty = {"rows_checked": 0, "violations": {}, "repaired": {}, "ok": True}
         return D, {"constraints": cs.check(self._check_frame(frame, D, draws)).to_dict() if n else empty}
-
-    # ------------------------------------------------------------------ calibration
-    def _candidate_pool(self, frame, X, rows, seed, cal):
-        """Each row's pool of ``cal["pool"]`` candidate blocks and their target statistics (n, J, T)."""
-        J = cal["pool"]
-        pool, report = self._checked_draws(frame, X, rows, J, rng.derive_seed(seed, 0xCA1))
-        n = len(frame)
-        flat = pool.reshape(J * n, -1)
-        data = {v.name: decode_values(flat[:, j], v).to_numpy() for j, v in enumerate(self.variables_)}
-        G = np.stack([t.statistic(data, J * n).reshape(J, n).T for t in cal["targets"]], axis=2)
-        return pool, G, report
-
-    def calibrate(self, recipients: Any, targets: list[dict[str, Any]], recipient_weights: str, draws: int = 20,
-                  seed: int | None = None, candidates: int = DEFAULT_CANDIDATES) -> dict[str, Any]:
-        """Tilt the imputations so weighted recipient totals hit ``targets``.
-
-        Parameters
-        ----------
-        recipients : DataFrame, pyarrow Table, or iterable of (row offset, table)
-            The recipient file (whole, or its chunks) that :meth:`sample` will
-            then impute with the same ``draws`` and ``seed``.
-        targets : list of dict
-            ``{"total": expression, "value": v}`` (a weighted total of block
-            columns) or ``{"count": condition, "value": v}`` (a weighted count).
-        recipient_weights : str
-            The recipient's weight column.
-        draws, seed : int
-            Those :meth:`sample` will use.
-        candidates : int
-            Candidate blocks per draw among which calibration chooses.
-
-        Returns
-        -------
-        dict
-            Each target's model total before and after calibration. The tilt is
-            kept in ``calibration_`` until :meth:`uncalibrate`.
-
-        Examples
-        --------
-        >>> import surveyfuse as sf
-        >>> donor, recipient = sf.datasets.make_surveys(n_donor=400, n_recipient=50, seed=0)
-        >>> imp = sf.Imputer(["interest", "dividends"], ["age", "wage"], method="hotdeck", random_state=0).fit(donor)
-        >>> before = imp.sample(recipient, draws=4, seed=3)
-        >>> total = float((before["weight"] * before["dividends"]).sum() / 4)
-        >>> report = imp.calibrate(recipient, [{"total": "dividends", "value": 1.1 * total}], "weight", draws=4, seed=3)
-        >>> after = imp.sample(recipient, draws=4, seed=3)
-        >>> bool((after["weight"] * after["dividends"]).sum() / 4 > total)
-        True
-        """
-        self._check_fitted()
-        draws, seed = check_draws(draws), check_seed(self.random_state if seed is None else seed)
-        parsed = parse_targets(targets, list(self.block))
-        self.calibration_ = None
-        pending = {"targets": parsed, "pool": draws * int(candidates)}
-        one_table = hasattr(recipients, "columns") or hasattr(recipients, "num_rows")
-        chunks = [(0, recipients)] if one_table else recipients
-        Gs, ws = [], []
-        for offset, chunk in chunks:
-            original, _ = as_pandas(chunk, role="recipient")
-            check_columns(original, [recipient_weights], role="recipient weights", table="recipient")
-            w = numeric_values(original[recipient_weights], role="recipient weights")
-            frame = self.harmoniser_.apply(original, "recipient", needed=list(self.predictors))
-            rows = np.arange(len(frame), dtype=np.int64) + int(offset)
-            _, G, _ = self._candidate_pool(frame, self.encoder_.transform(frame), rows, seed, pending)
-            Gs.append(G)
-            ws.append(np.nan_to_num(w))
-        G, w = np.concatenate(Gs), np.concatenate(ws)
-        values = np.array([t.value for t in parsed])
-        lam, info = solve_tilt(G, w, values)
-        before = (w[:, None] * G.mean(axis=1)).sum(0)
-        logits = G @ lam
-        p = np.exp(logits - logits.max(axis=1, keepdims=True))
-        p /= p.sum(axis=1, keepdims=True)
-        after = (w[:, None] * np.einsum("nj,njt->nt", p, G)).sum(0)
-        self.calibration_ = {**pending, "lambda": lam, "draws": draws, "seed": seed, "weights": recipient_weights}
-        return {
-            "targets": [{"target": t.text, "kind": t.kind, "value": t.value, "before": float(b), "after": float(a)}
-                        for t, b, a in zip(parsed, before, after)],
-            "candidates_per_row": pending["pool"], **info,
-        }
-
-    def _weighted_totals(self, original: pd.DataFrame, block: dict[str, pd.Series], draws: int) -> dict[str, list[float]]:
-        """Each target's weighted total in each draw (for the run report)."""
-        cal = self.calibration_
-        w = np.nan_to_num(numeric_values(original[cal["weights"]], role="recipient weights"))
-        data = {k: v.to_numpy() for k, v in block.items()}
-        n = len(original)
-        return {t.text: (t.statistic(data, draws * n).reshape(draws, n) @ w).tolist() for t in cal["targets"]}
-
-    def uncalibrate(self) -> "Imputer":
-        """Drop the calibration tilt: :meth:`sample` draws from the fitted model again.
-
-        Examples
-        --------
-        >>> import surveyfuse as sf
-        >>> donor, recipient = sf.datasets.make_surveys(n_donor=400, n_recipient=50, seed=0)
-        >>> imp = sf.Imputer(["dividends"], ["age", "wage"], method="hotdeck").fit(donor)
-        >>> _ = imp.calibrate(recipient, [{"count": "dividends > 0", "value": 40000}], "weight", draws=2, seed=0)
-        >>> imp.uncalibrate().calibration_ is None
-        True
-        """
-        self.calibration_ = None
-        return self
-
-    def _calibrated_draws(self, frame, X, rows, draws, seed):
-        cal = self.calibration_
-        if draws != cal["draws"] or seed != cal["seed"]:
-            raise SurveyfuseError(
-                "bad_argument",
-                f"this imputer was calibrated for draws={cal['draws']}, seed={cal['seed']}; sample with the same values",
-                argument="draws",
-            )
-        pool, G, report = self._candidate_pool(frame, X, rows, seed, cal)
-        u = rng.uniforms(seed, rows, draws, stream=0xCA2)[:, :, 0]
-        choice = tilted_choice(G, cal["lambda"], u)  # (draws, n)
-        D = pool[choice, np.arange(len(frame))[None, :]]  # (draws, n, k)
-        return D, report
 
     def _check_frame(self, frame: pd.DataFrame, D: np.ndarray, draws: int) -> dict[str, np.ndarray]:
         """Predictor + decoded block values for constraint checks, draw-major."""
@@ -706,7 +582,7 @@ class Imputer:
                 "random_state": self.random_state,
                 "harmonise": self.harmonise,
                 "flag_off_support": bool(self.flag_off_support),
-                "calibration": _calibration_json(self.calibration_),
+                "calibration": None,  # a CalibratedImputer's file fills it in
                 "method": self.method_,
                 "variables": [v.to_json() for v in self.variables_],
                 "fit_report": self.fit_report_,
@@ -719,16 +595,15 @@ class Imputer:
             sup_meta, sup_arrays = self.support_.get_state()
             manifest["support"] = sup_meta
             arrays.update(prefixed(sup_arrays, "support"))
-        if self.calibration_ is not None:
-            arrays["calibration/lambda"] = np.asarray(self.calibration_["lambda"], dtype=np.float64)
         return manifest, arrays
 
     @classmethod
-    def load(cls, path: Any) -> "Imputer":
+    def load(cls, path: Any) -> Any:
         """Load a model file written by :meth:`save` (or its bytes); refuses anything else.
 
         Nothing is unpickled: a file that is not a surveyfuse model raises
-        ``SurveyfuseError("model_unrecognised")``.
+        ``SurveyfuseError("model_unrecognised")``. A calibrated model's file
+        loads as its :class:`~surveyfuse.calibrate.CalibratedImputer`.
 
         Examples
         --------
@@ -752,15 +627,16 @@ class Imputer:
             self.flag_off_support = bool(meta.get("flag_off_support", False))
             self.support_ = SupportModel.from_state(manifest["support"], unprefixed(arrays, "support")) if "support" in manifest else None
             cal = meta.get("calibration")
-            self.calibration_ = None if cal is None else {
-                **cal, "targets": parse_targets(cal["targets"], list(self.block)), "lambda": arrays["calibration/lambda"],
-            }
             self.encoder_ = FeatureEncoder.from_state(manifest["encoder"], unprefixed(arrays, "encoder"))
             self.variables_ = [Variable.from_json(v) for v in meta["variables"]]
             self.constraint_set_ = ConstraintSet(self.constraints, self.tolerance)
             self.method_ = meta["method"]
             self.fit_report_ = meta["fit_report"]
             self.backend_ = backend_class(self.method_).from_state(manifest["backend"], unprefixed(arrays, "backend"))
+            if cal is not None:
+                from .calibrate import CalibratedImputer
+
+                return CalibratedImputer._from_state(self, cal, arrays["calibration/lambda"])
         except SurveyfuseError:
             raise
         except (KeyError, TypeError, ValueError) as exc:
@@ -773,14 +649,9 @@ class Imputer:
 
         return imputer_html(self)
 
-
-def _calibration_json(cal: dict[str, Any] | None) -> dict[str, Any] | None:
-    if cal is None:
-        return None
-    return {
-        "targets": [{t.kind: t.text, "value": t.value} for t in cal["targets"]],
-        "pool": cal["pool"], "draws": cal["draws"], "seed": cal["seed"], "weights": cal["weights"],
-    }
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, str]:
+        """Jupyter shows our own view, not scikit-learn's estimator diagram."""
+        return {"text/plain": repr(self), "text/html": self._repr_html_()}
 
 
 def _at_offset(exc: SurveyfuseError, offset: int) -> SurveyfuseError:

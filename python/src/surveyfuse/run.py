@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .calibrate import DEFAULT_CANDIDATES, CalibratedImputer
 from .data.frames import check_writable_columns
 from .data.io import check_stata_names, format_of, read_table, stata_metadata
 from .errors import SurveyfuseError
@@ -33,8 +34,8 @@ class RunResult:
     summary : dict
         What ``surveyfuse run`` prints: rows, draws, output, constraint
         checks, raking and calibration, seconds, peak memory.
-    imputer : Imputer
-        The fitted model (``result.imputer.save(path)`` keeps it).
+    imputer : Imputer or CalibratedImputer
+        The fitted model, calibrated when the spec asks (``result.imputer.save(path)`` keeps it).
 
     Examples
     --------
@@ -56,7 +57,7 @@ class RunResult:
 
     table: Any
     summary: dict[str, Any]
-    imputer: Imputer
+    imputer: Imputer | CalibratedImputer
 
     def _repr_html_(self) -> str:
         from .notebook.views import run_summary_html
@@ -182,10 +183,10 @@ def run_spec(
         if not spec.recipient_weights:
             raise SurveyfuseError("bad_target", "calibration needs 'recipient_weights': targets are weighted recipient totals")
         chunks = (c for part in parts for c in read_partition(part, chunk_rows))  # one chunk in memory at a time
-        calibration = imputer.calibrate(
-            chunks, spec.calibration["targets"], spec.recipient_weights, draws=spec.draws, seed=seed,
-            candidates=spec.calibration.get("candidates", 5),
-        )
+        imputer = CalibratedImputer(imputer, spec.calibration["targets"], spec.recipient_weights,
+                                    candidates=spec.calibration.get("candidates", DEFAULT_CANDIDATES),
+                                    ).fit(chunks, draws=spec.draws, seed=seed)
+        calibration = imputer.calibration_report_
     t_fit = time.perf_counter()
 
     if not write:
@@ -376,7 +377,7 @@ def diagnose_spec(spec: TaskSpec | str | Path, out_dir: str | Path | None = None
 
 def _check_run_memory(spec: TaskSpec, rows: int, columns: int, *, chunked: bool) -> None:
     """Refuse, before fitting, draws whose ``rows`` recipient rows at a time cannot fit in memory."""
-    draws = spec.draws * int((spec.calibration or {}).get("candidates", 5)) if spec.calibration else spec.draws
+    draws = spec.draws * int((spec.calibration or {}).get("candidates", DEFAULT_CANDIDATES)) if spec.calibration else spec.draws
     check_memory(rows, draws, columns + len(spec.block) + 2, len(spec.block), chunked=chunked)
 
 
