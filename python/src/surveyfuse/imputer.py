@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
+from sklearn.utils import metadata_routing
 
 from . import rng
 from .backends import FitContext, backend_class, make_backend
@@ -108,6 +109,9 @@ class Imputer(BaseEstimator):
     >>> len(out), imp.sample_report_["constraints"]["ok"]
     (150, True)
     """
+
+    #: the donor is data, not metadata to route: no ``set_fit_request`` (scikit-learn makes one for each fit argument)
+    __metadata_request__fit = {"donor": metadata_routing.UNUSED}
 
     def __init__(
         self,
