@@ -524,6 +524,7 @@ def evaluate(donor: dict, block: Any, predictors: Any, methods: Any = None, fold
         "guide": json.dumps({k: {"name": name, "better": better} for k, (name, better) in METRIC_GUIDE.items()}),
         "overall": encode_table(ev.table().reset_index()),
         "variables": encode_table(ev.variable_table()),
+        "scores": encode_table(ev.long_table()),
         "best": ev.best or "",
         "metrics": json.dumps(ev.metrics, default=str),
         "files": paths,
