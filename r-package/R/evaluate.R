@@ -6,7 +6,7 @@
 #' Hides the block on held-out donor rows (K folds), imputes it with each
 #' method, and scores the draws against the hidden truth: energy score of the
 #' standardised block (joint accuracy, lower is better), CRPS and quantile
-#' loss per variable, coverage of the central 50% and 90% of the draws
+#' loss per variable, coverage of the central 50\% and 90\% of the draws
 #' (randomised PIT), correlation and marginal fidelity, and constraint
 #' violations. All weighted by `weights` when given.
 #'
