@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from .evaluate.auto import make_imputer
-from .imputer import Imputer
 
 
 def impute(

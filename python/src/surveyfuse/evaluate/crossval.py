@@ -452,6 +452,7 @@ def paired_margins(per_method: dict[str, Any], best: str) -> dict[str, Any]:
 
 
 def auto_candidates(params: dict[str, Any]) -> list[Any]:
+    """The candidate methods of ``auto``'s ``params``; unknown parameters and methods are refused (``bad_param``)."""
     unknown = sorted(set(params) - set(AUTO_PARAMS))
     if unknown:
         raise SurveyfuseError("bad_param", f"method 'auto' has no parameter '{unknown[0]}' (known: {', '.join(sorted(AUTO_PARAMS))})",
@@ -529,7 +530,6 @@ def failed_checks(caught: list[warnings.WarningMessage], pairs: list[tuple[str, 
         if name in by_method:
             out[label] = by_method[name]
     return out
-
 
 
 def evaluate_spec(spec: Any, methods: Any = None, *, folds: int = 5, draws: int | None = None, seed: int | None = None,
