@@ -28,12 +28,13 @@ REPO = DOCS.parent
 
 #: (title, what it is for, modules whose public names it holds)
 API_GROUPS = (
-    ("Imputing", "Fit on a donor, draw the block for a recipient.", ("surveyfuse.api", "surveyfuse.imputer")),
-    ("Methods", "The imputation methods and how to list them.", ("surveyfuse.backends",)),
+    ("Imputing", "Fit on a donor, draw the block for a recipient.", ("surveyfuse.api", "surveyfuse.imputer",
+                                                                          "surveyfuse.evaluate.auto")),
+    ("Methods", "The imputation methods and how to list them.", ("surveyfuse.methods", "surveyfuse.backends")),
     ("Task specs and runs", "One JSON file describes a fusion; run it end to end.", ("surveyfuse.spec", "surveyfuse.run")),
     ("Constraints", "Identities every imputed record must satisfy.", ("surveyfuse.constraints",)),
-    ("Across surveys", "Harmonise predictors, check common support, rake weights.",
-     ("surveyfuse.harmonise", "surveyfuse.diagnostics", "surveyfuse.raking")),
+    ("Across surveys", "Harmonise predictors, check common support, rake weights, calibrate to known totals.",
+     ("surveyfuse.harmonise", "surveyfuse.diagnostics", "surveyfuse.raking", "surveyfuse.calibrate")),
     ("Evaluation and inference", "Which method to trust, and Rubin's rules on the fused file.", ("surveyfuse.evaluate",)),
     ("Notebook", "Interactive diagnostics in Jupyter.", ("surveyfuse.notebook",)),
     ("Errors", "Every failure has a stable code.", ("surveyfuse.errors",)),

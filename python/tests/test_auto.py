@@ -4,6 +4,7 @@ import pandas as pd
 import pytest
 
 import surveyfuse as sf
+from conftest import SPECS
 from surveyfuse.cli import main
 from surveyfuse.errors import SurveyfuseError
 
@@ -13,11 +14,11 @@ PREDICTORS = ["age_head", "MARS", "XTOT", "e00200"]
 
 @pytest.fixture(scope="module")
 def donor():
-    return pd.read_parquet("shared-specs/data/cps_donor.parquet").sample(700, random_state=2).reset_index(drop=True)
+    return pd.read_parquet(SPECS / "data" / "cps_donor.parquet").sample(700, random_state=2).reset_index(drop=True)
 
 
 def test_auto_picks_and_reports(donor):
-    imp = sf.Imputer(BLOCK, PREDICTORS, method={"name": "auto", "params": {
+    imp = sf.AutoImputer(BLOCK, PREDICTORS, method={"name": "auto", "params": {
         "candidates": ["hotdeck", {"name": "hotdeck", "params": {"k": 40}}], "folds": 2, "draws": 4}},
         weights="s006", constraints=["e00650 <= e00600"], categorical=["MARS"], random_state=0).fit(donor)
     rep = imp.fit_report_
@@ -35,10 +36,27 @@ def test_auto_picks_and_reports(donor):
 
 def test_auto_rejects_bad_params(donor):
     with pytest.raises(SurveyfuseError) as err:
-        sf.Imputer(BLOCK, PREDICTORS, method={"name": "auto", "params": {"speed": 1}}).fit(donor)
+        sf.AutoImputer(BLOCK, PREDICTORS, method={"name": "auto", "params": {"speed": 1}}).fit(donor)
     assert err.value.code == "bad_param"
     with pytest.raises(SurveyfuseError, match="nosuch"):
-        sf.Imputer(BLOCK, PREDICTORS, method={"name": "auto", "params": {"candidates": ["nosuch"]}}).fit(donor)
+        sf.AutoImputer(BLOCK, PREDICTORS, params={"candidates": ["nosuch"]}).fit(donor)
+
+
+def test_a_plain_imputer_refuses_auto_and_names_the_estimator_that_selects(donor):
+    with pytest.raises(SurveyfuseError, match="AutoImputer") as err:
+        sf.Imputer(BLOCK, PREDICTORS, method="auto").fit(donor)
+    assert err.value.code == "unknown_method"
+
+
+def test_front_ends_build_the_selecting_estimator(donor):
+    """impute() (like specs, the CLI and R, through make_imputer) still takes method="auto"."""
+    from surveyfuse.evaluate.auto import make_imputer
+
+    assert type(make_imputer(block=BLOCK, predictors=PREDICTORS, method="auto")) is sf.AutoImputer
+    assert type(make_imputer(block=BLOCK, predictors=PREDICTORS, method={"name": "hotdeck"})) is sf.Imputer
+    out = sf.impute(donor, donor[PREDICTORS].head(10), block=BLOCK, predictors=PREDICTORS, draws=2, seed=0,
+                    method={"name": "auto", "params": {"candidates": ["hotdeck", "qrf"], "folds": 2, "draws": 2}})
+    assert len(out) == 20
 
 
 def test_methods_lists_auto(capsys):
@@ -56,7 +74,7 @@ def test_auto_falls_back_when_the_chosen_model_fails_on_the_whole_donor(donor, m
     report = {"chosen": "tvae", "reason": "tvae has the lowest energy score", "ranking": ranking}
     monkeypatch.setattr(auto, "choose_method", lambda *a, **k: ("tvae", {"epochs": 2}, dict(report)))
     monkeypatch.setattr(DeepBackend, "_check", lambda self, *a, **k: {"ok": False, "failed": ["skill"], "warning": "forced"})
-    imp = sf.Imputer(BLOCK, PREDICTORS, method="auto", weights="s006", categorical=["MARS"], random_state=0).fit(donor)
+    imp = sf.AutoImputer(BLOCK, PREDICTORS, weights="s006", categorical=["MARS"], random_state=0).fit(donor)
     got = imp.fit_report_["auto"]
     assert imp.method_ == imp.fit_report_["method"] == "hotdeck" and got["chosen"] == "hotdeck"
     assert got["failed_on_whole_donor"] == {"tvae": "forced"}

@@ -96,3 +96,50 @@ def test_wrong_buffer_length_is_a_clear_error(bad: dict) -> None:
     payload = {"meta": json.dumps(bad), "values": [bytearray(8)], "masks": [bytearray()]}
     res = bridge.roundtrip(payload)
     assert res["error"]["code"] == "bad_data" and "'a'" in res["error"]["message"]
+
+
+def _spec_file(folder, **fields) -> str:
+    import surveyfuse as sf
+
+    donor, recipient = sf.datasets.make_surveys(n_donor=200, n_recipient=30, seed=0)
+    donor.to_parquet(folder / "donor.parquet")
+    recipient.to_parquet(folder / "recipient.parquet")
+    spec = {"spec_version": 1, "donor": "donor.parquet", "recipient": "recipient.parquet", "block": ["interest", "dividends"],
+            "predictors": ["age", "wage"], "method": "hotdeck", "draws": 3, "seed": 4, **fields}
+    (folder / "spec.json").write_text(json.dumps(spec))
+    return str(folder / "spec.json")
+
+
+@pytest.mark.parametrize("output", ["out.parquet", "out_dataset"])
+def test_run_spec_with_write_fits_and_imputes_once(tmp_path, monkeypatch, output) -> None:
+    """What R's fuse_run(write = TRUE) returns is what it wrote, from one fit and one imputation."""
+    from surveyfuse.imputer import Imputer
+
+    calls = {"fit": 0, "sample": 0}
+    fit, sample = Imputer.fit, Imputer.sample
+
+    def counted(name, real):
+        def wrapper(self, *args, **kwargs):
+            calls[name] += 1
+            return real(self, *args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(Imputer, "fit", counted("fit", fit))
+    monkeypatch.setattr(Imputer, "sample", counted("sample", sample))
+    path = _spec_file(tmp_path, output=output)
+    res = bridge.run_spec(path, write=True, include=True)
+    assert "error" not in res and calls == {"fit": 1, "sample": 1}
+    returned = bridge.decode_table(res["table"])
+    written = pd.read_parquet(tmp_path / output)
+    assert len(written) == len(returned) == 30 * 4
+    assert json.loads(res["report"])["output"] == str(tmp_path / output)
+    for c in ("interest", "dividends", "_imp", "_row"):
+        np.testing.assert_array_equal(written[c].to_numpy(), returned[c].to_numpy())
+
+
+def test_run_spec_with_write_and_no_output_fails_before_fitting(tmp_path, monkeypatch) -> None:
+    from surveyfuse.imputer import Imputer
+
+    monkeypatch.setattr(Imputer, "fit", lambda *a, **k: pytest.fail("fitted before the output was checked"))
+    res = bridge.run_spec(_spec_file(tmp_path), write=True)
+    assert res["error"]["code"] == "bad_argument" and "output" in res["error"]["message"]

@@ -108,15 +108,22 @@ def _hotdeck_spec(tmp_path: Path, recipient: Path, **extra) -> Path:
     return path
 
 
-def test_run_failing_on_its_second_chunk_keeps_existing_output_and_leaves_nothing(tmp_path):
+def test_run_failing_on_its_second_chunk_keeps_existing_output_and_leaves_nothing(tmp_path, capsys, monkeypatch):
+    from surveyfuse.stream import LongWriter
+
     row = _recipient_failing_in_its_second_file(tmp_path / "recipient")
     out_dir = tmp_path / "out"
     out_dir.mkdir()
     out = out_dir / "keep.parquet"
     out.write_bytes(b"previous result")
-    res = run("run", str(_hotdeck_spec(tmp_path, tmp_path / "recipient")), "-o", str(out), "--chunk-rows", "100")
+    written: list[int] = []
+    original = LongWriter.write
+    monkeypatch.setattr(LongWriter, "write", lambda self, table: (written.append(table.num_rows), original(self, table)))
+    res = run_here(capsys, "run", str(_hotdeck_spec(tmp_path, tmp_path / "recipient")), "-o", str(out), "--chunk-rows", "100")
     assert res.returncode == 2, res.stderr
-    # the first three chunks were imputed and written; the error names the file's row, not the chunk's
+    # the first three chunks were imputed and written before the failure, so the writer had something to discard;
+    # the error names the file's row, not the chunk's
+    assert written == [100 * 3] * 3
     assert res.stderr.startswith("error[non_numeric]: ") and f"row {row} holds 'forty'" in res.stderr
     assert out.read_bytes() == b"previous result"
     assert sorted(p.name for p in out_dir.iterdir()) == ["keep.parquet"]

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from surveyfuse import Imputer, SurveyfuseError, run_spec
+from surveyfuse import CalibratedImputer, Imputer, SurveyfuseError, run_spec
 from surveyfuse.diagnostics import diagnose
 from surveyfuse.harmonise import Harmoniser
 from surveyfuse.raking import rake
@@ -105,23 +105,41 @@ def test_calibration_hits_targets_in_expectation_and_keeps_constraints(cps_donor
                   constraints=["e00650 <= e00600"], random_state=0).fit(cps_donor)
     plain = imp.sample(cps_recipient, draws=4, seed=3)
     base = float(((plain.e00600 > 0) * plain.s006).groupby(plain._imp).sum().mean())
-    report = imp.calibrate(cps_recipient, [{"count": "e00600 > 0", "value": 0.8 * base}], "s006", draws=4, seed=3)
-    entry = report["targets"][0]
+    cal = CalibratedImputer(imp, [{"count": "e00600 > 0", "value": 0.8 * base}], "s006").fit(cps_recipient, draws=4, seed=3)
+    entry = cal.calibration_report_["targets"][0]
     assert entry["after"] == pytest.approx(0.8 * base, rel=1e-6)
-    out = imp.sample(cps_recipient, draws=4, seed=3)
+    out = cal.sample(cps_recipient)
     realized = float(((out.e00600 > 0) * out.s006).groupby(out._imp).sum().mean())
     assert abs(realized / (0.8 * base) - 1) < 0.03
     assert (out.e00650 <= out.e00600).all()
+    assert cal.sample_report_["calibrated_totals"]  # the wrapped imputer's report reads through
     with pytest.raises(SurveyfuseError) as info:
-        imp.calibrate(cps_recipient, [{"count": "e00600 > 0", "value": 10 * base}], "s006", draws=4, seed=3)
+        CalibratedImputer(imp, [{"count": "e00600 > 0", "value": 10 * base}], "s006").fit(cps_recipient, draws=4, seed=3)
     assert info.value.code == "calibration_infeasible"
+
+
+def test_calibration_wraps_the_imputer_and_leaves_it_free(cps_donor, cps_recipient, tmp_path):
+    """The imputer keeps drawing from its model with any draws and seed; the wrapper saves and loads as itself."""
+    recipient = cps_recipient.iloc[:300]
+    imp = Imputer(["e00600"], ["age_head", "e00200"], method="hotdeck", random_state=0).fit(cps_donor.iloc[:2000])
+    plain = imp.sample(recipient, draws=3, seed=5)
+    cal = CalibratedImputer(imp, [{"total": "e00600", "value": 1.2 * float((plain.e00600 * plain.s006).sum() / 3)}],
+                            "s006").fit(recipient, draws=3, seed=5)
+    tilted = cal.sample(recipient)
+    assert not tilted.equals(plain)
+    assert imp.sample(recipient, draws=3, seed=5).equals(plain) and len(imp.sample(recipient, draws=7, seed=1)) == 7 * 300
+    with pytest.raises(SurveyfuseError, match="calibrated for draws=3, seed=5"):
+        cal.sample(recipient, draws=7)
+    again = Imputer.load(cal.save(str(tmp_path / "cal.sfm")))
+    assert isinstance(again, CalibratedImputer) and again.sample(recipient).equals(tilted)
+    assert type(Imputer.load(imp.to_bytes())) is Imputer
 
 
 def test_bad_targets_are_refused(cps_donor, cps_recipient):
     imp = Imputer(["e00600"], ["age_head"], method="hotdeck").fit(cps_donor.iloc[:500])
     for target in ({"total": "e99999", "value": 1}, {"sum": "e00600", "value": 1}, {"total": "e00600", "value": "lots"}):
         with pytest.raises(SurveyfuseError) as info:
-            imp.calibrate(cps_recipient.iloc[:50], [target], "s006", draws=2, seed=0)
+            CalibratedImputer(imp, [target], "s006").fit(cps_recipient.iloc[:50], draws=2, seed=0)
         assert info.value.code == "bad_target"
 
 
@@ -151,3 +169,36 @@ def test_diagnose_cli_writes_files(tmp_path):
     flags = pd.read_csv(tmp_path / "support_flags.csv")
     assert len(flags) == len(pd.read_parquet(EXAMPLE / "recipient_2014.parquet"))
     assert diagnose_spec(SPEC).support["share_off_support"] < 0.05
+
+
+def test_run_spec_leaves_the_callers_spec_as_it_was(tmp_path):
+    """Overrides make a new spec; the TaskSpec the caller passed (and may run again) is unchanged."""
+    import copy
+    import json
+
+    import surveyfuse as sf
+
+    donor, recipient = sf.datasets.make_surveys(n_donor=200, n_recipient=20, seed=0)
+    donor.to_parquet(tmp_path / "donor.parquet")
+    recipient.to_parquet(tmp_path / "recipient.parquet")
+    (tmp_path / "spec.json").write_text(json.dumps({
+        "spec_version": 1, "donor": "donor.parquet", "recipient": "recipient.parquet", "block": ["interest"],
+        "predictors": ["age", "wage"], "method": "hotdeck", "draws": 2, "seed": 1}))
+    spec = sf.load_spec(tmp_path / "spec.json")
+    before = copy.deepcopy(spec)
+    result = sf.run_spec(spec, write=False, overrides={"draws": 5, "seed": 9, "method": "forest", "include_original": True})
+    assert result.summary["draws"] == 5 and result.summary["method"] == "forest"
+    assert spec == before
+
+
+def test_the_spec_keeps_harmonise_rules_and_raking_apart(tmp_path):
+    """One JSON section (as before), two fields: the rules the Harmoniser applies, and the raking settings."""
+    from surveyfuse.spec import parse_spec
+
+    base = {"spec_version": 1, "donor": "d.csv", "recipient": "r.csv", "block": ["y"], "predictors": ["x"]}
+    rules = {"recipient": {"rename": {"x_r": "x"}}}
+    spec = parse_spec({**base, "harmonise": {**rules, "rake": ["x"], "rake_bins": 3}})
+    assert spec.harmonise == rules and spec.rake == {"columns": ["x"], "bins": 3}
+    spec = parse_spec({**base, "harmonise": {"rake": ["x"]}})
+    assert spec.harmonise is None and spec.rake == {"columns": ["x"], "bins": 5}
+    assert parse_spec(base).rake is None and parse_spec(base).harmonise is None

@@ -11,7 +11,9 @@ from surveyfuse.cli import main
 from surveyfuse.errors import SurveyfuseError
 from surveyfuse.evaluate.crossval import fold_ids, normalise_methods
 
-DATA = "shared-specs/data/cps_donor.parquet"
+from conftest import REPO, SPECS
+
+DATA = str(SPECS / "data" / "cps_donor.parquet")
 BLOCK = ["e00300", "e00600", "e00650"]
 PREDICTORS = ["age_head", "MARS", "XTOT", "e00200", "e02400"]
 
@@ -100,9 +102,9 @@ def test_reference_methods_are_skipped_or_scored(donor):
 
 
 def test_cli_evaluate(tmp_path, capsys):
-    spec = json.load(open("examples/cps_investment.json"))
-    spec["donor"] = str(pd.io.common.os.path.abspath(DATA))
-    spec["recipient"] = str(pd.io.common.os.path.abspath("shared-specs/data/cps_recipient.parquet"))
+    spec = json.loads((REPO / "examples" / "cps_investment.json").read_text())
+    spec["donor"] = DATA
+    spec["recipient"] = str(SPECS / "data" / "cps_recipient.parquet")
     spec.pop("output", None)
     path = tmp_path / "spec.json"
     path.write_text(json.dumps(spec))
@@ -127,3 +129,27 @@ def test_method_text_with_params():
         normalise_methods("hotdeck:k")
     with pytest.raises(SurveyfuseError, match="distinct"):
         normalise_methods("hotdeck,hotdeck")
+
+
+def test_the_long_table_holds_every_fold_and_the_summaries_are_its_means(donor):
+    """One table (method, fold, variable, metric, value): metrics, the report's source, is its mean over folds."""
+    ev = sf.evaluate_methods(donor.iloc[:600], BLOCK, PREDICTORS, methods=["hotdeck", "forest"], folds=3, draws=4,
+                             weights="s006", constraints=["e00650 <= e00600"], categorical=["MARS"], seed=2)
+    long = ev.long_table()
+    assert list(long.columns) == ["method", "fold", "variable", "metric", "value"]
+    assert set(long["method"]) == {"hotdeck", "forest", "predictor_blind"} and set(long["fold"]) == {0, 1, 2}
+    means = long.fillna({"variable": "(block)"}).groupby(["method", "variable", "metric"])["value"].mean()
+    checked = 0
+    for label, res in ev.metrics["methods"].items():
+        for metric, value in res["overall"].items():
+            if isinstance(value, float) and metric != "energy_skill":  # skill is computed from the means
+                assert means[(label, "(block)", metric)] == pytest.approx(value, rel=1e-12), (label, metric)
+                checked += 1
+        for var, scores in res["variables"].items():
+            for metric, value in scores.items():
+                if isinstance(value, float):
+                    assert means[(label, var, metric)] == pytest.approx(value, rel=1e-12), (label, var, metric)
+                    checked += 1
+    assert checked > 50
+    blind = long[(long.method == "predictor_blind") & (long.metric == "energy_score") & long.variable.isna()]
+    assert blind["value"].tolist() == pytest.approx(ev.metrics["baseline"]["folds"])

@@ -23,6 +23,7 @@ from surveyfuse.backends.deep.training import holdout_split  # noqa: E402
 from surveyfuse.cli import format_summary  # noqa: E402
 from surveyfuse.evaluate.baseline import predictor_blind_rows  # noqa: E402
 from surveyfuse.evaluate.scores import energy_score, pit_coverage, standardise  # noqa: E402
+from surveyfuse.evaluate.auto import AutoImputer  # noqa: E402
 from surveyfuse.imputer import Imputer  # noqa: E402
 
 METHODS = ["tvae", "diffusion", "ctgan", "ctabgan"]
@@ -135,7 +136,7 @@ def test_auto_never_picks_a_model_that_failed_its_check(data, monkeypatch):
     frame = pd.concat([donor, money_block(300, 7)], ignore_index=True)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        imp = Imputer(BLOCK, PREDICTORS, method=method, categorical=["g"], constraints=CONSTRAINTS,
+        imp = AutoImputer(BLOCK, PREDICTORS, method=method, categorical=["g"], constraints=CONSTRAINTS,
                       random_state=0).fit(frame)
     assert not [w for w in caught if issubclass(w.category, FitCheckWarning)]  # the folds' warnings are in the report
     auto = imp.fit_report_["auto"]

@@ -158,3 +158,28 @@ def test_unseen_category_and_missing_predictor_in_recipient(split):
     out = impute(donor, recip, block=BLOCK, predictors=PRED, method="hotdeck", draws=2, seed=0, categorical=["MARS"])
     assert out[BLOCK].notna().all().all()
     assert out.loc[out["_row"] == 0, "MARS"].tolist() == [9, 9]  # recipient value untouched
+
+
+def test_imputer_is_a_scikit_learn_estimator():
+    """get_params / set_params / clone / repr work, and a clone draws what the original draws for the same seed."""
+    from sklearn.base import BaseEstimator, clone
+
+    import surveyfuse as sf
+
+    donor, recipient = sf.datasets.make_surveys(n_donor=300, n_recipient=30, seed=0)
+    imp = sf.Imputer(["interest", "dividends"], ["age", "married", "wage"], method={"name": "hotdeck", "params": {"k": 7}},
+                     categorical=["married"], constraints=["dividends >= 0"], random_state=3)
+    assert isinstance(imp, BaseEstimator)
+    params = imp.get_params()
+    assert params["method"] == {"name": "hotdeck", "params": {"k": 7}} and params["random_state"] == 3
+    assert set(params) == {"block", "predictors", "method", "params", "categorical", "weights", "constraints",
+                           "random_state", "verbose", "max_donor_rows", "harmonise", "flag_off_support", "tolerance",
+                           "strict"}
+    twin = clone(imp)
+    assert twin is not imp and twin.get_params() == params and not hasattr(twin, "backend_")
+    assert repr(imp).startswith("Imputer(") and "random_state=3" in repr(imp)
+    imp.fit(donor)
+    assert not hasattr(clone(imp), "backend_")  # a clone is unfitted
+    pd.testing.assert_frame_equal(twin.fit(donor).sample(recipient, draws=3, seed=8), imp.sample(recipient, draws=3, seed=8))
+    assert twin.set_params(random_state=4) is twin and twin.random_state == 4
+    assert "text/html" in imp._repr_mimebundle_()  # notebooks show our view, not sklearn's diagram

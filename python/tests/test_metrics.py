@@ -11,6 +11,7 @@ from surveyfuse.evaluate.metrics import (
     categorical_metrics, crps, draws_from_long, score_block, top_decile_share, weighted_cdf_distances,
     weighted_spearman,
 )
+from surveyfuse.evaluate.scores import energy_score
 
 
 def test_crps_point_mass_is_absolute_error():
@@ -33,13 +34,23 @@ def test_crps_weights():
     assert crps(draws, truth, np.array([3.0, 1.0])) == pytest.approx((3 * 1 + 1 * 3) / 4)
 
 
+def test_crps_is_the_energy_score_of_one_variable():
+    rng = np.random.default_rng(3)
+    draws, truth, w = rng.lognormal(size=(9, 40)), rng.lognormal(size=40), rng.uniform(0.5, 2, 40)
+    pairwise = np.abs(draws[:, None] - draws[None]).mean(axis=(0, 1))  # E|X - X'| by brute force
+    by_hand = np.average(np.abs(draws - truth).mean(axis=0) - 0.5 * pairwise, weights=w)
+    assert crps(draws, truth, w) == pytest.approx(by_hand, rel=1e-12)
+    assert energy_score(draws[..., None], truth[:, None], w) == pytest.approx(by_hand, rel=1e-12)
+
+
 def test_ks_and_wasserstein_by_hand():
     a, b = np.array([0.0, 1.0]), np.array([1.0, 2.0])
     ks, w1 = weighted_cdf_distances(a, np.ones(2), b, np.ones(2))
     assert ks == pytest.approx(0.5)
     assert w1 == pytest.approx(1.0)  # a shifted by one
-    ks_w, _ = weighted_cdf_distances(a, np.array([3.0, 1.0]), b, np.ones(2))
+    ks_w, w1_w = weighted_cdf_distances(a, np.array([3.0, 1.0]), b, np.ones(2))
     assert ks_w == pytest.approx(0.75)
+    assert w1_w == pytest.approx(0.75 * 1 + 0.5 * 1)  # |F_a - F_b| is .75 on [0, 1), .5 on [1, 2)
 
 
 def test_top_decile_share():
@@ -47,9 +58,10 @@ def test_top_decile_share():
     assert top_decile_share(x, np.ones(10)) == pytest.approx(1.0)
     x = np.arange(1.0, 11.0)
     assert top_decile_share(x, np.ones(10)) == pytest.approx(10 / 55)
-    # the top unit carries 2 of 20 units of weight... half of its weight is in the top 10%? no: all of it
+    # weights 1 x 9 and 3 for x=10: the top 10% of the weight (1.2 of 12) lies wholly within that
+    # unit, so 1.2 of its weight counts, over the weighted total 45 + 3 * 10
     w = np.ones(10)
-    w[-1] = 3.0  # total weight 12, top 10% = 1.2 units, all from x=10
+    w[-1] = 3.0
     assert top_decile_share(x, w) == pytest.approx(1.2 * 10 / (45 + 30))
 
 
@@ -69,8 +81,8 @@ def test_categorical_accuracy_and_brier_by_hand():
     draws = np.array([["a", "b"], ["a", "b"], ["b", "b"], ["a", "a"]], dtype=object)  # (4 draws, 2 rows)
     truth = np.array(["a", "b"], dtype=object)
     out = categorical_metrics(draws, truth, np.ones(2), ["a", "b"])
-    # row 0: p(a)=.75 -> hit .75, brier (.25^2 + .75^2... ) = (0.75-1)^2 + 0.75^2? no: p(b)=.25 -> .0625+.0625
-    # row 1: p(b)=.75 -> hit .75, brier .0625+.0625
+    # row 0 (truth a): p(a) = .75, p(b) = .25 -> hit .75, Brier (.75 - 1)^2 + (.25 - 0)^2 = .125
+    # row 1 (truth b): p(a) = .25, p(b) = .75 -> hit .75, Brier .125; both modes are right
     assert out["accuracy"] == pytest.approx(0.75)
     assert out["mode_accuracy"] == pytest.approx(1.0)
     assert out["brier"] == pytest.approx(0.125)
@@ -134,3 +146,17 @@ def test_pit_coverage_of_calibrated_draws():
     assert sum(out["pit_histogram"]) == pytest.approx(1.0)
     narrow = score_block({"y": 0.3 * draws["y"]}, truth, v)["variables"]["y"]
     assert narrow["coverage90"] < 0.7
+
+
+def test_violation_share_counts_each_record_once_when_constraints_overlap():
+    """Two constraints broken by the same records: the share breaking at least one, never their sum."""
+    truth = pd.DataFrame({"x": np.zeros(4), "y": np.ones(4), "z": np.ones(4)})
+    variables = [Variable(c, Kind.CONTINUOUS, "float64") for c in ("y", "z")]
+    # (2 draws, 4 rows): z > y on rows 0-1 of draw 1, which also break z <= 1; row 3 of draw 2 breaks only z <= 1
+    draws = {"y": np.array([[0.0, 0.0, 5.0, 5.0], [5.0, 5.0, 5.0, 5.0]]),
+             "z": np.array([[2.0, 2.0, 1.0, 1.0], [1.0, 1.0, 1.0, 3.0]])}
+    overall = score_block(draws, truth, variables, constraints=["z <= y", "z <= 1"])["overall"]
+    assert overall["constraint_violations"] == {"z <= y": 2 / 8, "z <= 1": 3 / 8}
+    assert overall["violation_share"] == pytest.approx(3 / 8)  # the sum would be 5 / 8
+    broken_everywhere = {"y": np.zeros((2, 4)), "z": np.full((2, 4), 2.0)}
+    assert score_block(broken_everywhere, truth, variables, constraints=["z <= y", "z <= 1"])["overall"]["violation_share"] == 1.0

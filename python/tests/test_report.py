@@ -7,13 +7,14 @@ import pandas as pd
 import pytest
 
 import surveyfuse as sf
+from conftest import SPECS
 from surveyfuse.evaluate.report import render_html, text_table, write_report
 from surveyfuse.evaluate.summary import METRIC_BY_KEY, method_qualities, quality, verdict, winner
 
 
 @pytest.fixture(scope="module")
 def evaluation():
-    donor = pd.read_parquet("shared-specs/data/cps_donor.parquet").sample(600, random_state=1).reset_index(drop=True)
+    donor = pd.read_parquet(SPECS / "data" / "cps_donor.parquet").sample(600, random_state=1).reset_index(drop=True)
     return sf.evaluate_methods(donor, ["e00300", "e00600", "MARS"], ["age_head", "XTOT", "e00200"],
                                methods=["hotdeck", "forest"], folds=2, draws=4, categorical=["MARS"],
                                constraints=["e00300 >= 0"], keep_examples=True)

@@ -6,7 +6,7 @@
 #' Hides the block on held-out donor rows (K folds), imputes it with each
 #' method, and scores the draws against the hidden truth: energy score of the
 #' standardised block (joint accuracy, lower is better), CRPS and quantile
-#' loss per variable, coverage of the central 50% and 90% of the draws
+#' loss per variable, coverage of the central 50\% and 90\% of the draws
 #' (randomised PIT), correlation and marginal fidelity, and constraint
 #' violations. All weighted by `weights` when given.
 #'
@@ -25,7 +25,10 @@
 #' @param report_dir Optional folder for `metrics.json` and a self-contained `report.html`.
 #' @return A `surveyfuse_evaluation`: a list with `overall` (a tibble, one row
 #'   per method, best first), `variables` (a tibble, one row per method and
-#'   variable), `best` (the method with the lowest energy score), `verdict`
+#'   variable), `scores` (a tibble of every fold's scores, one row per
+#'   `method`, `fold`, `variable` (`NA` for the whole block), `metric` and
+#'   `value`: `overall` and `variables` are its means over folds), `best`
+#'   (the method with the lowest energy score), `verdict`
 #'   (`headline`, and one row per comparison with `gap`, `se`, `folds_won`,
 #'   `folds`, `clear`), `guide` (a tibble: each metric's full name and
 #'   whether lower, higher or a target value is better) and `metrics`
@@ -71,6 +74,7 @@ fuse_evaluate <- function(donor, block, predictors, ..., methods = NULL, folds =
   out <- list(
     overall = tibble::as_tibble(sf_decode(res$overall)),
     variables = tibble::as_tibble(sf_decode(res$variables)),
+    scores = tibble::as_tibble(sf_decode(res$scores)),
     best = res$best,
     verdict = list(
       headline = verdict$headline, clear = isTRUE(verdict$clear),

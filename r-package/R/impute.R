@@ -198,7 +198,7 @@ sf_ungroup <- function(x) {
 #'   `NULL` (the default) is `abs = 1e-6, rel = 1e-5`, which covers numbers
 #'   stored in single precision (Stata `float`); integer columns are exact.
 #'   Donor rows off by no more than that are repaired, rows off by more are
-#'   left out with a warning when they exceed 1% of the donor weight.
+#'   left out with a warning when they exceed 1\% of the donor weight.
 #' @param strict If `TRUE`, that warning is an error (`surveyfuse_error_donors_dropped`).
 #' @return A `surveyfuse_imputed` tibble with `nrow(recipient) * m` rows
 #'   (`* (m + 1)` with `include = TRUE`).

@@ -7,7 +7,7 @@
 #' unless the donor is much smaller than the recipient file. The fused-file
 #' rule (`rule = "fused"`) separates that noise with nested imputations: `m`
 #' draws from `resamples` donor resamples, imputation `l` from resample
-#' `(l - 1) %% resamples` (the `mi_groups` of the `forest` and `qrf` methods,
+#' `(l - 1)` modulo `resamples` (the `mi_groups` of the `forest` and `qrf` methods,
 #' 10 by default; draw a multiple of it, at least twice as many). The formulas
 #' are in the Python documentation of `surveyfuse.evaluate.pooling`.
 #'
@@ -23,7 +23,7 @@
 #' @param resamples For `rule = "fused"`: the number of donor resamples.
 #' @return A tibble, one row per quantity (`term`), with `estimate`, `within`,
 #'   `between`, `total`, `se`, `df`, `riv`, `fmi`, `ci_low`, `ci_high`, `m`
-#'   (95% intervals).
+#'   (95\% intervals).
 #' @examples
 #' if (fuse_python_available()) {
 #'   donor <- data.frame(age = rep(20:69, 8), wage = rep(seq(1e4, 8e4, length.out = 50), 8))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .imputer import Imputer
+from .evaluate.auto import make_imputer
 
 
 def impute(
@@ -76,7 +76,7 @@ def impute(
     >>> bool((out["qualified"] <= out["dividends"]).all())
     True
     """
-    imputer = Imputer(
+    imputer = make_imputer(
         block=block, predictors=predictors, method=method, params=params, categorical=categorical,
         weights=weights, constraints=constraints, random_state=seed,
     )

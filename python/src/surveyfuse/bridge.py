@@ -296,7 +296,7 @@ def error_codes() -> dict[str, str]:
 
 @_entry
 def methods() -> dict[str, Any]:
-    from .backends import DEFAULT_METHOD, available_methods
+    from .methods import DEFAULT_METHOD, available_methods
 
     return {"methods": available_methods(), "default": DEFAULT_METHOD}
 
@@ -315,9 +315,9 @@ def describe(payload: dict[str, Any]) -> dict[str, str]:
 
 
 def _imputer(block, predictors, method, params, categorical, weights, constraints, seed, tolerance=None, strict=False):
-    from .imputer import Imputer
+    from .evaluate.auto import make_imputer
 
-    return Imputer(
+    return make_imputer(
         block=_strings(block), predictors=_strings(predictors), method=method, params=_params(params),
         categorical=_strings(categorical), weights=weights, constraints=_strings(constraints),
         random_state=_int_or_none(seed, "seed"), tolerance=None if tolerance is None else _params(tolerance),
@@ -427,10 +427,10 @@ def run_spec(path: str, write: bool = False, draws: Any = None, seed: Any = None
     the CLI would: an output format the spec cannot have, or column names a
     Stata output cannot hold. With ``write`` it also writes that table to the
     spec's output (or ``output``), as the CLI would; a dataset folder (an
-    output without an extension) goes through the CLI's streaming writer.
+    output without an extension) is written as the CLI writes it, from the same one run.
     """
     from .data.io import check_stata_names, format_of, write_table
-    from .run import _categorical_levels, run_spec as _run
+    from .run import _categorical_levels, output_path, run_spec as _run, write_dataset
     from .spec import load_spec
 
     overrides: dict[str, Any] = {"draws": None if draws is None else _draws(draws), "seed": _int_or_none(seed, "seed"),
@@ -439,20 +439,18 @@ def run_spec(path: str, write: bool = False, draws: Any = None, seed: Any = None
         overrides["method"] = method
         overrides["params"] = {}
     spec = load_spec(path)
-    target = Path(output) if output else spec.output
-    fmt = None
-    if target is not None and target.suffix:
-        fmt = format_of(target, spec.format)
-    result = _run(spec, write=False, overrides=overrides)
+    target = output_path(spec, output) if write else (Path(output) if output else spec.output)
+    fmt = format_of(target, spec.format) if target is not None and target.suffix else None
+    result = _run(spec, write=False, overrides=overrides)  # fitted and imputed once, written from memory
     if fmt == "dta":
         check_stata_names([str(c) for c in result.table.columns])
     summary = dict(result.summary)
     if write and fmt is not None:
         write_table(result.table, target, fmt, _categorical_levels(result.imputer))
         summary.update(output=str(target), format=fmt)
-    elif write:  # no output, or a dataset folder: the CLI's path and its errors
-        written = _run(load_spec(path), output=output, write=True, overrides=overrides)
-        summary["output"] = written.summary.get("output")
+    elif write:  # a path without an extension: the Parquet dataset folder the CLI writes
+        write_dataset(result.table, target, summary["draws"], include=summary["include_original"])
+        summary.update(output=str(target), format="parquet dataset")
     return _long_result(result.table, summary)
 
 
@@ -526,6 +524,7 @@ def evaluate(donor: dict, block: Any, predictors: Any, methods: Any = None, fold
         "guide": json.dumps({k: {"name": name, "better": better} for k, (name, better) in METRIC_GUIDE.items()}),
         "overall": encode_table(ev.table().reset_index()),
         "variables": encode_table(ev.variable_table()),
+        "scores": encode_table(ev.long_table()),
         "best": ev.best or "",
         "metrics": json.dumps(ev.metrics, default=str),
         "files": paths,

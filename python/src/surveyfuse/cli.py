@@ -20,6 +20,7 @@ from typing import Any, Sequence
 
 from ._version import __version__
 from .errors import ERROR_CODES, SurveyfuseError, SurveyfuseWarning
+from .methods import DEFAULT_CANDIDATES
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -56,9 +57,9 @@ def _parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser("evaluate", help="donor-only K-fold validation of methods: metrics.json, report.html, best method")
     ev.add_argument("spec", help="task spec (JSON); its donor, block, predictors, weights and constraints are used")
-    ev.add_argument("--methods", default="forest,qrf,hotdeck",
+    ev.add_argument("--methods", default=",".join(DEFAULT_CANDIDATES),
                     help="comma-separated methods: backends (with parameters as name:param=value, e.g. hotdeck:k=50), auto, "
-                         "or microimpute / mice when installed; default forest,qrf,hotdeck")
+                         f"or microimpute / mice when installed; default {','.join(DEFAULT_CANDIDATES)}")
     ev.add_argument("--folds", type=int, default=5, help="number of folds (default 5)")
     ev.add_argument("--draws", type=int, default=20, help="draws per held-out row (default 20)")
     ev.add_argument("--out", metavar="DIR", help="write metrics.json and report.html here")
@@ -201,7 +202,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(f"ok: spec '{args.spec}' is valid ({len(spec.block)} block variables, {len(spec.predictors)} predictors)")
         return 0
     if args.command == "methods":
-        from .backends import DEFAULT_METHOD, available_methods
+        from .methods import DEFAULT_METHOD, available_methods
 
         for m in available_methods():
             print(m + ("  (default)" if m == DEFAULT_METHOD else ""))

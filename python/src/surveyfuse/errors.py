@@ -9,6 +9,7 @@ never rename.
 
 from __future__ import annotations
 
+import numbers
 from contextvars import ContextVar
 from typing import Any
 
@@ -124,6 +125,24 @@ class SurveyfuseWarning(UserWarning):
 
     def __str__(self) -> str:
         return self.message
+
+
+def check_draws(draws: Any, name: str = "draws") -> int:
+    """Imputations per row, a positive integer; ``name`` is the argument as the caller's front end calls it (R's ``m``)."""
+    if isinstance(draws, bool) or not isinstance(draws, numbers.Integral) or draws < 1:
+        raise SurveyfuseError("bad_draws", f"{name} must be a positive integer, got {draws!r}", value=str(draws))
+    return int(draws)
+
+
+def check_seed(seed: Any) -> int:
+    """A non-negative integer seed; ``None`` draws one from the operating system's entropy."""
+    if seed is None:
+        import numpy as np
+
+        return int(np.random.SeedSequence().entropy % (2**31))
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise SurveyfuseError("bad_seed", f"seed must be a non-negative integer, got {seed!r}", value=str(seed))
+    return int(seed)
 
 
 def _jsonable(value: Any) -> Any:

@@ -14,19 +14,21 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.utils import metadata_routing
 
 from . import rng
-from .backends import DEFAULT_METHOD, Backend, FitContext, backend_from_state, make_backend
+from .backends import FitContext, backend_from_state, make_backend
 from .constraints import ConstraintSet
 from .data.features import FeatureEncoder
 from .data.coding import check_predictor_coding
 from .data.frames import as_pandas, check_cell_columns, check_columns, long_output
 from .data.types import Variable, decode_values, encode_discrete, infer_variable, numeric_values
-from .errors import SurveyfuseError, SurveyfuseWarning, row_label
-from .calibrate import DEFAULT_CANDIDATES, parse_targets, solve_tilt, tilted_choice
+from .errors import SurveyfuseError, SurveyfuseWarning, check_draws, check_seed, row_label
 from .diagnostics import SupportModel
 from .harmonise import Harmoniser
 from .memory import check_memory
+from .methods import META_METHODS, parse_method
 from .persistence import load_model, model_bytes, prefixed, save_model, unprefixed
 
 #: how often a (row, draw) that breaks a constraint is drawn again before repair
@@ -35,41 +37,12 @@ MAX_REDRAWS = 10
 DROPPED_WARN_SHARE = 0.01
 
 
-def parse_method(method: Any, params: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
-    """Accept ``"name"`` or ``{"name": ..., "params": {...}}``."""
-    if method is None:
-        return DEFAULT_METHOD, dict(params or {})
-    if isinstance(method, dict):
-        name = method.get("name")
-        merged = {**(method.get("params") or {}), **(params or {})}
-        if not isinstance(name, str):
-            raise SurveyfuseError("unknown_method", f"method must have a 'name', got {method!r}", method=str(method))
-        return name, merged
-    if isinstance(method, str):
-        return method, dict(params or {})
-    raise SurveyfuseError("unknown_method", f"method must be a name, got {method!r}", method=str(method))
-
-
-def check_draws(draws: Any, name: str = "draws") -> int:
-    """``name`` is the argument as the caller's front end calls it (R's ``m``)."""
-    if isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or draws < 1:
-        raise SurveyfuseError("bad_draws", f"{name} must be a positive integer, got {draws!r}", value=str(draws))
-    return int(draws)
-
-
-def check_seed(seed: Any) -> int:
-    if seed is None:
-        return int(np.random.SeedSequence().entropy % (2**31))
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise SurveyfuseError("bad_seed", f"seed must be a non-negative integer, got {seed!r}", value=str(seed))
-    return int(seed)
-
-
-class Imputer:
+class Imputer(BaseEstimator):
     """Learn a block's joint distribution given predictors, then draw it for new rows.
 
-    Parameters follow scikit-learn: ``__init__`` only stores them, :meth:`fit`
-    returns ``self``, learned attributes end in ``_``.
+    A scikit-learn estimator: ``__init__`` only stores the parameters
+    (``get_params``, ``set_params``, ``sklearn.base.clone`` and the ``repr``
+    work), :meth:`fit` returns ``self``, learned attributes end in ``_``.
 
     Parameters
     ----------
@@ -136,6 +109,9 @@ class Imputer:
     >>> len(out), imp.sample_report_["constraints"]["ok"]
     (150, True)
     """
+
+    #: the donor is data, not metadata to route: no ``set_fit_request`` (scikit-learn makes one for each fit argument)
+    __metadata_request__fit = {"donor": metadata_routing.UNUSED}
 
     def __init__(
         self,
@@ -239,14 +215,7 @@ class Imputer:
         if len(frame) == 0:
             raise SurveyfuseError("empty_donor", "the donor has no rows", table="donor")
         constraint_set = ConstraintSet(self.constraints or [], self.tolerance).validate_columns(predictors + block)
-        name, params = parse_method(self.method, self.params)
-        auto_report = None
-        if name == "auto":  # pick by donor-only validation (see surveyfuse.evaluate.auto)
-            from .evaluate.auto import choose_method
-
-            name, params, auto_report = choose_method(
-                frame, block, predictors, params, weights=self.weights, constraints=self.constraints,
-                categorical=self.categorical, seed=int(self.random_state or 0))
+        name, params, auto_report = self._choose_method(frame)
         backend = make_backend(name, params)  # refuses unknown methods and parameters early
 
         weights = self._donor_weights(frame)
@@ -311,21 +280,13 @@ class Imputer:
             constraints=constraint_set,
             random_state=int(self.random_state or 0),
             verbose=self.verbose,
-            predictor_names=predictors,
         )
         self.variables_ = variables
         self.constraint_set_ = constraint_set
         self.method_ = name
-        if auto_report is None:
-            self.backend_ = backend.fit(X, Y[keep], context)
-        else:  # a chosen model that fails its own fit check on the whole donor gives way to the next one
-            from .evaluate.auto import fit_with_fallback
-
-            name, self.backend_ = fit_with_fallback(
-                name, params, lambda n, p: make_backend(n, p).fit(X, Y[keep], context), auto_report)
-            self.method_ = name
+        name, self.backend_ = self._fit_backend(name, params, backend, lambda b: b.fit(X, Y[keep], context), auto_report)
+        self.method_ = name
         self.support_ = SupportModel().fit(X) if self.flag_off_support else None
-        self.calibration_ = None
         report["method"] = name
         if auto_report is not None:
             report["auto"] = auto_report
@@ -334,6 +295,28 @@ class Imputer:
         report["fit_seconds"] = round(time.perf_counter() - t0, 3)
         self.fit_report_ = report
         return self
+
+    def _fit_backend(self, name: str, params: dict[str, Any], backend: Any, fit: Any,
+                     report: dict[str, Any] | None) -> tuple[str, Any]:
+        """(method, fitted backend): ``fit(backend)``; :class:`~surveyfuse.evaluate.auto.AutoImputer` falls back
+        to the next candidate when the chosen one fails its own fit check on the whole donor."""
+        return name, fit(backend)
+
+    def _choose_method(self, frame: pd.DataFrame) -> tuple[str, dict[str, Any], dict[str, Any] | None]:
+        """(method, its params, the selection report or None) to fit on the checked donor ``frame``.
+
+        The method named; :class:`~surveyfuse.evaluate.auto.AutoImputer` overrides this to choose one.
+        """
+        name, params = parse_method(self.method, self.params)
+        if name in META_METHODS:
+            raise SurveyfuseError(
+                "unknown_method",
+                f"method '{name}' chooses among methods by donor-only validation, so it is an estimator of its own: "
+                f"use surveyfuse.AutoImputer(block, predictors, params={{...}}) (specs, the CLI, impute() and R "
+                f"accept method='{name}' as they are)",
+                method=name,
+            )
+        return name, params, None
 
     def _screen_donors(self, frame, constraint_set, variables, Y, weights, keep):
         """Repair donor rows that miss an identity by rounding only; leave out, and warn about, the rest.
@@ -422,6 +405,11 @@ class Imputer:
         >>> bool((whole[whole["_row"] >= 20]["dividends"].to_numpy() == part["dividends"].to_numpy()).all())
         True
         """
+        return self._sample(recipient, draws, seed, row_offset, include)
+
+    def _sample(self, recipient: Any, draws: int | None, seed: int | None, row_offset: int, include: bool,
+                tilt: Any = None) -> Any:
+        """:meth:`sample`, drawing through ``tilt`` (a :class:`~surveyfuse.calibrate.CalibratedImputer`) when given."""
         self._check_fitted()
         t0 = time.perf_counter()
         draws = check_draws(20 if draws is None else draws)  # None: the default, as everywhere else
@@ -435,7 +423,7 @@ class Imputer:
                 f"overwrites the recipient's data",
                 column=present[0],
             )
-        held = max(draws, self.calibration_["pool"]) if self.calibration_ else draws  # calibration draws a pool
+        held = max(draws, tilt.pool_) if tilt is not None else draws  # calibration draws a pool
         held += bool(include)  # the original rows are one more copy of the recipient
         check_memory(len(original), held, len(original.columns) + len(self.variables_) + 2, len(self.variables_), chunked=False)
         try:
@@ -446,11 +434,11 @@ class Imputer:
                 raise SurveyfuseError("empty_recipient", "the recipient has no rows", table="recipient")
             coding = check_predictor_coding(self.encoder_.variables_, frame)
             rows = np.arange(len(frame), dtype=np.int64) + int(row_offset)
-            block_values, report = self.draw_block(frame, rows, draws, seed)
+            block_values, report = self.draw_block(frame, rows, draws, seed, tilt=tilt)
         except SurveyfuseError as exc:
             raise _at_offset(exc, int(row_offset)) from None
-        if self.calibration_ is not None and len(frame):
-            report["calibrated_totals"] = self._weighted_totals(original, block_values, draws)
+        if tilt is not None and len(frame):
+            report["calibrated_totals"] = tilt._weighted_totals(original, block_values, draws)
         out = long_output(recipient, kind, block_values, draws, row_offset=int(row_offset), include=bool(include),
                           imputed=list(self.block))
         report.update(recipient_rows=int(len(frame)), draws=draws, seed=seed,
@@ -460,13 +448,16 @@ class Imputer:
         self.sample_report_ = report
         return out
 
-    def draw_block(self, frame: pd.DataFrame, rows: np.ndarray, draws: int, seed: int) -> tuple[dict[str, pd.Series], dict[str, Any]]:
+    def draw_block(self, frame: pd.DataFrame, rows: np.ndarray, draws: int, seed: int,
+                   tilt: Any = None) -> tuple[dict[str, pd.Series], dict[str, Any]]:
         """The block's draws for already-harmonised rows, without the long table.
 
         The building block of :meth:`sample` and of the Dask engine:
         ``frame`` holds the predictors, ``rows`` the global row numbers.
         Returns each block column (length ``draws * len(frame)``, draw-major)
-        and the sample report.
+        and the sample report. ``tilt`` (a
+        :class:`~surveyfuse.calibrate.CalibratedImputer`) chooses the draws
+        among candidates instead.
 
         Examples
         --------
@@ -480,8 +471,8 @@ class Imputer:
         """
         X = self.encoder_.transform(frame)
         n = len(frame)
-        if self.calibration_ is not None and n:
-            D, report = self._calibrated_draws(frame, X, rows, draws, seed)
+        if tilt is not None and n:
+            D, report = tilt._tilted_draws(frame, X, rows, draws, seed)
         else:
             D, report = self._checked_draws(frame, X, rows, draws, seed)
         flat = D.reshape(draws * n, len(self.variables_))  # explicit width: an empty recipient gives an empty table
@@ -501,123 +492,6 @@ class Imputer:
             return self._enforce(frame, X, rows, D, draws, seed)
         empty = {"rows_checked": 0, "violations": {}, "repaired": {}, "ok": True}
         return D, {"constraints": cs.check(self._check_frame(frame, D, draws)).to_dict() if n else empty}
-
-    # ------------------------------------------------------------------ calibration
-    def _candidate_pool(self, frame, X, rows, seed, cal):
-        """Each row's pool of ``cal["pool"]`` candidate blocks and their target statistics (n, J, T)."""
-        J = cal["pool"]
-        pool, report = self._checked_draws(frame, X, rows, J, rng.derive_seed(seed, 0xCA1))
-        n = len(frame)
-        flat = pool.reshape(J * n, -1)
-        data = {v.name: decode_values(flat[:, j], v).to_numpy() for j, v in enumerate(self.variables_)}
-        G = np.stack([t.statistic(data, J * n).reshape(J, n).T for t in cal["targets"]], axis=2)
-        return pool, G, report
-
-    def calibrate(self, recipients: Any, targets: list[dict[str, Any]], recipient_weights: str, draws: int = 20,
-                  seed: int | None = None, candidates: int = DEFAULT_CANDIDATES) -> dict[str, Any]:
-        """Tilt the imputations so weighted recipient totals hit ``targets``.
-
-        Parameters
-        ----------
-        recipients : DataFrame, pyarrow Table, or iterable of (row offset, table)
-            The recipient file (whole, or its chunks) that :meth:`sample` will
-            then impute with the same ``draws`` and ``seed``.
-        targets : list of dict
-            ``{"total": expression, "value": v}`` (a weighted total of block
-            columns) or ``{"count": condition, "value": v}`` (a weighted count).
-        recipient_weights : str
-            The recipient's weight column.
-        draws, seed : int
-            Those :meth:`sample` will use.
-        candidates : int
-            Candidate blocks per draw among which calibration chooses.
-
-        Returns
-        -------
-        dict
-            Each target's model total before and after calibration. The tilt is
-            kept in ``calibration_`` until :meth:`uncalibrate`.
-
-        Examples
-        --------
-        >>> import surveyfuse as sf
-        >>> donor, recipient = sf.datasets.make_surveys(n_donor=400, n_recipient=50, seed=0)
-        >>> imp = sf.Imputer(["interest", "dividends"], ["age", "wage"], method="hotdeck", random_state=0).fit(donor)
-        >>> before = imp.sample(recipient, draws=4, seed=3)
-        >>> total = float((before["weight"] * before["dividends"]).sum() / 4)
-        >>> report = imp.calibrate(recipient, [{"total": "dividends", "value": 1.05 * total}], "weight", draws=4, seed=3)
-        >>> after = imp.sample(recipient, draws=4, seed=3)
-        >>> bool((after["weight"] * after["dividends"]).sum() / 4 > total)
-        True
-        """
-        self._check_fitted()
-        draws, seed = check_draws(draws), check_seed(self.random_state if seed is None else seed)
-        parsed = parse_targets(targets, list(self.block))
-        self.calibration_ = None
-        pending = {"targets": parsed, "pool": draws * int(candidates)}
-        one_table = hasattr(recipients, "columns") or hasattr(recipients, "num_rows")
-        chunks = [(0, recipients)] if one_table else recipients
-        Gs, ws = [], []
-        for offset, chunk in chunks:
-            original, _ = as_pandas(chunk, role="recipient")
-            check_columns(original, [recipient_weights], role="recipient weights", table="recipient")
-            w = numeric_values(original[recipient_weights], role="recipient weights")
-            frame = self.harmoniser_.apply(original, "recipient", needed=list(self.predictors))
-            rows = np.arange(len(frame), dtype=np.int64) + int(offset)
-            _, G, _ = self._candidate_pool(frame, self.encoder_.transform(frame), rows, seed, pending)
-            Gs.append(G)
-            ws.append(np.nan_to_num(w))
-        G, w = np.concatenate(Gs), np.concatenate(ws)
-        values = np.array([t.value for t in parsed])
-        lam, info = solve_tilt(G, w, values)
-        before = (w[:, None] * G.mean(axis=1)).sum(0)
-        logits = G @ lam
-        p = np.exp(logits - logits.max(axis=1, keepdims=True))
-        p /= p.sum(axis=1, keepdims=True)
-        after = (w[:, None] * np.einsum("nj,njt->nt", p, G)).sum(0)
-        self.calibration_ = {**pending, "lambda": lam, "draws": draws, "seed": seed, "weights": recipient_weights}
-        return {
-            "targets": [{"target": t.text, "kind": t.kind, "value": t.value, "before": float(b), "after": float(a)}
-                        for t, b, a in zip(parsed, before, after)],
-            "candidates_per_row": pending["pool"], **info,
-        }
-
-    def _weighted_totals(self, original: pd.DataFrame, block: dict[str, pd.Series], draws: int) -> dict[str, list[float]]:
-        """Each target's weighted total in each draw (for the run report)."""
-        cal = self.calibration_
-        w = np.nan_to_num(numeric_values(original[cal["weights"]], role="recipient weights"))
-        data = {k: v.to_numpy() for k, v in block.items()}
-        n = len(original)
-        return {t.text: (t.statistic(data, draws * n).reshape(draws, n) @ w).tolist() for t in cal["targets"]}
-
-    def uncalibrate(self) -> "Imputer":
-        """Drop the calibration tilt: :meth:`sample` draws from the fitted model again.
-
-        Examples
-        --------
-        >>> import surveyfuse as sf
-        >>> donor, recipient = sf.datasets.make_surveys(n_donor=400, n_recipient=50, seed=0)
-        >>> imp = sf.Imputer(["dividends"], ["age", "wage"], method="hotdeck").fit(donor)
-        >>> _ = imp.calibrate(recipient, [{"count": "dividends > 0", "value": 40000}], "weight", draws=2, seed=0)
-        >>> imp.uncalibrate().calibration_ is None
-        True
-        """
-        self.calibration_ = None
-        return self
-
-    def _calibrated_draws(self, frame, X, rows, draws, seed):
-        cal = self.calibration_
-        if draws != cal["draws"] or seed != cal["seed"]:
-            raise SurveyfuseError(
-                "bad_argument",
-                f"this imputer was calibrated for draws={cal['draws']}, seed={cal['seed']}; sample with the same values",
-                argument="draws",
-            )
-        pool, G, report = self._candidate_pool(frame, X, rows, seed, cal)
-        u = rng.uniforms(seed, rows, draws, stream=0xCA2)[:, :, 0]
-        choice = tilted_choice(G, cal["lambda"], u)  # (draws, n)
-        D = pool[choice, np.arange(len(frame))[None, :]]  # (draws, n, k)
-        return D, report
 
     def _check_frame(self, frame: pd.DataFrame, D: np.ndarray, draws: int) -> dict[str, np.ndarray]:
         """Predictor + decoded block values for constraint checks, draw-major."""
@@ -720,7 +594,7 @@ class Imputer:
                 "random_state": self.random_state,
                 "harmonise": self.harmonise,
                 "flag_off_support": bool(self.flag_off_support),
-                "calibration": _calibration_json(self.calibration_),
+                "calibration": None,  # a CalibratedImputer's file fills it in
                 "method": self.method_,
                 "variables": [v.to_json() for v in self.variables_],
                 "fit_report": self.fit_report_,
@@ -733,16 +607,15 @@ class Imputer:
             sup_meta, sup_arrays = self.support_.get_state()
             manifest["support"] = sup_meta
             arrays.update(prefixed(sup_arrays, "support"))
-        if self.calibration_ is not None:
-            arrays["calibration/lambda"] = np.asarray(self.calibration_["lambda"], dtype=np.float64)
         return manifest, arrays
 
     @classmethod
-    def load(cls, path: Any) -> "Imputer":
+    def load(cls, path: Any) -> Any:
         """Load a model file written by :meth:`save` (or its bytes); refuses anything else.
 
         Nothing is unpickled: a file that is not a surveyfuse model raises
-        ``SurveyfuseError("model_unrecognised")``.
+        ``SurveyfuseError("model_unrecognised")``. A calibrated model's file
+        loads as its :class:`~surveyfuse.calibrate.CalibratedImputer`.
 
         Examples
         --------
@@ -753,7 +626,7 @@ class Imputer:
         ...     print(exc.code)
         model_unrecognised
         """
-        manifest, arrays, _ = load_model(path)
+        manifest, arrays = load_model(path)
         try:
             meta = manifest["imputer"]
             self = cls(
@@ -766,15 +639,16 @@ class Imputer:
             self.flag_off_support = bool(meta.get("flag_off_support", False))
             self.support_ = SupportModel.from_state(manifest["support"], unprefixed(arrays, "support")) if "support" in manifest else None
             cal = meta.get("calibration")
-            self.calibration_ = None if cal is None else {
-                **cal, "targets": parse_targets(cal["targets"], list(self.block)), "lambda": arrays["calibration/lambda"],
-            }
             self.encoder_ = FeatureEncoder.from_state(manifest["encoder"], unprefixed(arrays, "encoder"))
             self.variables_ = [Variable.from_json(v) for v in meta["variables"]]
             self.constraint_set_ = ConstraintSet(self.constraints, self.tolerance)
             self.method_ = meta["method"]
             self.fit_report_ = meta["fit_report"]
             self.backend_ = backend_from_state(self.method_, manifest["backend"], unprefixed(arrays, "backend"))
+            if cal is not None:
+                from .calibrate import CalibratedImputer
+
+                return CalibratedImputer._from_state(self, cal, arrays["calibration/lambda"])
         except SurveyfuseError:
             raise
         except (KeyError, TypeError, ValueError) as exc:
@@ -787,14 +661,9 @@ class Imputer:
 
         return imputer_html(self)
 
-
-def _calibration_json(cal: dict[str, Any] | None) -> dict[str, Any] | None:
-    if cal is None:
-        return None
-    return {
-        "targets": [{t.kind: t.text, "value": t.value} for t in cal["targets"]],
-        "pool": cal["pool"], "draws": cal["draws"], "seed": cal["seed"], "weights": cal["weights"],
-    }
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, str]:
+        """Jupyter shows our own view, not scikit-learn's estimator diagram."""
+        return {"text/plain": repr(self), "text/html": self._repr_html_()}
 
 
 def _at_offset(exc: SurveyfuseError, offset: int) -> SurveyfuseError:

@@ -1,7 +1,7 @@
 """Model files: a zip holding ``manifest.json`` and ``arrays.npz``, no pickle.
 
-Arrays load with ``allow_pickle=False``; torch backends add ``weights.pt``
-saved as a plain ``state_dict`` and loaded with ``weights_only=True``. Loading
+Arrays load with ``allow_pickle=False``; torch backends keep their weights
+there too, as numeric arrays (see ``backends/deep/training.py``). Loading
 refuses files without our manifest, of a newer format, or naming an unknown
 method, so a model file can be shared without executing anything it holds.
 """
@@ -24,7 +24,7 @@ FORMAT = "surveyfuse-model"
 FORMAT_VERSION = 1
 
 
-def model_bytes(manifest: dict[str, Any], arrays: dict[str, np.ndarray], extra: dict[str, bytes] | None = None) -> bytes:
+def model_bytes(manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> bytes:
     """The model file's content, for shipping a model to workers without a file."""
     manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "surveyfuse_version": __version__, **manifest}
     for key, value in arrays.items():
@@ -36,16 +36,14 @@ def model_bytes(manifest: dict[str, Any], arrays: dict[str, np.ndarray], extra: 
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:
         zf.writestr("manifest.json", json.dumps(manifest, indent=1))
         zf.writestr("arrays.npz", npz.getvalue())
-        for name, data in (extra or {}).items():
-            zf.writestr(name, data)
     return buf.getvalue()
 
 
-def save_model(path: str | os.PathLike, manifest: dict[str, Any], arrays: dict[str, np.ndarray], extra: dict[str, bytes] | None = None) -> Path:
+def save_model(path: str | os.PathLike, manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> Path:
     """Write a model file atomically."""
     from .atomic import PendingOutput, unwritable
 
-    content = model_bytes(manifest, arrays, extra)
+    content = model_bytes(manifest, arrays)
     with PendingOutput(path) as pending:
         try:
             pending.path.write_bytes(content)
@@ -54,8 +52,8 @@ def save_model(path: str | os.PathLike, manifest: dict[str, Any], arrays: dict[s
         return pending.commit()
 
 
-def load_model(source: str | os.PathLike | bytes) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, bytes]]:
-    """Read a model file (or its bytes); refuses anything that is not ours."""
+def load_model(source: str | os.PathLike | bytes) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Read a model file (or its bytes) as (manifest, arrays); refuses anything that is not ours."""
     if isinstance(source, (bytes, bytearray)):
         path: Any = "<model bytes>"
         handle: Any = io.BytesIO(source)
@@ -72,7 +70,6 @@ def load_model(source: str | os.PathLike | bytes) -> tuple[dict[str, Any], dict[
             manifest = json.loads(zf.read("manifest.json"))
             with np.load(io.BytesIO(zf.read("arrays.npz")), allow_pickle=False) as npz:
                 arrays = {k: npz[k] for k in npz.files}
-            extra = {n: zf.read(n) for n in names - {"manifest.json", "arrays.npz"}}
     except (zipfile.BadZipFile, ValueError, KeyError, json.JSONDecodeError, OSError) as exc:
         raise SurveyfuseError(
             "model_unrecognised", f"'{path}' is not a surveyfuse model file ({exc})", path=str(path)
@@ -86,7 +83,7 @@ def load_model(source: str | os.PathLike | bytes) -> tuple[dict[str, Any], dict[
             f"({__version__}) reads; upgrade surveyfuse",
             path=str(path),
         )
-    return manifest, arrays, extra
+    return manifest, arrays
 
 
 def prefixed(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:

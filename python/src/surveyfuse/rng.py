@@ -77,7 +77,3 @@ def bayesian_bootstrap(seed: int, resample: int, rows: np.ndarray) -> np.ndarray
     u = uniforms(derive_seed(seed, BOOTSTRAP_STREAM, int(resample)), np.asarray(rows), 1)[0, :, 0]
     return -np.log(u)
 
-
-def row_generator(seed: int, row: int, stream: int = 0) -> np.random.Generator:
-    """A numpy Generator for one row, for code that needs a full generator API."""
-    return np.random.Generator(np.random.Philox(key=int(hash_key(np.uint64(seed), np.uint64(stream), np.uint64(row))[()])))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import resource
 import sys
 import time
@@ -9,9 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .calibrate import DEFAULT_CANDIDATES, CalibratedImputer
 from .data.frames import check_writable_columns
 from .data.io import check_stata_names, format_of, read_table, stata_metadata
 from .errors import SurveyfuseError
+from .evaluate.auto import make_imputer
 from .imputer import Imputer, check_draws, check_seed
 from .memory import check_memory
 from .spec import TaskSpec, load_spec
@@ -31,8 +34,8 @@ class RunResult:
     summary : dict
         What ``surveyfuse run`` prints: rows, draws, output, constraint
         checks, raking and calibration, seconds, peak memory.
-    imputer : Imputer
-        The fitted model (``result.imputer.save(path)`` keeps it).
+    imputer : Imputer or CalibratedImputer
+        The fitted model, calibrated when the spec asks (``result.imputer.save(path)`` keeps it).
 
     Examples
     --------
@@ -54,7 +57,7 @@ class RunResult:
 
     table: Any
     summary: dict[str, Any]
-    imputer: Imputer
+    imputer: Imputer | CalibratedImputer
 
     def _repr_html_(self) -> str:
         from .notebook.views import run_summary_html
@@ -131,9 +134,8 @@ def run_spec(
     t0 = time.perf_counter()
     if not isinstance(spec, TaskSpec):
         spec = load_spec(spec)
-    for key, value in (overrides or {}).items():
-        if value is not None:
-            setattr(spec, key, value)
+    # the caller's spec stays as it was: the overrides make a new one
+    spec = dataclasses.replace(spec, **{k: v for k, v in (overrides or {}).items() if v is not None})
     if engine not in ENGINES:
         raise SurveyfuseError("bad_argument", f"engine must be one of {', '.join(ENGINES)}, got '{engine}'", argument="engine")
     chunk_rows = _positive(chunk_rows if chunk_rows is not None else (spec.chunk_rows or DEFAULT_CHUNK_ROWS), "chunk_rows")
@@ -142,8 +144,7 @@ def run_spec(
     dataset = False
     out_fmt = None
     if write:
-        if out_path is None:
-            raise SurveyfuseError("bad_argument", "no output path: give 'output' in the spec or --output", argument="output")
+        out_path = output_path(spec, output)
         dataset = out_path.suffix == ""
         out_fmt = "parquet" if dataset else format_of(out_path, fmt or spec.format)
         if engine == "dask" and out_fmt != "parquet":
@@ -163,15 +164,14 @@ def run_spec(
         _check_run_memory(spec, max(min(p.rows, chunk_rows) for p in parts), max(p.columns for p in parts), chunked=True)
         _check_nested_for(out_fmt, parts)
     t_read = time.perf_counter()
-    harmonise = spec.harmonise or {}
     weights, raking = spec.weights, None
-    if harmonise.get("rake"):
+    if spec.rake:
         donor, weights, raking = _raked_donor(spec, donor)
-    imputer = Imputer(
+    imputer = make_imputer(
         block=spec.block, predictors=spec.predictors, method=spec.method, params=spec.params,
         categorical=spec.categorical, weights=weights, constraints=spec.constraints,
         random_state=spec.seed, max_donor_rows=spec.max_donor_rows, tolerance=spec.tolerance, strict=spec.strict,
-        harmonise={k: v for k, v in harmonise.items() if k in ("donor", "recipient")} or None,
+        harmonise=spec.harmonise,
         flag_off_support=bool(spec.diagnostics.get("flag_off_support", False)),
     )
     imputer.fit(donor)
@@ -183,10 +183,10 @@ def run_spec(
         if not spec.recipient_weights:
             raise SurveyfuseError("bad_target", "calibration needs 'recipient_weights': targets are weighted recipient totals")
         chunks = (c for part in parts for c in read_partition(part, chunk_rows))  # one chunk in memory at a time
-        calibration = imputer.calibrate(
-            chunks, spec.calibration["targets"], spec.recipient_weights, draws=spec.draws, seed=seed,
-            candidates=spec.calibration.get("candidates", 5),
-        )
+        imputer = CalibratedImputer(imputer, spec.calibration["targets"], spec.recipient_weights,
+                                    candidates=spec.calibration.get("candidates", DEFAULT_CANDIDATES),
+                                    ).fit(chunks, draws=spec.draws, seed=seed)
+        calibration = imputer.calibration_report_
     t_fit = time.perf_counter()
 
     if not write:
@@ -261,6 +261,27 @@ def run_spec(
     return RunResult(table, summary, imputer)
 
 
+def output_path(spec: TaskSpec, output: str | Path | None = None) -> Path:
+    """Where a run writes: ``output``, else the spec's; ``bad_argument`` when neither says."""
+    path = Path(output) if output else spec.output
+    if path is None:
+        raise SurveyfuseError("bad_argument", "no output path: give 'output' in the spec or --output", argument="output")
+    return path
+
+
+def write_dataset(table: Any, path: Path, draws: int, include: bool = False) -> Path:
+    """An in-memory long table as the Parquet dataset folder a streamed run writes (one file per draw)."""
+    from .data.io import to_arrow
+
+    writer = LongWriter(path, "parquet", draws, dataset=True, include=include)
+    try:
+        writer.write(to_arrow(table))
+        return writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+
+
 def read_recipient_predictors(spec: TaskSpec, needed: list[str]) -> "pd.DataFrame":
     """The recipient columns that become ``needed`` after harmonisation (Parquet reads only those)."""
     import pyarrow.parquet as pq
@@ -278,22 +299,21 @@ def read_recipient_predictors(spec: TaskSpec, needed: list[str]) -> "pd.DataFram
 
 
 def _raked_donor(spec: TaskSpec, donor: "pd.DataFrame") -> tuple["pd.DataFrame", str, dict[str, Any]]:
-    """Donor with a raked weight column matching the recipient's margins of harmonise.rake."""
+    """Donor with a raked weight column matching the recipient's margins of ``spec.rake``."""
     import numpy as np
 
     from .data.types import numeric_values
     from .harmonise import Harmoniser
     from .raking import rake
 
-    h = spec.harmonise or {}
-    cols = list(h["rake"])
-    harmoniser = Harmoniser({k: v for k, v in h.items() if k in ("donor", "recipient")})
+    cols = list(spec.rake["columns"])
+    harmoniser = Harmoniser(spec.harmonise)
     needed = cols + ([spec.recipient_weights] if spec.recipient_weights else [])
     recipient = harmoniser.apply(read_recipient_predictors(spec, needed), "recipient", needed=needed)
     donor_h = harmoniser.apply(donor, "donor")
     wd = numeric_values(donor_h[spec.weights], role="weights") if spec.weights else np.ones(len(donor_h))
     wr = numeric_values(recipient[spec.recipient_weights], role="recipient weights") if spec.recipient_weights else np.ones(len(recipient))
-    new_w, report = rake(donor_h, recipient, cols, wd, wr, categorical=spec.categorical, bins=int(h.get("rake_bins", 5)))
+    new_w, report = rake(donor_h, recipient, cols, wd, wr, categorical=spec.categorical, bins=spec.rake["bins"])
     out = donor.copy(deep=False)
     out["_raked_weight"] = new_w
     return out, "_raked_weight", report
@@ -333,8 +353,7 @@ def diagnose_spec(spec: TaskSpec | str | Path, out_dir: str | Path | None = None
 
     if not isinstance(spec, TaskSpec):
         spec = load_spec(spec)
-    h = spec.harmonise or {}
-    harmoniser = Harmoniser({k: v for k, v in h.items() if k in ("donor", "recipient")})
+    harmoniser = Harmoniser(spec.harmonise)
     donor = harmoniser.apply(read_table(spec.donor, role="donor"), "donor")
     needed = list(spec.predictors) + ([spec.recipient_weights] if spec.recipient_weights else [])
     recipient = harmoniser.apply(read_recipient_predictors(spec, needed), "recipient", needed=needed)
@@ -358,7 +377,7 @@ def diagnose_spec(spec: TaskSpec | str | Path, out_dir: str | Path | None = None
 
 def _check_run_memory(spec: TaskSpec, rows: int, columns: int, *, chunked: bool) -> None:
     """Refuse, before fitting, draws whose ``rows`` recipient rows at a time cannot fit in memory."""
-    draws = spec.draws * int((spec.calibration or {}).get("candidates", 5)) if spec.calibration else spec.draws
+    draws = spec.draws * int((spec.calibration or {}).get("candidates", DEFAULT_CANDIDATES)) if spec.calibration else spec.draws
     check_memory(rows, draws, columns + len(spec.block) + 2, len(spec.block), chunked=chunked)
 
 

@@ -23,7 +23,7 @@ from typing import Any
 import jsonschema
 
 from .errors import SurveyfuseError
-from .imputer import parse_method
+from .methods import parse_method
 
 _FIELD_CODES = {"draws": "bad_draws", "seed": "bad_seed", "method": "unknown_method", "format": "unsupported_format"}
 
@@ -58,7 +58,10 @@ class TaskSpec:
     recipient_weights: str | None = None
     tolerance: dict[str, float] | None = None
     strict: bool = False
+    #: the rename / recode / transform rules per side (``{"donor": ..., "recipient": ...}``), for :class:`~surveyfuse.harmonise.Harmoniser`
     harmonise: dict[str, Any] | None = None
+    #: donor weights raked to the recipient's margins: ``{"columns": [...], "bins": 5}`` (the spec's ``harmonise.rake``)
+    rake: dict[str, Any] | None = None
     diagnostics: dict[str, Any] = field(default_factory=dict)
     calibration: dict[str, Any] | None = None
     expect: dict[str, Any] | None = None
@@ -151,13 +154,28 @@ def parse_spec(data: Any, base_dir: str | Path = ".", path: Path | None = None) 
         recipient_weights=data.get("recipient_weights"),
         tolerance=data.get("tolerance"),
         strict=bool(data.get("strict", False)),
-        harmonise=data.get("harmonise"),
+        harmonise=_harmonise_rules(data.get("harmonise")),
+        rake=_rake_settings(data.get("harmonise")),
         diagnostics=dict(data.get("diagnostics", {})),
         calibration=data.get("calibration"),
         expect=data.get("expect"),
         path=path,
         raw=data,
     )
+
+
+def _harmonise_rules(section: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The spec's ``harmonise`` section without its raking settings: what the Harmoniser applies."""
+    rules = {k: v for k, v in (section or {}).items() if k in ("donor", "recipient")}
+    return rules or None
+
+
+def _rake_settings(section: dict[str, Any] | None) -> dict[str, Any] | None:
+    """``{"columns", "bins"}`` from ``harmonise.rake`` / ``harmonise.rake_bins`` (None: no raking)."""
+    section = section or {}
+    if not section.get("rake"):
+        return None
+    return {"columns": list(section["rake"]), "bins": int(section.get("rake_bins", 5))}
 
 
 def _without_nulls(value: Any, schema: dict[str, Any], root: dict[str, Any] | None = None) -> Any:

@@ -13,6 +13,14 @@ test_that("fuse_evaluate scores methods on the donor and returns tibbles", {
   es <- setNames(ev$overall$energy_score, ev$overall$method)
   expect_lt(es[["hotdeck"]], es[["hotdeck_k1"]])
   expect_identical(ev$best, "hotdeck")
+  # one long table of every fold's scores; the summaries are its means over folds
+  expect_identical(names(ev$scores), c("method", "fold", "variable", "metric", "value"))
+  expect_setequal(unique(ev$scores$fold), c(0, 1))
+  energy <- ev$scores[ev$scores$metric == "energy_score" & is.na(ev$scores$variable), ]
+  means <- tapply(energy$value, energy$method, mean)
+  expect_equal(as.numeric(means[ev$overall$method]), ev$overall$energy_score, tolerance = 1e-12)
+  crps <- ev$scores[ev$scores$metric == "crps" & ev$scores$variable %in% "e00600" & ev$scores$method == "hotdeck", ]
+  expect_equal(mean(crps$value), ev$variables$crps[ev$variables$method == "hotdeck" & ev$variables$variable == "e00600"])
 })
 
 test_that("fuse_evaluate measures skill against predictor-blind draws and warns on a block with no signal", {

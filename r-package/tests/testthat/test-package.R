@@ -55,3 +55,17 @@ test_that("labelled (haven) recipient columns keep their labels through fuse_imp
   long <- fuse_impute(donor, recipient, block = wage, predictors = age, method = "hotdeck", m = 2, seed = 1)
   expect_identical(long$sex[1:3], recipient$sex)
 })
+
+test_that("no help page loses text to an unescaped % (Rd reads the rest of the line as a comment)", {
+  db <- tools::Rd_db("surveyfuse")
+  comments <- function(x) {
+    here <- identical(attr(x, "Rd_tag"), "COMMENT")
+    inner <- if (is.list(x)) unlist(lapply(x, comments)) else character()
+    c(if (here) paste(unlist(x), collapse = ""), inner)
+  }
+  lost <- unlist(lapply(names(db), function(page) {
+    found <- comments(db[[page]])
+    if (length(found)) paste0(page, ": ", found)
+  }))
+  expect_identical(lost, NULL)
+})

@@ -19,7 +19,7 @@ with it (chunking, Dask).
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -38,7 +38,6 @@ class FitContext:
     constraints: Any = None  # surveyfuse.constraints.ConstraintSet restricted to fit columns
     random_state: int = 0
     verbose: bool = False
-    predictor_names: list[str] = field(default_factory=list)
 
 
 class Backend(abc.ABC):

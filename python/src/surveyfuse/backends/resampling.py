@@ -173,7 +173,7 @@ class Resampled(Backend):
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        from . import backend_class
+        from ..methods import backend_class
 
         self.member_class = backend_class(self.params["method"])
         self.copies_donor_rows = self.member_class.copies_donor_rows

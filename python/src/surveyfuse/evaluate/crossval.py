@@ -15,8 +15,10 @@ or a reference tool (``microimpute``, ``mice``, ``statmatch``; see :mod:`.refere
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -27,11 +29,15 @@ from ..constraints import ConstraintSet
 from ..data.frames import as_pandas, check_columns
 from ..data.types import infer_variable
 from ..errors import SurveyfuseError
+from ..methods import AUTO, AUTO_PARAMS, DEFAULT_CANDIDATES, GENERATIVE, REGISTRY, available_methods, parse_method
 from .baseline import LOW_SKILL, energy_skill, predictor_blind_draws
 from .metrics import score_block
 from .verdict import verdict
 
-DEFAULT_METHODS = ("forest", "qrf", "hotdeck")
+#: the columns of :attr:`Evaluation.scores`
+SCORE_COLUMNS = ("method", "fold", "variable", "metric", "value")
+#: the methods compared when none are named (the same as ``auto``'s candidates)
+DEFAULT_METHODS = DEFAULT_CANDIDATES
 
 
 def method_label(method: Any) -> str:
@@ -82,12 +88,11 @@ def normalise_methods(methods: Any) -> list[tuple[str, Any]]:
             out.append((method_label(spec), spec))
         else:
             out.append((method_label(m), m))
-    from ..backends import REGISTRY, available_methods
     from .reference import REFERENCE_METHODS
 
     for label, spec in out:
         name = spec if isinstance(spec, str) else spec.get("name") if isinstance(spec, dict) else None
-        if name not in REGISTRY and name not in REFERENCE_METHODS and name != "auto":
+        if name not in REGISTRY and name not in REFERENCE_METHODS and name != AUTO:
             choices = ", ".join(available_methods() + list(REFERENCE_METHODS))
             raise SurveyfuseError("unknown_method", f"unknown method '{name}' in methods; choose from: {choices}", method=str(name))
     labels = [lab for lab, _ in out]
@@ -128,11 +133,34 @@ class Evaluation:
 
     metrics: dict[str, Any]
     examples: dict[str, Any] = field(default_factory=dict, repr=False)
+    #: every score of every fold, one row each: method, fold, variable (None: the whole block), metric, value
+    scores: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=SCORE_COLUMNS), repr=False)
 
     @property
     def best(self) -> str | None:
         """The label with the lowest mean energy score (``None`` when nothing was scored)."""
         return self.metrics.get("best")
+
+    def long_table(self) -> pd.DataFrame:
+        """Every fold's scores in one long table (``method, fold, variable, metric, value``).
+
+        ``metrics`` holds their means over folds (missing values skipped);
+        ``variable`` is missing for the block's overall scores, and the
+        predictor-blind yardstick is the method ``predictor_blind``.
+
+        Examples
+        --------
+        >>> import surveyfuse as sf
+        >>> donor, _ = sf.datasets.make_surveys(n_donor=300, seed=0)
+        >>> ev = sf.evaluate_methods(donor, ["interest", "dividends"], ["age", "wage"], methods=["hotdeck"], folds=2, draws=4)
+        >>> long = ev.long_table()
+        >>> list(long.columns), sorted(long["fold"].unique().tolist())
+        (['method', 'fold', 'variable', 'metric', 'value'], [0, 1])
+        >>> energy = long[(long.method == "hotdeck") & (long.metric == "energy_score")]["value"].mean()
+        >>> bool(abs(energy - ev.metrics["methods"]["hotdeck"]["overall"]["energy_score"]) < 1e-12)
+        True
+        """
+        return self.scores.copy()
 
     def table(self) -> pd.DataFrame:
         """One row per method (overall metrics, fit and sample seconds), best first.
@@ -192,6 +220,19 @@ class Evaluation:
         from ..notebook.views import evaluation_html
 
         return evaluation_html(self)
+
+
+def _score_rows(label: str, fold_scores: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """(method, fold, variable, metric, value) of every numeric score of every fold."""
+    def number(v: Any) -> bool:
+        return v is None or isinstance(v, (int, float)) and not isinstance(v, bool)
+
+    rows = []
+    for k, score in enumerate(fold_scores):
+        rows += [(label, k, None, m, np.nan if v is None else float(v)) for m, v in score["overall"].items() if number(v)]
+        for var, d in score["variables"].items():
+            rows += [(label, k, var, m, np.nan if v is None else float(v)) for m, v in d.items() if number(v)]
+    return rows
 
 
 def _mean_nested(items: list[Any]) -> Any:
@@ -315,6 +356,7 @@ def evaluate_methods(
     baseline = {"name": "predictor_blind", "energy_score": float(np.mean(valid)) if valid else None, "folds": blind,
                 "low_skill": LOW_SKILL, "overall": _mean_nested([s["overall"] for s in blind_scores]),
                 "variables": _mean_nested([s["variables"] for s in blind_scores])}
+    score_rows = _score_rows("predictor_blind", blind_scores)
     first_train = fold(0)[0] if keep_examples else None
     for label, spec in pairs:
         fold_scores, fit_s, sample_s = [], 0.0, 0.0
@@ -328,7 +370,12 @@ def evaluate_methods(
                                               weights, draws, seed + k)
                     fit_s, sample_s = fit_s + fs, sample_s + ss
                 else:
-                    imp = Imputer(block, predictors, method=spec, params=params, categorical=list(cats) or None,
+                    name, method_params = parse_method(spec, params)
+                    if name == AUTO:  # the selection itself, validated on the outer folds
+                        name, method_params, _ = choose_method(
+                            train, block, predictors, method_params, weights=weights, constraints=constraints,
+                            categorical=list(cats) or None, seed=seed + k)
+                    imp = Imputer(block, predictors, method=name, params=method_params, categorical=list(cats) or None,
                                   weights=weights, constraints=list(constraints or []) or None, random_state=seed + k)
                     imp.fit(train)
                     t1 = time.perf_counter()
@@ -347,6 +394,7 @@ def evaluate_methods(
                 raise
             skipped[label] = exc.message
             continue
+        score_rows += _score_rows(label, fold_scores)
         per_method[label] = {
             "method": spec,
             "overall": _mean_nested([s["overall"] for s in fold_scores]),
@@ -375,7 +423,8 @@ def evaluate_methods(
                            and per_method[best]["overall"]["energy_skill"] < LOW_SKILL),
         "skipped": skipped,
     }
-    return Evaluation(metrics=json.loads(json.dumps(metrics, default=_json_default)), examples=examples)
+    scores = pd.DataFrame(score_rows, columns=list(SCORE_COLUMNS))
+    return Evaluation(metrics=json.loads(json.dumps(metrics, default=_json_default)), examples=examples, scores=scores)
 
 
 def paired_margins(per_method: dict[str, Any], best: str) -> dict[str, Any]:
@@ -398,6 +447,99 @@ def paired_margins(per_method: dict[str, Any], best: str) -> dict[str, Any]:
     return out
 
 
+# ---------------------------------------------------------------- model selection (method="auto")
+# It lives beside the folds it runs: selecting is validating, and validating "auto" selects on each outer fold.
+
+
+def auto_candidates(params: dict[str, Any]) -> list[Any]:
+    """The candidate methods of ``auto``'s ``params``; unknown parameters and methods are refused (``bad_param``)."""
+    unknown = sorted(set(params) - set(AUTO_PARAMS))
+    if unknown:
+        raise SurveyfuseError("bad_param", f"method 'auto' has no parameter '{unknown[0]}' (known: {', '.join(sorted(AUTO_PARAMS))})",
+                              method=AUTO, param=unknown[0])
+    cands = list(params.get("candidates") or AUTO_PARAMS["candidates"])
+    if params.get("generative") and importlib.util.find_spec("torch") is not None:
+        cands += [m for m in GENERATIVE if m in REGISTRY and m not in cands]
+    for c in cands:
+        name = c.get("name") if isinstance(c, dict) else c
+        if name not in REGISTRY:
+            raise SurveyfuseError("bad_param", f"auto candidate '{name}' is not a registered method", method=AUTO, param="candidates")
+    return cands
+
+
+def _spec_name(spec: Any) -> str:
+    return spec if isinstance(spec, str) else spec["name"]
+
+
+def _spec_params(spec: Any) -> dict[str, Any]:
+    return {} if isinstance(spec, str) else dict(spec.get("params") or {})
+
+
+def choose_method(donor: pd.DataFrame, block: Sequence[str], predictors: Sequence[str], params: dict[str, Any], *,
+                  weights: str | None, constraints: Sequence[str] | None, categorical: Sequence[str] | None,
+                  seed: int) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """(method name, its params, report) chosen by donor-only validation."""
+    pairs = normalise_methods(auto_candidates(params))
+    folds, draws, max_rows = (int(params.get(k, AUTO_PARAMS[k])) for k in ("folds", "draws", "max_rows"))
+    frame = donor.dropna(subset=list(block))
+    if weights is not None:
+        frame = frame[frame[weights] > 0]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ev = evaluate_methods(frame, block, predictors, pairs, folds=folds, draws=draws, weights=weights,
+                              constraints=constraints, categorical=categorical, seed=seed, max_rows=max_rows)
+    failed = failed_checks(caught, pairs)
+    scores = {m: r["overall"]["energy_score"] for m, r in ev.metrics["methods"].items()}
+    trusted = {m: v for m, v in scores.items() if m not in failed and v is not None}
+    if not trusted:
+        if failed:
+            raise SurveyfuseError("bad_param", "method 'auto': every candidate that could be scored failed its held-out "
+                                  "fit check (" + "; ".join(failed.values()) + "); add 'forest' to the candidates",
+                                  method=AUTO, param="candidates", failed_fit_check=failed)
+        raise SurveyfuseError("bad_param", "method 'auto' could not score any candidate", method=AUTO,
+                              skipped=ev.metrics["skipped"])
+    best = min(trusted, key=trusted.get)
+    name, chosen_params = _spec_name(dict(pairs)[best]), _spec_params(dict(pairs)[best])
+    ranked = sorted(trusted, key=trusted.get)
+    runner = f"; runner-up {ranked[1]} ({scores[ranked[1]]:.4f})" if len(ranked) > 1 else ""
+    left_out = f"; left out for failing the held-out fit check: {', '.join(failed)}" if failed else ""
+    report = {
+        "chosen": best,
+        "candidates": [m for m, _ in pairs],
+        "energy_score": scores,
+        "crps_std": {m: r["overall"].get("crps_std") for m, r in ev.metrics["methods"].items()},
+        "coverage90": {m: r["overall"].get("coverage90") for m, r in ev.metrics["methods"].items()},
+        "seconds": {m: r["seconds"] for m, r in ev.metrics["methods"].items()},
+        "margins": paired_margins(ev.metrics["methods"], best) if best != ev.best else ev.metrics["margins"],
+        "skipped": ev.metrics["skipped"],
+        "failed_fit_check": failed,
+        "ranking": [{"label": m, "name": _spec_name(dict(pairs)[m]), "params": _spec_params(dict(pairs)[m])}
+                    for m in ranked],
+        "settings": {"folds": folds, "draws": draws, "rows": ev.metrics["settings"]["rows"]},
+        "reason": f"{best} has the lowest energy score ({scores[best]:.4f}) in {folds}-fold donor-only "
+                  f"validation on {ev.metrics['settings']['rows']} rows with {draws} draws{runner}{left_out}",
+    }
+    return name, chosen_params, report
+
+
+def failed_checks(caught: list[warnings.WarningMessage], pairs: list[tuple[str, Any]]) -> dict[str, str]:
+    """{candidate label: the first fit-check warning of its method}; other warnings are shown again."""
+    from ..backends.deep.fit_check import FitCheckWarning
+
+    by_method: dict[str, str] = {}
+    for w in caught:
+        if isinstance(w.message, FitCheckWarning):
+            by_method.setdefault(w.message.method, str(w.message))
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    out = {}
+    for label, spec in pairs:
+        name = spec if isinstance(spec, str) else spec.get("name") if isinstance(spec, dict) else None
+        if name in by_method:
+            out[label] = by_method[name]
+    return out
+
+
 def evaluate_spec(spec: Any, methods: Any = None, *, folds: int = 5, draws: int | None = None, seed: int | None = None,
                   max_rows: int | None = None, keep_examples: bool = False) -> Evaluation:
     """:func:`evaluate_methods` on a task spec's donor (after its donor-side harmonise rules)."""
@@ -411,9 +553,7 @@ def evaluate_spec(spec: Any, methods: Any = None, *, folds: int = 5, draws: int 
     if draws is not None:
         check_draws(draws)  # before reading the donor: fail fast
     donor = read_table(spec.donor, role="donor")
-    rules = {k: v for k, v in (spec.harmonise or {}).items() if k == "donor"}
-    if rules:
-        donor = Harmoniser(rules).apply(donor, "donor")
+    donor = Harmoniser(spec.harmonise).apply(donor, "donor")
     ev = evaluate_methods(donor, spec.block, spec.predictors, methods, folds=folds,
                           draws=spec.draws if draws is None else draws,
                           weights=spec.weights, constraints=spec.constraints, categorical=spec.categorical,
@@ -431,4 +571,4 @@ def _json_default(x: Any) -> Any:
     return str(x)
 
 
-__all__ = ["Evaluation", "evaluate_methods", "evaluate_spec", "fold_ids", "normalise_methods", "method_label", "DEFAULT_METHODS"]
+__all__ = ["Evaluation", "evaluate_methods", "evaluate_spec", "choose_method", "auto_candidates", "fold_ids", "normalise_methods", "method_label", "DEFAULT_METHODS"]

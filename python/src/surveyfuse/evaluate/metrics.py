@@ -23,6 +23,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from scipy.stats import wasserstein_distance
 
 from ..constraints import ConstraintSet
 from ..data.types import Variable
@@ -62,35 +63,26 @@ def draws_from_long(table: Any, block: Sequence[str]) -> dict[str, np.ndarray]:
 
 
 def crps(draws: np.ndarray, truth: np.ndarray, weights: np.ndarray | None = None) -> float:
-    """CRPS from draws: ``mean_i w_i (E|X - y_i| - 0.5 E|X - X'|)``.
+    """CRPS from draws (m, n): ``mean_i w_i (E|X - y_i| - 0.5 E|X - X'|)``, the energy score of one variable.
 
-    Both expectations over the empirical draws (V-statistic); with sorted
-    draws ``x_(1..m)``, ``E|X - X'| = 2 / m^2 * sum_j (2j - m - 1) x_(j)``.
-    A point mass at ``x`` scores ``|x - y|``.
+    Both expectations over the empirical draws (V-statistic). A point mass
+    at ``x`` scores ``|x - y|``.
     """
-    draws = np.asarray(draws, dtype=np.float64)
     truth = np.asarray(truth, dtype=np.float64)
-    m = draws.shape[0]
-    term1 = np.abs(draws - truth[None]).mean(axis=0)
-    s = np.sort(draws, axis=0)
-    coef = (2 * np.arange(1, m + 1) - m - 1)[:, None]
-    spread = 2.0 * (coef * s).sum(axis=0) / (m * m)
-    return _wmean(term1 - 0.5 * spread, _weights(weights, truth.shape[0]))
+    return energy_score(draws, truth, _weights(weights, truth.shape[0]))
 
 
 def weighted_cdf_distances(a: np.ndarray, wa: np.ndarray, b: np.ndarray, wb: np.ndarray) -> tuple[float, float]:
     """Kolmogorov-Smirnov ``sup_x |F_a(x) - F_b(x)|`` and Wasserstein-1
-    ``integral |F_a(x) - F_b(x)| dx`` between two weighted empirical CDFs."""
+    ``integral |F_a(x) - F_b(x)| dx`` (scipy's) between two weighted empirical CDFs."""
     grid = np.union1d(a, b)
     oa, ob = np.argsort(a, kind="stable"), np.argsort(b, kind="stable")
     ca = np.concatenate([[0.0], np.cumsum(wa[oa])]) / wa.sum()
     cb = np.concatenate([[0.0], np.cumsum(wb[ob])]) / wb.sum()
     Fa = ca[np.searchsorted(a[oa], grid, side="right")]
     Fb = cb[np.searchsorted(b[ob], grid, side="right")]
-    diff = np.abs(Fa - Fb)
-    ks = float(diff.max()) if diff.size else 0.0
-    w1 = float((diff[:-1] * np.diff(grid)).sum()) if grid.size > 1 else 0.0
-    return ks, w1
+    ks = float(np.abs(Fa - Fb).max()) if grid.size else 0.0
+    return ks, float(wasserstein_distance(a, b, wa, wb))
 
 
 def top_decile_share(x: np.ndarray, w: np.ndarray) -> float:
@@ -265,8 +257,9 @@ def score_block(
     corr = correlation_preservation(draws, truth, variables, predictors, w)
     if corr is not None:
         overall["correlation_mad"] = corr["mean_abs_diff"]
-    overall["constraint_violations"] = constraint_violations(draws, truth, constraints, n)
-    overall["violation_share"] = float(sum(overall["constraint_violations"].values()))
+    masks = violation_masks(draws, truth, constraints)
+    overall["constraint_violations"] = {text: float(mask.mean()) for text, mask in masks.items()}
+    overall["violation_share"] = float(np.logical_or.reduce(list(masks.values())).mean()) if masks else 0.0
     return {"variables": per, "overall": {k: (_finite(x) if isinstance(x, float) else x) for k, x in overall.items()},
             "correlation": corr}
 
@@ -297,24 +290,29 @@ def correlation_preservation(draws: Mapping[str, np.ndarray], truth: pd.DataFram
             "mean_abs_diff": float(diff.mean()) if diff.size else None}
 
 
-def constraint_violations(draws: Mapping[str, np.ndarray], truth: pd.DataFrame,
-                          constraints: ConstraintSet | Sequence[str] | None, n: int) -> dict[str, float]:
-    """Share of (row, draw) records breaking each constraint (predictors from ``truth``)."""
+def violation_masks(draws: Mapping[str, np.ndarray], truth: pd.DataFrame,
+                    constraints: ConstraintSet | Sequence[str] | None) -> dict[str, np.ndarray]:
+    """Per constraint, which (draw, row) records break it (predictors from ``truth``), draw-major."""
     cs = constraints if isinstance(constraints, ConstraintSet) else ConstraintSet(list(constraints or []))
     if not len(cs):
         return {}
     m = np.asarray(next(iter(draws.values()))).shape[0]
     data: dict[str, Any] = {c: np.tile(truth[c].to_numpy(), m) for c in truth.columns if c not in draws}
     data.update({k: np.asarray(v).ravel() for k, v in draws.items()})
-    out = {}
-    for c in cs:
-        if not c.columns <= set(data):
-            continue
-        mask = ConstraintSet([c.text]).violations(data)[c.text]
-        out[c.text] = float(np.asarray(mask).mean())
-    return out
+    return {c.text: np.asarray(ConstraintSet([c.text]).violations(data)[c.text], dtype=bool)
+            for c in cs if c.columns <= set(data)}
+
+
+def constraint_violations(draws: Mapping[str, np.ndarray], truth: pd.DataFrame,
+                          constraints: ConstraintSet | Sequence[str] | None, n: int | None = None) -> dict[str, float]:
+    """Share of (row, draw) records breaking each constraint (predictors from ``truth``).
+
+    The shares of several constraints may overlap: ``score_block``'s
+    ``violation_share`` is the share breaking at least one.
+    """
+    return {text: float(mask.mean()) for text, mask in violation_masks(draws, truth, constraints).items()}
 
 
 __all__ = ["QUANTILE_GRID", "crps", "draws_from_long", "score_block", "numeric_metrics", "categorical_metrics",
-           "correlation_preservation", "constraint_violations", "weighted_cdf_distances", "top_decile_share",
+           "correlation_preservation", "constraint_violations", "violation_masks", "weighted_cdf_distances", "top_decile_share",
            "weighted_spearman", "weighted_ranks"]

@@ -8,7 +8,8 @@ recipients); the result is then a weighted mean over rows.
 
 * :func:`energy_score` - a proper scoring rule for the *joint* distribution
   (Gneiting & Raftery 2007), lower is better; standardise the block first
-  (:func:`standardise`) so no variable's units dominate.
+  (:func:`standardise`) so no variable's units dominate. For one variable it
+  is the CRPS (:func:`surveyfuse.evaluate.metrics.crps`).
   :func:`energy_score_rows` gives it row by row.
 * :func:`pinball_loss` - the quantile (check) loss of the draws' empirical
   quantiles, averaged over a grid of levels; lower is better.
@@ -49,12 +50,20 @@ def energy_score(draws: np.ndarray, truth: np.ndarray, weights: np.ndarray | Non
 
 
 def energy_score_rows(draws: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    """The energy score of every row (n,), so a mean can be split by groups of rows."""
+    """The energy score of every row (n,), so a mean can be split by groups of rows.
+
+    For one variable it is the CRPS, ``E|X - y| - 0.5 E|X - X'|``; with sorted
+    draws ``x_(1..D)``, ``E|X - X'| = 2 / D^2 * sum_j (2j - D - 1) x_(j)``.
+    """
     draws = np.asarray(draws, dtype=np.float64)
     truth = np.asarray(truth, dtype=np.float64)
     if draws.ndim == 2:
         draws, truth = draws[..., None], truth[..., None]
     D = draws.shape[0]
+    if draws.shape[2] == 1:  # one variable: the CRPS, whose spread has a closed form in the sorted draws
+        x, y = draws[..., 0], truth[..., 0]
+        coef = (2 * np.arange(1, D + 1) - D - 1)[:, None]
+        return np.abs(x - y[None]).mean(axis=0) - (coef * np.sort(x, axis=0)).sum(axis=0) / (D * D)
     term1 = np.linalg.norm(draws - truth[None], axis=2).mean(axis=0)
     spread = np.zeros(truth.shape[0])
     for a in range(D):  # loop over draws keeps memory at O(D n k)

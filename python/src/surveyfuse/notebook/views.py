@@ -79,8 +79,8 @@ def imputer_html(imp: Any) -> str:
     pairs.append(("donor rows", f"{format_value(r.get('donor_rows_used'))} used of {format_value(r.get('donor_rows'))} "
                                 f"<span class='sf-muted'>({_e('; '.join(dropped))})</span>"))
     pairs.append(("fit time", f"{format_value(r.get('fit_seconds'))} s"))
-    if getattr(imp, "calibration_", None):
-        pairs.append(("calibrated", _e(", ".join(t.text for t in imp.calibration_["targets"]))))
+    if getattr(imp, "targets_", None):  # a CalibratedImputer
+        pairs.append(("calibrated", _e(", ".join(t.text for t in imp.targets_))))
     return _wrap("surveyfuse Imputer (fitted)", f"<table>{_rows(pairs)}</table>")
 
 

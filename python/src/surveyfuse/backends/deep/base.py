@@ -370,7 +370,6 @@ class DeepBackend(Backend):
             M = self.encoder_.inverse(np.vstack(encoded))
             Yd, report = self.layer_.restore(M, X)
             out[d] = Yd
-            self.last_constraint_report_ = report
         return out
 
     def _generate(self, C: torch.Tensor, noise: Noise) -> torch.Tensor:
