@@ -265,8 +265,9 @@ def pooled(spec: Block, recipient: pd.DataFrame, w: np.ndarray, D: np.ndarray | 
 
 # ---------------------------------------------------------------------------- replications, resumable
 def method_base(label: str) -> str:
-    """``forest:variant`` -> ``forest`` (a labelled variant runs its base method with ``--params[label]``)."""
-    return label.split(":", 1)[0]
+    """``forest:variant`` -> ``forest`` (a labelled variant runs its base method with ``--params[label]``);
+    ``forest+fused`` (the same draws pooled by the fused-file rule) -> ``forest``."""
+    return label.split("+", 1)[0].split(":", 1)[0]
 
 
 def done_keys(path: Path) -> set[tuple[int, str, str]]:
@@ -479,6 +480,8 @@ def main(argv: list[str] | None = None) -> None:
         os.environ["SURVEYFUSE_MICROIMPUTE_PYTHON"] = args.microimpute_python
     blocks, methods = args.blocks.split(","), args.methods.split(",")
     bad = [b for b in blocks if b not in BLOCKS] + [m for m in methods if method_base(m) not in METHODS]
+    if not args.report_only:  # a fused-rule row comes with its method's row (--fused-resamples), never alone
+        bad += [m for m in methods if "+" in m]
     if bad:
         raise SystemExit(f"unknown block or method: {', '.join(bad)} (blocks: {', '.join(BLOCKS)}; methods: {', '.join(METHODS)})")
     if "-" in args.reps:

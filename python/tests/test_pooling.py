@@ -93,7 +93,9 @@ def test_fused_rule_matches_the_sampling_variance_where_rubin_is_conservative():
         Q, U = _fused_file_replication(g, 300, 300, M, r)
         errors.append(Q.mean() - 1.0)  # the population mean of y is 1
         rubin_t.append(pooling.rubin(Q, U)["total"].iloc[0])
-        fused_t.append(pooling.fused(Q, U, M)["total"].iloc[0])
+        got = pooling.fused(Q, U, M)
+        fused_t.append(got["total"].iloc[0])
+        assert got["df"].iloc[0] >= M - 1 and got["ci_low"].iloc[0] < Q.mean() < got["ci_high"].iloc[0]
     actual = np.mean(np.square(errors))
     assert 0.8 < np.mean(fused_t) / actual < 1.25
     assert np.mean(rubin_t) / actual > 1.6

@@ -27,8 +27,8 @@ resample, as the tree groups of ``forest`` and ``qrf`` do; Shen 2000, Reiter
 * ``T = max(Ubar - W_e, 0) + (1 + 1/M) max(B_M - W_e / r, 0) + W_e / (M r)``
 
 (the recipients' own sampling variance, the model's uncertainty, the draws'
-noise left in the average), with Satterthwaite's df for the two estimated
-variance parts.
+noise left in the average), with Satterthwaite's df over those three parts
+(at least ``M - 1``).
 
 Complete-data variances ``U_l`` (survey weights ``w``, rows treated as
 drawn with replacement, i.e. the usual linearisation without strata or
@@ -106,16 +106,16 @@ def fused(estimates: Any, variances: Any, resamples: int, nu_com: float | None =
     own = np.maximum(ubar - w_e, 0.0)
     model = np.maximum(b_m - w_e / r, 0.0)
     t = own + (1 + 1 / M) * model + w_e / (M * r)
-    # Satterthwaite over the estimated parts: B_M with M - 1 df, W_e with M (r - 1) df (Ubar's df taken as large)
-    c_b, c_w = (1 + 1 / M), -(1 + (1 + 1 / M) / r - 1 / (M * r))
+    # Satterthwaite over the three non-negative parts: the recipients' own (complete-data df), the model's
+    # (M - 1 df, the resamples) and the draws' noise (M (r - 1) df). It is at least M - 1. (Satterthwaite over the
+    # signed estimates Ubar, B_M, W_e instead can fall near 0 where they nearly cancel, and its intervals explode.)
+    nu = np.inf if nu_com is None or not np.isfinite(nu_com) else float(nu_com)
     with np.errstate(divide="ignore", invalid="ignore"):
-        denom = (c_b * b_m) ** 2 / (M - 1) + (c_w * w_e) ** 2 / (M * (r - 1))
-        if nu_com is not None and np.isfinite(nu_com):
-            denom = denom + ubar**2 / nu_com
+        denom = own**2 / nu + ((1 + 1 / M) * model) ** 2 / (M - 1) + (w_e / (M * r)) ** 2 / (M * (r - 1))
         df = np.where(denom > 0, t**2 / denom, np.inf)
         riv = np.where(own > 0, (t - own) / own, np.inf)
         fmi = np.where(t > 0, (t - own) / t, 0.0)
-    tq = stats.t.ppf(0.975, np.minimum(np.maximum(df, 1.0), 1e12))
+    tq = stats.t.ppf(0.975, np.minimum(df, 1e12))
     qbar, se = Q.mean(axis=0), np.sqrt(t)
     return pd.DataFrame({"estimate": qbar, "within": own, "between": model, "total": t, "se": se, "df": df,
                          "riv": riv, "fmi": fmi, "ci_low": qbar - tq * se, "ci_high": qbar + tq * se, "m": m})
