@@ -380,7 +380,10 @@ class ForestSampler(Backend):
         proposals, accepts = KeyedUniforms(seed, rows, draws, 2, 0), KeyedUniforms(seed, rows, draws, 1, ACCEPT_STREAM)
         resampler = self._resampler(X)
         out = np.empty((draws, len(X), self.Y_.shape[1]))
-        for d in range(draws):
+        groups = len(self.group_trees_) - 1 if self.params["mi"] == "trees" else 1
+        # imputations of one tree group one after the other, so its re-weighted leaves are built once
+        # (each imputation's draws depend on its own keys only, not on this order)
+        for d in sorted(range(draws), key=lambda d: d % groups):
             mode, trees, key = self.params["mi"], None, None
             if mode == "bootstrap":
                 key = (int(seed), d)

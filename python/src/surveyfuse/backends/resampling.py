@@ -78,7 +78,7 @@ class DonorResampler:
         self.bandwidth = bandwidth
         self._cache: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
         self._basis: np.ndarray | None = None
-        self._recipient: tuple[Any, np.ndarray] | None = None
+        self._recipient: tuple[Any, np.ndarray, dict] | None = None
 
     def resample_weights(self, key: tuple[int, int]) -> np.ndarray:
         return self.weights * rng.bayesian_bootstrap(key[0], key[1], np.arange(len(self.weights)))
@@ -109,9 +109,14 @@ class DonorResampler:
         """(recipient log levels (folds, n, groups), donor log levels (n_donors, groups)) in resample ``key``."""
         assert self.levels is not None
         if self._recipient is None or self._recipient[0] is not X:
-            self._recipient = (X, self.levels.basis(X))
+            self._recipient = (X, self.levels.basis(X), {})
         shift, donor_eta = self.level_state(key)
-        return self.levels.recipient_levels(self._recipient[1], shift), donor_eta
+        levels = self._recipient[2]  # the recipients' levels per resample: every proposal round reuses them
+        if key not in levels:
+            if len(levels) >= _CACHE:
+                levels.pop(next(iter(levels)))
+            levels[key] = self.levels.recipient_levels(self._recipient[1], shift)
+        return levels[key], donor_eta
 
     def _gaps(self, X: Features, key: tuple[int, int] | None, donors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(recipient, donor) log levels (m, n, groups) of the pairs ``donors`` (m, n), both from the donor's fold model."""
