@@ -41,7 +41,7 @@ from typing import Any, Iterable, Mapping, Union
 import numpy as np
 import pandas as pd
 
-from .errors import SurveyfuseError
+from ..errors import SurveyfuseError
 
 #: absolute slack of comparisons: what float64 sums of ordinary money amounts may lose
 EQ_ATOL = 1e-6
