@@ -82,7 +82,7 @@ def test_the_cycle_finder_finds_a_cycle():
 
 def test_the_graph_sees_relative_and_function_level_imports():
     graph = import_graph()
-    assert "surveyfuse.methods" in graph["surveyfuse.spec"]  # from .methods import ...
+    assert "surveyfuse.methods" in graph["surveyfuse.pipeline.spec"]  # from ..methods import ...
     assert "surveyfuse.imputer" in graph["surveyfuse.evaluate.crossval"]  # inside evaluate_methods
     assert "surveyfuse.rng" in graph["surveyfuse.imputer"]  # from . import rng
 
@@ -126,17 +126,27 @@ def loaded_by(code: str) -> set[str]:
 
 def test_validating_a_spec_loads_no_data_library():
     heavy = {"pandas", "scipy", "sklearn", "numpy", "pyarrow", "torch"}
-    loaded = loaded_by("import surveyfuse.spec as s\n"
+    loaded = loaded_by("import surveyfuse.pipeline.spec as s\n"
                        "s.parse_spec({'spec_version': 1, 'donor': 'd.csv', 'recipient': 'r.csv', 'block': ['y'],"
                        " 'predictors': ['x'], 'method': {'name': 'hotdeck', 'params': {'k': 5}}})")
     assert "surveyfuse" in loaded and not loaded & heavy, loaded & heavy
     assert not loaded_by("import surveyfuse.methods, surveyfuse.cli") & heavy
 
 
+#: what the top level holds besides the sub-packages: the core every layer shares
+TOP_LEVEL = {"__init__", "_version", "errors", "methods", "api", "imputer", "cli", "rng", "datasets", "_bridge"}
+
+
+def test_the_top_level_holds_the_core_only():
+    assert {p.stem for p in PACKAGE.glob("*.py")} == TOP_LEVEL
+    assert {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists()} == {
+        "backends", "constraints", "data", "evaluate", "notebook", "pipeline", "surveys"}
+
+
 def test_the_default_method_is_written_once():
     """Every reader of the default reports the same method, the one surveyfuse.methods declares."""
     from surveyfuse import backends, methods
-    from surveyfuse.bridge import methods as bridge_methods
+    from surveyfuse._bridge import methods as bridge_methods
     from surveyfuse.evaluate import auto, crossval
     from surveyfuse.cli import _parser
 

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .calibrate import DEFAULT_CANDIDATES, CalibratedImputer
-from .data.frames import check_writable_columns
-from .data.io import check_stata_names, format_of, read_table, stata_metadata
-from .errors import SurveyfuseError
-from .evaluate.auto import make_imputer
-from .imputer import Imputer, check_draws, check_seed
+from ..surveys.calibrate import DEFAULT_CANDIDATES, CalibratedImputer
+from ..data.frames import check_writable_columns
+from ..data.io import check_stata_names, format_of, read_table, stata_metadata
+from ..errors import SurveyfuseError
+from ..evaluate.auto import make_imputer
+from ..imputer import Imputer, check_draws, check_seed
 from .memory import check_memory
 from .spec import TaskSpec, load_spec
 from .stream import DEFAULT_CHUNK_ROWS, LongWriter, Partition, read_partition, recipient_partitions
@@ -60,7 +60,7 @@ class RunResult:
     imputer: Imputer | CalibratedImputer
 
     def _repr_html_(self) -> str:
-        from .notebook.views import run_summary_html
+        from ..notebook.views import run_summary_html
 
         return run_summary_html(self.summary)
 
@@ -271,7 +271,7 @@ def output_path(spec: TaskSpec, output: str | Path | None = None) -> Path:
 
 def write_dataset(table: Any, path: Path, draws: int, include: bool = False) -> Path:
     """An in-memory long table as the Parquet dataset folder a streamed run writes (one file per draw)."""
-    from .data.io import to_arrow
+    from ..data.io import to_arrow
 
     writer = LongWriter(path, "parquet", draws, dataset=True, include=include)
     try:
@@ -286,7 +286,7 @@ def read_recipient_predictors(spec: TaskSpec, needed: list[str]) -> "pd.DataFram
     """The recipient columns that become ``needed`` after harmonisation (Parquet reads only those)."""
     import pyarrow.parquet as pq
 
-    from .data.io import READ_FORMATS
+    from ..data.io import READ_FORMATS
 
     rename = ((spec.harmonise or {}).get("recipient") or {}).get("rename", {})
     inverse = {v: k for k, v in rename.items()}
@@ -302,9 +302,9 @@ def _raked_donor(spec: TaskSpec, donor: "pd.DataFrame") -> tuple["pd.DataFrame",
     """Donor with a raked weight column matching the recipient's margins of ``spec.rake``."""
     import numpy as np
 
-    from .data.types import numeric_values
-    from .harmonise import Harmoniser
-    from .raking import rake
+    from ..data.types import numeric_values
+    from ..surveys.harmonise import Harmoniser
+    from ..surveys.raking import rake
 
     cols = list(spec.rake["columns"])
     harmoniser = Harmoniser(spec.harmonise)
@@ -347,9 +347,9 @@ def diagnose_spec(spec: TaskSpec | str | Path, out_dir: str | Path | None = None
 
     import numpy as np
 
-    from .data.types import numeric_values
-    from .diagnostics import WARN_SHARE, diagnose
-    from .harmonise import Harmoniser
+    from ..data.types import numeric_values
+    from ..surveys.diagnostics import WARN_SHARE, diagnose
+    from ..surveys.harmonise import Harmoniser
 
     if not isinstance(spec, TaskSpec):
         spec = load_spec(spec)

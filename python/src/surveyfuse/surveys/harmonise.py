@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .data.types import numeric_values
-from .errors import SurveyfuseError
+from ..data.types import numeric_values
+from ..errors import SurveyfuseError
 
 TRANSFORMS = ("scale", "offset", "top_code", "bottom_code")
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from .errors import SurveyfuseError
+from ..errors import SurveyfuseError
 from .stream import Partition, part_name, read_partition
 
 _MODELS: dict[str, Any] = {}  # per worker process: model digest -> Imputer
@@ -43,7 +43,7 @@ def _client(workers: int | None, scheduler: str | None):
 def _imputer_from(model: bytes):
     key = hashlib.sha256(model).hexdigest()
     if key not in _MODELS:
-        from .imputer import Imputer
+        from ..imputer import Imputer
 
         _MODELS.clear()
         _MODELS[key] = Imputer.load(model)
@@ -120,7 +120,7 @@ def impute_dask_dataframe(imputer: Any, ddf: Any, draws: int = 20, seed: int | N
     """
     import numpy as np
 
-    from .imputer import check_seed
+    from ..imputer import check_seed
 
     seed = check_seed(imputer.random_state if seed is None else seed)
     lengths = ddf.map_partitions(len).compute()

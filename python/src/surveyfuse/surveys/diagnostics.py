@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from sklearn.neighbors import KDTree
 
-from .data.features import FeatureEncoder, Features
+from ..data.features import FeatureEncoder, Features
 
 MAX_CELL_LEVELS = 12
 DEFAULT_K = 5

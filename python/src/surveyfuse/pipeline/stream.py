@@ -9,7 +9,7 @@ The output keeps the documented order (``_imp`` then ``_row``) without holding
 it in memory: each draw streams into its own temporary file, and the files are
 joined at the end, row group by row group. Everything is written in a
 temporary place next to the target and renamed into place at the end (see
-:mod:`surveyfuse.atomic`), so a failed or interrupted run leaves nothing
+:mod:`surveyfuse.data.atomic`), so a failed or interrupted run leaves nothing
 behind, and one killed outright leaves nothing the next run trips over.
 """
 
@@ -23,10 +23,10 @@ from typing import Any, Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .atomic import PendingOutput, check_replaceable, unwritable
-from .data.frames import check_writable_columns
-from .data.io import READ_FORMATS, read_table, to_arrow, write_table
-from .errors import SurveyfuseError
+from ..data.atomic import PendingOutput, check_replaceable, unwritable
+from ..data.frames import check_writable_columns
+from ..data.io import READ_FORMATS, read_table, to_arrow, write_table
+from ..errors import SurveyfuseError
 
 DEFAULT_CHUNK_ROWS = 50_000
 #: with more draws than this, each chunk's draws go to files closed at once (open files are limited)

@@ -1,4 +1,6 @@
-"""The R bridge: tables as raw column buffers, entry points that return plain Python types.
+"""The R package's private entry point: tables as raw column buffers, entry points that return plain Python types.
+
+Not a public API: only r-package/R/python.R calls it, and it changes with the R package.
 
 Why not reticulate's converters: reticulate 1.28 cannot convert numpy 2 arrays
 or pandas frames, and its ``r_to_py`` turns ``NA_character_`` into ``"NA"``, a
@@ -430,8 +432,8 @@ def run_spec(path: str, write: bool = False, draws: Any = None, seed: Any = None
     output without an extension) is written as the CLI writes it, from the same one run.
     """
     from .data.io import check_stata_names, format_of, write_table
-    from .run import _categorical_levels, output_path, run_spec as _run, write_dataset
-    from .spec import load_spec
+    from .pipeline.run import _categorical_levels, output_path, run_spec as _run, write_dataset
+    from .pipeline.spec import load_spec
 
     overrides: dict[str, Any] = {"draws": None if draws is None else _draws(draws), "seed": _int_or_none(seed, "seed"),
                                  "include_original": None if include is None else bool(include)}
@@ -457,7 +459,7 @@ def run_spec(path: str, write: bool = False, draws: Any = None, seed: Any = None
 @_entry
 def spec_info(path: str) -> dict[str, Any]:
     """The parts of a spec the R test runner needs (resolved paths, roles, expectations)."""
-    from .spec import load_spec
+    from .pipeline.spec import load_spec
 
     spec = load_spec(path)
     return {
@@ -536,7 +538,7 @@ def diagnose(donor: dict, recipient: dict, predictors: Any, categorical: Any = N
              recipient_weights: Any = None) -> dict[str, Any]:
     """Common-support diagnostics: numeric and categorical comparison tables, support shares, row flags."""
     from .data.types import numeric_values
-    from .diagnostics import diagnose as _diagnose
+    from .surveys.diagnostics import diagnose as _diagnose
 
     d, r = decode_table(donor), decode_table(recipient)
     wd = numeric_values(d[weights], role="weights") if weights else None

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .data.types import infer_variable, numeric_values
-from .errors import SurveyfuseError
+from ..data.types import infer_variable, numeric_values
+from ..errors import SurveyfuseError
 
 
 def _classes(donor: pd.Series, recipient: pd.Series, wr: np.ndarray, categorical: bool, bins: int) -> tuple[np.ndarray, np.ndarray, list[str]]:

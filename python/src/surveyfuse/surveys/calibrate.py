@@ -28,11 +28,11 @@ import numpy as np
 import pandas as pd
 from scipy.special import logsumexp
 
-from . import rng
-from .constraints import Linear, _evaluate, _linear_values, _Parser, parse_constraint
-from .data.frames import as_pandas, check_columns
-from .data.types import decode_values, numeric_values
-from .errors import SurveyfuseError, check_draws, check_seed
+from .. import rng
+from ..constraints import evaluate_node, linear_values, parse_constraint, parse_expression
+from ..data.frames import as_pandas, check_columns
+from ..data.types import decode_values, numeric_values
+from ..errors import SurveyfuseError, check_draws, check_seed
 
 DEFAULT_CANDIDATES = 5  # candidate pool per row = draws * this
 
@@ -46,8 +46,8 @@ class Target:
 
     def statistic(self, data: dict[str, np.ndarray], n: int) -> np.ndarray:
         if self.kind == "total":
-            return _linear_values(self.node, data, n)
-        holds, known = _evaluate(self.node, data, n)
+            return linear_values(self.node, data, n)
+        holds, known = evaluate_node(self.node, data, n)
         return (holds & known).astype(np.float64)
 
     @property
@@ -67,9 +67,8 @@ def parse_targets(targets: list[dict[str, Any]], block: list[str]) -> list[Targe
         except (TypeError, ValueError):
             raise SurveyfuseError("bad_target", f"target {i}: value must be a number, got {t['value']!r}", target=i) from None
         if kind == "total":
-            parser = _Parser(text)
-            node: Any = parser.expr()
-            if parser.tok.kind != "end" or not isinstance(node, Linear) or node.text is not None:
+            node: Any = parse_expression(text)
+            if node is None:
                 raise SurveyfuseError("bad_target", f"target {i}: '{text}' is not a linear expression of block columns", target=i)
         else:
             node = parse_constraint(text).node
@@ -338,7 +337,7 @@ class CalibratedImputer:
         >>> again.sample(recipient).equals(cal.sample(recipient))
         True
         """
-        from .persistence import save_model
+        from ..data.model_file import save_model
 
         save_model(path, *self._state())
         return str(path)
@@ -355,7 +354,7 @@ class CalibratedImputer:
         >>> type(sf.Imputer.load(cal.to_bytes())).__name__
         'CalibratedImputer'
         """
-        from .persistence import model_bytes
+        from ..data.model_file import model_bytes
 
         return model_bytes(*self._state())
 
@@ -380,6 +379,6 @@ class CalibratedImputer:
         return self
 
     def _repr_html_(self) -> str:
-        from .notebook.views import imputer_html
+        from ..notebook.views import imputer_html
 
         return imputer_html(self)

@@ -22,8 +22,8 @@ from typing import Any
 
 import jsonschema
 
-from .errors import SurveyfuseError
-from .methods import parse_method
+from ..errors import SurveyfuseError
+from ..methods import parse_method
 
 _FIELD_CODES = {"draws": "bad_draws", "seed": "bad_seed", "method": "unknown_method", "format": "unsupported_format"}
 
@@ -58,7 +58,7 @@ class TaskSpec:
     recipient_weights: str | None = None
     tolerance: dict[str, float] | None = None
     strict: bool = False
-    #: the rename / recode / transform rules per side (``{"donor": ..., "recipient": ...}``), for :class:`~surveyfuse.harmonise.Harmoniser`
+    #: the rename / recode / transform rules per side (``{"donor": ..., "recipient": ...}``), for :class:`~surveyfuse.surveys.harmonise.Harmoniser`
     harmonise: dict[str, Any] | None = None
     #: donor weights raked to the recipient's margins: ``{"columns": [...], "bins": 5}`` (the spec's ``harmonise.rake``)
     rake: dict[str, Any] | None = None
