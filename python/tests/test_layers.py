@@ -133,14 +133,42 @@ def test_validating_a_spec_loads_no_data_library():
     assert not loaded_by("import surveyfuse.methods, surveyfuse.cli") & heavy
 
 
-#: what the top level holds besides the sub-packages: the core every layer shares
+#: old import paths (before the sub-packages) -> where the module lives now
+MOVED = {
+    "surveyfuse.harmonise": "surveyfuse.surveys.harmonise", "surveyfuse.raking": "surveyfuse.surveys.raking",
+    "surveyfuse.calibrate": "surveyfuse.surveys.calibrate", "surveyfuse.diagnostics": "surveyfuse.surveys.diagnostics",
+    "surveyfuse.spec": "surveyfuse.pipeline.spec", "surveyfuse.run": "surveyfuse.pipeline.run",
+    "surveyfuse.stream": "surveyfuse.pipeline.stream", "surveyfuse.distributed": "surveyfuse.pipeline.distributed",
+    "surveyfuse.bridge": "surveyfuse._bridge",
+}
+#: what the top level holds besides the sub-packages and those old paths: the core every layer shares
 TOP_LEVEL = {"__init__", "_version", "errors", "methods", "api", "imputer", "cli", "rng", "datasets", "_bridge"}
 
 
-def test_the_top_level_holds_the_core_only():
-    assert {p.stem for p in PACKAGE.glob("*.py")} == TOP_LEVEL
+def test_the_top_level_holds_the_core_and_the_old_paths_only():
+    top = {p.stem for p in PACKAGE.glob("*.py")}
+    assert top == TOP_LEVEL | {m.rpartition(".")[2] for m in MOVED}
     assert {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists()} == {
         "backends", "constraints", "data", "evaluate", "notebook", "pipeline", "surveys"}
+
+
+def test_old_import_paths_are_the_moved_modules():
+    """A script written against the flat layout (``from surveyfuse.run import run_spec``) gets the same objects."""
+    script = f"""
+import importlib, json
+moved = {MOVED!r}
+same = {{old: importlib.import_module(old) is importlib.import_module(new) for old, new in moved.items()}}
+from surveyfuse.run import run_spec
+from surveyfuse.pipeline.run import run_spec as new_run_spec
+from surveyfuse.harmonise import Harmoniser
+import surveyfuse
+same["names"] = run_spec is new_run_spec and Harmoniser is surveyfuse.Harmoniser
+print(json.dumps(same))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found == {**{old: True for old in MOVED}, "names": True}
 
 
 def test_the_default_method_is_written_once():

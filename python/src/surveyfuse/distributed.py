@@ -1,0 +1,6 @@
+"""Old import path of :mod:`surveyfuse.pipeline.distributed` (moved after 0.1.0): existing scripts keep working."""
+import sys
+
+from .pipeline import distributed as _moved
+
+sys.modules[__name__] = _moved
