@@ -131,8 +131,8 @@ def tilted_choice(G: np.ndarray, lam: np.ndarray, u: np.ndarray) -> np.ndarray:
     logits = G @ lam
     p = np.exp(logits - logsumexp(logits, axis=1, keepdims=True))
     cdf = np.cumsum(p, axis=1)
-    cdf[:, -1] = 1.0
-    return np.stack([np.minimum((cdf <= u_d[:, None]).sum(axis=1), G.shape[1] - 1) for u_d in u])
+    cdf[:, -1] = 1.0  # p is a distribution: its rounding does not move the last candidate's share
+    return rng.inverse_cdf(cdf, u)
 
 
 class CalibratedImputer:

@@ -72,8 +72,7 @@ Noise = Callable[[str, int, int], torch.Tensor]
 
 def sample_categorical(logits: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     """One-hot draws by inverse CDF from uniforms ``u`` (one per row)."""
-    cdf = torch.cumsum(torch.softmax(logits, dim=-1), dim=-1)
-    idx = (cdf < u[:, None]).sum(dim=-1).clamp(max=logits.shape[-1] - 1)
+    idx = rng.inverse_cdf(torch.cumsum(torch.softmax(logits, dim=-1), dim=-1), u)
     return torch.nn.functional.one_hot(idx, logits.shape[-1]).to(logits.dtype)
 
 
