@@ -219,7 +219,6 @@ class ForestSampler(Backend):
         "holdout_fraction": 0.2,
         "n_jobs": -1,
     }
-    copies_donor_rows = True
     proper_mi = "native"
 
     def check_params(self) -> None:

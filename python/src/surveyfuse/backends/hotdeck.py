@@ -60,7 +60,6 @@ class HotDeck(Backend):
     name = "hotdeck"
     default_params = {"k": 10, "classes": [], "levels": "match+ratio", "level_bandwidth": 0.3, "level_max_factor": 8.0,
                       "level_deadzone": 0.25, "level_factor": "linked", "level_columns": None, "mi": "bootstrap"}
-    copies_donor_rows = True
     proper_mi = "native"
 
     def check_params(self) -> None:

@@ -141,7 +141,6 @@ class DeepBackend(Backend):
         Fits for ``mi="refit"``; use at least as many as ``draws``.
     """
 
-    copies_donor_rows = False
     proper_mi = "refit"
     method_params: ClassVar[dict[str, Any]] = {}
     #: large-donor values of the "auto" settings, adapted to the donor size by :func:`.defaults.resolve`
