@@ -106,7 +106,7 @@ def test_sdist_builds_and_installs_outside_the_checkout(dist, workdir, tmp_path)
     _run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index", "--quiet",
           "--target", str(target), str(dist / f"surveyfuse-{VERSION}.tar.gz")], workdir)
     env = {**_env(), "PYTHONPATH": str(target)}
-    out = _run([sys.executable, "-c", "import surveyfuse, surveyfuse.spec as s; print(surveyfuse.__file__); "
+    out = _run([sys.executable, "-c", "import surveyfuse, surveyfuse.pipeline.spec as s; print(surveyfuse.__file__); "
                 "print(len(s.task_schema()['properties']))"], workdir, env=env)
     path, fields = out.split()
     assert Path(path).is_relative_to(target) and int(fields) > 10  # the schema ships as a file, not a link

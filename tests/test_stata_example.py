@@ -15,8 +15,8 @@ from pathlib import Path
 import pandas as pd
 import pyreadstat
 
-from surveyfuse.run import run_spec
-from surveyfuse.spec import load_spec
+from surveyfuse.pipeline.run import run_spec
+from surveyfuse.pipeline.spec import load_spec
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "stata"
 

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "python" / "src"))
 
 from surveyfuse import run_spec  # noqa: E402
-from surveyfuse.spec import parse_spec  # noqa: E402
+from surveyfuse.pipeline.spec import parse_spec  # noqa: E402
 
 WAGES = ["e00200", "e00200p", "e00200s"]
 IDENTITY = "e00200 == e00200p + e00200s"

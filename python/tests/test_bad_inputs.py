@@ -14,7 +14,7 @@ import pytest
 
 from surveyfuse import Imputer, SurveyfuseError
 from surveyfuse.data.io import write_table
-from surveyfuse.memory import check_memory
+from surveyfuse.pipeline.memory import check_memory
 
 
 @pytest.fixture()

@@ -60,15 +60,26 @@ def test_parts_summary_gives_shares_of_the_reference_and_ratios_part_by_part():
     assert forest == "| wages | forest | 0.25 / 0.500 | 0.25 / 1.000 | 0.50 / 1.100 |"
 
 
-def test_benchmark_runs_end_to_end_on_a_small_split(capsys):
+def test_benchmark_tables_print_their_draws_scores_and_rank_the_forest_above_blind_draws(capsys):
+    """End to end on a small split: each seed's table holds the score of that seed's draws (the
+    predictor-blind row recomputed here from the same split), the forest beats draws that ignore the
+    predictors, and the forest's draws keep the wage identities that blind draws break."""
     bench_forest.main(["--donors", "600", "--recipients", "200", "--draws", "4", "--tasks", "wages",
                        "--methods", "forest,marginal", "--seeds", "0,1"])
     out = capsys.readouterr().out
     assert "### summary over seeds 0,1" in out
-    rows = [line for line in out.splitlines() if line.startswith("| wages | forest")]
-    assert len(rows) == 2  # one table per seed
-    energy = [float(line.split("|")[3]) for line in rows]
-    assert all(0 < e < 5 for e in energy)
+    tables = {int(part.split("\n", 1)[0]): part for part in out.split("### seed ")[1:]}
+    assert sorted(tables) == [0, 1]
+    task = bench_forest.TASKS["wages"]
+    for seed, text in tables.items():
+        cells = {line.split("|")[2].strip(): line.split("|") for line in text.splitlines() if line.startswith("| wages |")}
+        energy = {m: float(row[3]) for m, row in cells.items()}
+        violations = {m: float(row[9]) for m, row in cells.items()}
+        donor, recipient = bench_forest.split(600, 200, seed)
+        D, _ = bench_forest.run_marginal(task, donor, recipient, 4, seed)
+        assert energy["marginal"] == pytest.approx(bench_forest.score(task, D, donor, recipient, 0.0)["energy"], abs=5e-5)
+        assert energy["forest"] < 0.97 * energy["marginal"], (seed, energy)
+        assert violations["forest"] == 0.0 < violations["marginal"], (seed, violations)
 
 
 def test_params_reach_the_surveyfuse_method(tmp_path):

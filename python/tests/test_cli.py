@@ -109,7 +109,7 @@ def _hotdeck_spec(tmp_path: Path, recipient: Path, **extra) -> Path:
 
 
 def test_run_failing_on_its_second_chunk_keeps_existing_output_and_leaves_nothing(tmp_path, capsys, monkeypatch):
-    from surveyfuse.stream import LongWriter
+    from surveyfuse.pipeline.stream import LongWriter
 
     row = _recipient_failing_in_its_second_file(tmp_path / "recipient")
     out_dir = tmp_path / "out"
@@ -165,7 +165,7 @@ def test_run_killed_mid_write_leaves_no_output_and_nothing_a_rerun_trips_over(si
 
 
 def test_a_running_writers_temporaries_are_not_swept(tmp_path):
-    from surveyfuse.atomic import PendingOutput, sweep
+    from surveyfuse.data.atomic import PendingOutput, sweep
 
     target = tmp_path / "imputed.parquet"
     live = PendingOutput(target, directory=True, scratch=True)  # held (locked) by this process
@@ -199,7 +199,7 @@ def test_output_that_cannot_grow_is_a_coded_error_with_nothing_left(tmp_path):
 
 
 def test_every_optional_field_may_be_null(tmp_path, capsys):
-    from surveyfuse.spec import task_schema
+    from surveyfuse.pipeline.spec import task_schema
 
     schema = task_schema()
     base = json.loads(_hotdeck_spec(tmp_path, SPECS / "data" / "tiny_recipient.csv").read_text())

@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 
 from surveyfuse import CalibratedImputer, Imputer, SurveyfuseError, run_spec
-from surveyfuse.diagnostics import diagnose
-from surveyfuse.harmonise import Harmoniser
-from surveyfuse.raking import rake
-from surveyfuse.run import diagnose_spec
+from surveyfuse.surveys.diagnostics import diagnose
+from surveyfuse.surveys.harmonise import Harmoniser
+from surveyfuse.surveys.raking import rake
+from surveyfuse.pipeline.run import diagnose_spec
 
 from conftest import REPO
 
@@ -193,7 +193,7 @@ def test_run_spec_leaves_the_callers_spec_as_it_was(tmp_path):
 
 def test_the_spec_keeps_harmonise_rules_and_raking_apart(tmp_path):
     """One JSON section (as before), two fields: the rules the Harmoniser applies, and the raking settings."""
-    from surveyfuse.spec import parse_spec
+    from surveyfuse.pipeline.spec import parse_spec
 
     base = {"spec_version": 1, "donor": "d.csv", "recipient": "r.csv", "block": ["y"], "predictors": ["x"]}
     rules = {"recipient": {"rename": {"x_r": "x"}}}

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from sklearn.ensemble import RandomForestRegressor
 
-from surveyfuse.backends import DEFAULT_METHOD, make_backend
+from surveyfuse.backends import make_backend
 from surveyfuse.backends._trees import apply_trees, trees_to_arrays
 from surveyfuse.errors import SurveyfuseError
 from surveyfuse.imputer import Imputer
@@ -34,8 +34,20 @@ def fit_mixed(method: str = "forest", n: int = 1500, **params):
     return imp.fit(frame), frame
 
 
-def test_forest_is_the_default_method():
-    assert DEFAULT_METHOD == "forest"
+def test_an_imputer_without_a_method_fits_the_forest_sampler():
+    """The default is what an Imputer given no method does, not only what a constant says."""
+    frame = mixed_frame(600)
+    recipient = mixed_frame(80, seed=9)[["x", "region"]]
+    fitted = {}
+    for label, method in (("default", None), ("forest", "forest")):
+        imp = Imputer(["zi", "signed"], ["x", "region"], method=method, params=FAST, weights="w", random_state=3)
+        fitted[label] = imp.fit(frame)
+    default, forest = fitted["default"], fitted["forest"]
+    assert default.method_ == "forest" and type(default.backend_) is type(forest.backend_)
+    assert type(default.backend_).__name__ == "ForestSampler"
+    pd.testing.assert_frame_equal(default.sample(recipient, draws=3, seed=5), forest.sample(recipient, draws=3, seed=5))
+    hotdeck = Imputer(["zi", "signed"], ["x", "region"], method="hotdeck", weights="w", random_state=3).fit(frame)
+    assert not hotdeck.sample(recipient, draws=3, seed=5).equals(default.sample(recipient, draws=3, seed=5))
 
 
 def test_numpy_apply_matches_sklearn():

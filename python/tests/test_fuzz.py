@@ -34,7 +34,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from surveyfuse import ConstraintSet, SurveyfuseError
-from surveyfuse.atomic import TEMP_MARK
+from surveyfuse.data.atomic import TEMP_MARK
 from surveyfuse.cli import main
 from surveyfuse.errors import ERROR_CODES
 

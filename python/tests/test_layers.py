@@ -82,7 +82,7 @@ def test_the_cycle_finder_finds_a_cycle():
 
 def test_the_graph_sees_relative_and_function_level_imports():
     graph = import_graph()
-    assert "surveyfuse.methods" in graph["surveyfuse.spec"]  # from .methods import ...
+    assert "surveyfuse.methods" in graph["surveyfuse.pipeline.spec"]  # from ..methods import ...
     assert "surveyfuse.imputer" in graph["surveyfuse.evaluate.crossval"]  # inside evaluate_methods
     assert "surveyfuse.rng" in graph["surveyfuse.imputer"]  # from . import rng
 
@@ -126,17 +126,55 @@ def loaded_by(code: str) -> set[str]:
 
 def test_validating_a_spec_loads_no_data_library():
     heavy = {"pandas", "scipy", "sklearn", "numpy", "pyarrow", "torch"}
-    loaded = loaded_by("import surveyfuse.spec as s\n"
+    loaded = loaded_by("import surveyfuse.pipeline.spec as s\n"
                        "s.parse_spec({'spec_version': 1, 'donor': 'd.csv', 'recipient': 'r.csv', 'block': ['y'],"
                        " 'predictors': ['x'], 'method': {'name': 'hotdeck', 'params': {'k': 5}}})")
     assert "surveyfuse" in loaded and not loaded & heavy, loaded & heavy
     assert not loaded_by("import surveyfuse.methods, surveyfuse.cli") & heavy
 
 
+#: old import paths (before the sub-packages) -> where the module lives now
+MOVED = {
+    "surveyfuse.harmonise": "surveyfuse.surveys.harmonise", "surveyfuse.raking": "surveyfuse.surveys.raking",
+    "surveyfuse.calibrate": "surveyfuse.surveys.calibrate", "surveyfuse.diagnostics": "surveyfuse.surveys.diagnostics",
+    "surveyfuse.spec": "surveyfuse.pipeline.spec", "surveyfuse.run": "surveyfuse.pipeline.run",
+    "surveyfuse.stream": "surveyfuse.pipeline.stream", "surveyfuse.distributed": "surveyfuse.pipeline.distributed",
+    "surveyfuse.bridge": "surveyfuse._bridge",
+}
+#: what the top level holds besides the sub-packages and those old paths: the core every layer shares
+TOP_LEVEL = {"__init__", "_version", "errors", "methods", "api", "imputer", "cli", "rng", "datasets", "_bridge"}
+
+
+def test_the_top_level_holds_the_core_and_the_old_paths_only():
+    top = {p.stem for p in PACKAGE.glob("*.py")}
+    assert top == TOP_LEVEL | {m.rpartition(".")[2] for m in MOVED}
+    assert {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists()} == {
+        "backends", "constraints", "data", "evaluate", "notebook", "pipeline", "surveys"}
+
+
+def test_old_import_paths_are_the_moved_modules():
+    """A script written against the flat layout (``from surveyfuse.run import run_spec``) gets the same objects."""
+    script = f"""
+import importlib, json
+moved = {MOVED!r}
+same = {{old: importlib.import_module(old) is importlib.import_module(new) for old, new in moved.items()}}
+from surveyfuse.run import run_spec
+from surveyfuse.pipeline.run import run_spec as new_run_spec
+from surveyfuse.harmonise import Harmoniser
+import surveyfuse
+same["names"] = run_spec is new_run_spec and Harmoniser is surveyfuse.Harmoniser
+print(json.dumps(same))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found == {**{old: True for old in MOVED}, "names": True}
+
+
 def test_the_default_method_is_written_once():
     """Every reader of the default reports the same method, the one surveyfuse.methods declares."""
     from surveyfuse import backends, methods
-    from surveyfuse.bridge import methods as bridge_methods
+    from surveyfuse._bridge import methods as bridge_methods
     from surveyfuse.evaluate import auto, crossval
     from surveyfuse.cli import _parser
 

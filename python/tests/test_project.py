@@ -6,7 +6,7 @@ import json
 import re
 
 import surveyfuse
-from surveyfuse.spec import task_schema
+from surveyfuse.pipeline.spec import task_schema
 
 from conftest import REPO, SPECS
 

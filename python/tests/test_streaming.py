@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from surveyfuse import run_spec
-from surveyfuse.stream import recipient_partitions
+from surveyfuse.pipeline.stream import recipient_partitions
 
 from conftest import DATA
 
@@ -82,7 +82,7 @@ def test_dask_local_cluster_equals_local_run(spec_with_partitioned_recipient, tm
 def test_dask_dataframe_api_matches_local(tmp_path):
     dd = pytest.importorskip("dask.dataframe")
     from surveyfuse import Imputer
-    from surveyfuse.distributed import impute_dask_dataframe
+    from surveyfuse.pipeline.distributed import impute_dask_dataframe
 
     donor = pd.read_parquet(DATA / "cps_donor.parquet").iloc[:2000]
     recip = pd.read_parquet(DATA / "cps_recipient.parquet").iloc[:400]
@@ -96,7 +96,7 @@ def test_dask_dataframe_api_matches_local(tmp_path):
 def test_failed_chunked_run_leaves_nothing(spec_with_partitioned_recipient, tmp_path, monkeypatch):
     """A run that has written chunks and then fails (bad data in a later recipient file) leaves nothing."""
     from surveyfuse import SurveyfuseError
-    from surveyfuse.stream import LongWriter
+    from surveyfuse.pipeline.stream import LongWriter
 
     spec, _, recip = spec_with_partitioned_recipient
     bad = recip.iloc[:50].reset_index(drop=True).astype({"XTOT": "str"})

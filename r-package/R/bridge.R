@@ -1,6 +1,6 @@
 # The columnar bridge: a data frame crosses to Python as raw little-endian
 # buffers plus a JSON description (names, types, factor levels), never through
-# reticulate's data-frame converters (see python/src/surveyfuse/bridge.py for
+# reticulate's data-frame converters (see python/src/surveyfuse/_bridge.py for
 # the wire format). Missing values travel as R's own NA bit patterns for
 # numbers, logicals and factor codes, and as a one-byte-per-row mask for text.
 

@@ -1,6 +1,6 @@
 # Finding and starting the Python core, lazily: nothing happens at load time.
 # The first function that needs Python calls sf_bridge(), which picks the
-# interpreter, starts it and imports surveyfuse.bridge once per session.
+# interpreter, starts it and imports surveyfuse._bridge (its private entry point) once per session.
 # Python is found by SURVEYFUSE_PYTHON, else in the environment that
 # install_surveyfuse() made; nothing about a checkout is recorded at install.
 
@@ -162,7 +162,7 @@ sf_python_missing <- function(problem, call = rlang::caller_env()) {
   )
 }
 
-# The imported surveyfuse.bridge module (started on first use).
+# The imported surveyfuse._bridge module (started on first use).
 sf_bridge <- function(call = rlang::caller_env()) {
   if (!is.null(.sf$bridge)) return(.sf$bridge)
   python <- fuse_python()
@@ -188,7 +188,7 @@ sf_bridge <- function(call = rlang::caller_env()) {
     if (!isTRUE(ok)) sf_python_missing(paste0("Python '", python, "' could not be started: ", ok), call = call)
   }
   bridge <- tryCatch(
-    reticulate::import("surveyfuse.bridge", convert = TRUE),
+    reticulate::import("surveyfuse._bridge", convert = TRUE),
     error = function(e) {
       sf_python_missing(paste0("Python '", python, "' could not import the surveyfuse core: ",
                                conditionMessage(e)), call = call)

@@ -158,7 +158,7 @@ def _show_warning(message: Any, category: Any, filename: str, lineno: int, file:
 
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "run":
-        from .run import run_spec
+        from .pipeline.run import run_spec
 
         overrides: dict[str, Any] = {"draws": args.draws, "seed": args.seed, "include_original": args.include_original,
                                      "strict": True if args.strict else None}
@@ -178,7 +178,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(format_summary(result.summary))
         return 0
     if args.command == "diagnose":
-        from .run import diagnose_spec
+        from .pipeline.run import diagnose_spec
 
         result = diagnose_spec(args.spec, out_dir=args.out)
         print(json.dumps(result.to_dict(), indent=1, default=float) if args.json else result.to_text())
@@ -196,7 +196,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(f"wrote {', '.join(paths.values())}")
         return 0
     if args.command == "validate":
-        from .spec import load_spec
+        from .pipeline.spec import load_spec
 
         spec = load_spec(args.spec)
         print(f"ok: spec '{args.spec}' is valid ({len(spec.block)} block variables, {len(spec.predictors)} predictors)")

@@ -25,11 +25,11 @@ from .data.coding import check_predictor_coding
 from .data.frames import as_pandas, check_cell_columns, check_columns, long_output
 from .data.types import Variable, decode_values, encode_discrete, infer_variable, numeric_values
 from .errors import SurveyfuseError, SurveyfuseWarning, check_draws, check_seed, row_label
-from .diagnostics import SupportModel
-from .harmonise import Harmoniser
-from .memory import check_memory
+from .surveys.diagnostics import SupportModel
+from .surveys.harmonise import Harmoniser
+from .pipeline.memory import check_memory
 from .methods import META_METHODS, parse_method
-from .persistence import load_model, model_bytes, prefixed, save_model, unprefixed
+from .data.model_file import load_model, model_bytes, prefixed, save_model, unprefixed
 
 #: how often a (row, draw) that breaks a constraint is drawn again before repair
 MAX_REDRAWS = 10
@@ -69,11 +69,11 @@ class Imputer(BaseEstimator):
         weights keep their meaning: every row's chance is equal.
     harmonise : dict, optional
         Rules mapping each survey's columns onto the shared predictor names
-        (see :mod:`surveyfuse.harmonise`); the recipient's own columns are
+        (see :mod:`surveyfuse.surveys.harmonise`); the recipient's own columns are
         what the output carries.
     flag_off_support : bool
         Add a column ``_off_support`` marking recipient rows outside the
-        donor's support (see :mod:`surveyfuse.diagnostics`).
+        donor's support (see :mod:`surveyfuse.surveys.diagnostics`).
     tolerance : dict, optional
         ``{"abs": ..., "rel": ...}``: how far the two sides of a constraint
         may differ and still hold (default ``abs=1e-6``, ``rel=1e-5`` of the
@@ -409,7 +409,7 @@ class Imputer(BaseEstimator):
 
     def _sample(self, recipient: Any, draws: int | None, seed: int | None, row_offset: int, include: bool,
                 tilt: Any = None) -> Any:
-        """:meth:`sample`, drawing through ``tilt`` (a :class:`~surveyfuse.calibrate.CalibratedImputer`) when given."""
+        """:meth:`sample`, drawing through ``tilt`` (a :class:`~surveyfuse.surveys.calibrate.CalibratedImputer`) when given."""
         self._check_fitted()
         t0 = time.perf_counter()
         draws = check_draws(20 if draws is None else draws)  # None: the default, as everywhere else
@@ -456,7 +456,7 @@ class Imputer(BaseEstimator):
         ``frame`` holds the predictors, ``rows`` the global row numbers.
         Returns each block column (length ``draws * len(frame)``, draw-major)
         and the sample report. ``tilt`` (a
-        :class:`~surveyfuse.calibrate.CalibratedImputer`) chooses the draws
+        :class:`~surveyfuse.surveys.calibrate.CalibratedImputer`) chooses the draws
         among candidates instead.
 
         Examples
@@ -548,7 +548,7 @@ class Imputer(BaseEstimator):
         """Write a model file: a JSON manifest plus numeric arrays, no pickle.
 
         Any surveyfuse (Python, R or the CLI) loads it with :meth:`load`; see
-        :mod:`surveyfuse.persistence`. Returns the path.
+        :mod:`surveyfuse.data.model_file`. Returns the path.
 
         Examples
         --------
@@ -615,7 +615,7 @@ class Imputer(BaseEstimator):
 
         Nothing is unpickled: a file that is not a surveyfuse model raises
         ``SurveyfuseError("model_unrecognised")``. A calibrated model's file
-        loads as its :class:`~surveyfuse.calibrate.CalibratedImputer`.
+        loads as its :class:`~surveyfuse.surveys.calibrate.CalibratedImputer`.
 
         Examples
         --------
@@ -646,7 +646,7 @@ class Imputer(BaseEstimator):
             self.fit_report_ = meta["fit_report"]
             self.backend_ = backend_from_state(self.method_, manifest["backend"], unprefixed(arrays, "backend"))
             if cal is not None:
-                from .calibrate import CalibratedImputer
+                from .surveys.calibrate import CalibratedImputer
 
                 return CalibratedImputer._from_state(self, cal, arrays["calibration/lambda"])
         except SurveyfuseError:

@@ -77,3 +77,54 @@ def bayesian_bootstrap(seed: int, resample: int, rows: np.ndarray) -> np.ndarray
     u = uniforms(derive_seed(seed, BOOTSTRAP_STREAM, int(resample)), np.asarray(rows), 1)[0, :, 0]
     return -np.log(u)
 
+
+def inverse_cdf(cumulative, u, start=None, stop=None):
+    """Weighted choice by inverse CDF: for each uniform, the first item whose running total exceeds ``u`` x total.
+
+    Every sampler that picks an item with probability proportional to a
+    weight goes through here (a donor in a forest leaf or a hot-deck pool, a
+    class of a forest's predicted distribution, a calibration candidate, a
+    category of a generative model's softmax, a predictor-blind donor), so they
+    share one tie rule: the target ``u * total`` picks the first item whose
+    running total is strictly greater. An item of zero weight is never picked,
+    and a target that rounding puts at or past the total picks the last item.
+    The uniforms come from the caller (:func:`uniforms`, keyed by row and
+    draw, wherever a draw must not depend on the other rows).
+
+    Parameters
+    ----------
+    cumulative : array (..., k), numpy or torch
+        Running totals of nonnegative weights along the last axis.
+    u : array of uniforms in (0, 1)
+        Shaped ``cumulative.shape[:-1]``, or with leading draw axes in front
+        (numpy; a 1-D ``cumulative`` takes any shape).
+    start, stop : integer arrays shaped like ``u``, optional
+        With a 1-D ``cumulative``: each uniform picks among items
+        ``[start, stop)`` (non-empty), such as the donors of one forest leaf.
+
+    Returns
+    -------
+    Indices into the last axis of ``cumulative``, shaped like ``u``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from surveyfuse.rng import inverse_cdf
+    >>> cum = np.cumsum([1.0, 0.0, 3.0])  # weights 1, 0, 3
+    >>> inverse_cdf(cum, np.array([0.1, 0.25, 0.3, 0.99])).tolist()  # item 1 has no weight: never picked
+    [0, 2, 2, 2]
+    >>> inverse_cdf(cum, np.array([0.5]), start=np.array([1]), stop=np.array([3])).tolist()
+    [2]
+    """
+    if isinstance(cumulative, np.ndarray):
+        u = np.asarray(u)
+        if cumulative.ndim == 1:
+            lo = 0 if start is None else start
+            hi = len(cumulative) if stop is None else stop
+            base = 0.0 if start is None else np.where(start > 0, cumulative[np.maximum(start - 1, 0)], 0.0)
+            target = base + u * (cumulative[hi - 1] - base)
+            return np.clip(np.searchsorted(cumulative, target, side="right"), lo, hi - 1)
+        if u.ndim > cumulative.ndim - 1:  # leading draw axes: one draw at a time keeps memory at one draw's
+            return np.stack([inverse_cdf(cumulative, u_d) for u_d in u])
+    target = u[..., None] * cumulative[..., -1:]
+    return (cumulative <= target).sum(-1).clip(max=cumulative.shape[-1] - 1)

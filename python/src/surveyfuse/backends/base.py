@@ -49,9 +49,6 @@ class Backend(abc.ABC):
 
     name: ClassVar[str]
     default_params: ClassVar[dict[str, Any]] = {}
-    #: True when every draw is a real donor record, its amounts at most rescaled by one positive factor per
-    #: group of constraint-linked variables (identities that hold in the donor hold by construction)
-    copies_donor_rows: ClassVar[bool] = False
     #: how the backend makes imputations proper, each from the model under its own resample of the donor
     #: (see :mod:`surveyfuse.backends.resampling`): ``"native"`` (its own way, e.g. re-weighted donors or
     #: tree groups; keyed by (seed, imputation, donor row)), ``"refit"`` (the generic fallback: with

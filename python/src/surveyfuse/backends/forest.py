@@ -111,7 +111,6 @@ class LeafSampler:
         self.leaf_start = leaf_start
         self.leaf_end = leaf_end
         self.cum = np.cumsum(weights[order])
-        self.cum_before = np.concatenate([[0.0], self.cum])
 
     @classmethod
     def build(cls, donor_leaves: np.ndarray, n_nodes: int, weights: np.ndarray) -> "LeafSampler":
@@ -139,11 +138,7 @@ class LeafSampler:
         first, stop = trees or (0, T)
         tree = first + np.minimum((u[..., 0] * (stop - first)).astype(np.int64), stop - first - 1)
         leaf = leaves[np.arange(n)[None, :], tree]
-        s, e = self.leaf_start[leaf], self.leaf_end[leaf]
-        base = self.cum_before[s]
-        target = base + u[..., 1] * (self.cum_before[e] - base)
-        pos = np.searchsorted(self.cum, target, side="right")
-        pos = np.clip(pos, s, e - 1)
+        pos = rng.inverse_cdf(self.cum, u[..., 1], self.leaf_start[leaf], self.leaf_end[leaf])
         return self.order[pos].astype(np.int64)
 
 
@@ -224,7 +219,6 @@ class ForestSampler(Backend):
         "holdout_fraction": 0.2,
         "n_jobs": -1,
     }
-    copies_donor_rows = True
     proper_mi = "native"
 
     def check_params(self) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from sklearn.neighbors import NearestNeighbors
 
+from .. import rng
 from ..data.features import Features
 from .base import Backend, FitContext
 from .levels import LevelModel, check_level_params, document_level_params, level_model
@@ -59,7 +60,6 @@ class HotDeck(Backend):
     name = "hotdeck"
     default_params = {"k": 10, "classes": [], "levels": "match+ratio", "level_bandwidth": 0.3, "level_max_factor": 8.0,
                       "level_deadzone": 0.25, "level_factor": "linked", "level_columns": None, "mi": "bootstrap"}
-    copies_donor_rows = True
     proper_mi = "native"
 
     def check_params(self) -> None:
@@ -138,7 +138,7 @@ class HotDeck(Backend):
             cum = np.cumsum(weights[pools] * in_pool, axis=1)
 
             def propose(a: int) -> np.ndarray:
-                choice = (cum <= (proposals(a)[d, :, 0] * cum[:, -1])[:, None]).sum(axis=1)
+                choice = rng.inverse_cdf(cum, proposals(a)[d, :, 0])
                 return pools[np.arange(n), np.minimum(choice, pool_size - 1)]
 
             donors = self.resampler_.choose(X, key, propose, lambda a: accepts(a)[d, :, 0])

@@ -195,10 +195,7 @@ class QuantileForestChain(Backend):
         """Draws (m, rows) for uniforms u (m, rows): a random quantile or a class."""
         if self.discrete_[j]:
             proba = model.predict_proba(features)
-            cum = np.cumsum(proba, axis=1)
-            cum /= cum[:, -1:]
-            pick = (cum[None, :, :] < u[:, :, None]).sum(axis=2)
-            return model.classes_[np.minimum(pick, len(model.classes_) - 1)].astype(np.float64)
+            return model.classes_[rng.inverse_cdf(np.cumsum(proba, axis=1), u)].astype(np.float64)
         # microimpute's grid: G levels spread over (0, 1), a uniform rounded onto it
         G = self.params["quantile_grid"]
         grid = list(np.linspace(1.0 / (G + 1), 1.0 - 1.0 / (G + 1), G))

@@ -181,7 +181,6 @@ class Resampled(Backend):
         from ..methods import backend_class
 
         self.member_class = backend_class(self.params["method"])
-        self.copies_donor_rows = self.member_class.copies_donor_rows
 
     def check_params(self) -> None:
         r = self.params["resamples"]

@@ -1,7 +1,7 @@
 """Read and write tables: Parquet, CSV, Feather, Stata ``.dta``.
 
 Writes go to a temporary file in the target folder and are renamed into place
-(:mod:`surveyfuse.atomic`), so a failed run never leaves a half-written output.
+(:mod:`surveyfuse.data.atomic`), so a failed run never leaves a half-written output.
 
 Stata files go through ReadStat (``pyreadstat``), the library R's ``haven``
 uses, and keep what Stata users put in them, both ways:
@@ -130,7 +130,7 @@ def write_table(data: Any, path: str | os.PathLike, fmt: str | None = None, cate
     labelled integers, ``metadata`` adds Stata labels and formats (see the
     module doc); other formats ignore both.
     """
-    from ..atomic import PendingOutput, unwritable
+    from .atomic import PendingOutput, unwritable
     from .frames import check_writable_columns
 
     path = Path(path)

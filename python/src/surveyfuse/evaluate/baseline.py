@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .. import rng
+
 #: below this energy skill, the report warns that the predictors say little about the block
 LOW_SKILL = 0.05
 
@@ -28,9 +30,7 @@ LOW_SKILL = 0.05
 def predictor_blind_rows(weights: Any, n_donors: int, n: int, draws: int, seed: int) -> np.ndarray:
     """Donor row numbers ``(draws, n)``, each picked with probability proportional to its weight."""
     w = np.ones(n_donors) if weights is None else np.asarray(weights, dtype=np.float64)
-    cum = np.cumsum(w)
-    u = np.random.default_rng(seed).random((draws, n))
-    return np.minimum(np.searchsorted(cum, u * cum[-1], side="right"), n_donors - 1)
+    return rng.inverse_cdf(np.cumsum(w), np.random.default_rng(seed).random((draws, n)))
 
 
 def predictor_blind_draws(donor_block: pd.DataFrame, weights: Any, n: int, draws: int, seed: int

@@ -544,9 +544,9 @@ def evaluate_spec(spec: Any, methods: Any = None, *, folds: int = 5, draws: int 
                   max_rows: int | None = None, keep_examples: bool = False) -> Evaluation:
     """:func:`evaluate_methods` on a task spec's donor (after its donor-side harmonise rules)."""
     from ..data.io import read_table
-    from ..harmonise import Harmoniser
+    from ..surveys.harmonise import Harmoniser
     from ..imputer import check_draws
-    from ..spec import TaskSpec, load_spec
+    from ..pipeline.spec import TaskSpec, load_spec
 
     if not isinstance(spec, TaskSpec):
         spec = load_spec(spec)

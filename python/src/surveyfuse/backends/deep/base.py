@@ -72,8 +72,7 @@ Noise = Callable[[str, int, int], torch.Tensor]
 
 def sample_categorical(logits: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     """One-hot draws by inverse CDF from uniforms ``u`` (one per row)."""
-    cdf = torch.cumsum(torch.softmax(logits, dim=-1), dim=-1)
-    idx = (cdf < u[:, None]).sum(dim=-1).clamp(max=logits.shape[-1] - 1)
+    idx = rng.inverse_cdf(torch.cumsum(torch.softmax(logits, dim=-1), dim=-1), u)
     return torch.nn.functional.one_hot(idx, logits.shape[-1]).to(logits.dtype)
 
 
@@ -142,7 +141,6 @@ class DeepBackend(Backend):
         Fits for ``mi="refit"``; use at least as many as ``draws``.
     """
 
-    copies_donor_rows = False
     proper_mi = "refit"
     method_params: ClassVar[dict[str, Any]] = {}
     #: large-donor values of the "auto" settings, adapted to the donor size by :func:`.defaults.resolve`

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from ...constraints import Compare, ConstraintSet, _evaluate
+from ...constraints import Compare, ConstraintSet, evaluate_node
 from ...data.features import Features
 from ...data.types import Kind, Variable
 from .encoding import ColumnSpec
@@ -276,7 +276,7 @@ class ConstraintLayer:
             late: list[tuple[int, np.ndarray]] = []
             for g in self.gates:
                 node = ConstraintSet([g.text]).constraints[0].node
-                value, known = _evaluate(node.left, data, len(Y))
+                value, known = evaluate_node(node.left, data, len(Y))
                 hit = value & known & (Y[:, g.target] != 0)
                 report["gated"][g.text] = int(hit.sum())
                 if g.target in self._remainders:

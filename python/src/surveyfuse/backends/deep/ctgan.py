@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ... import rng
 from .base import DeepBackend, Noise
 from .defaults import AUTO
 
@@ -213,7 +214,7 @@ class CTGAN(DeepBackend):
             if members.size == 0:
                 continue
             wm = self._train_weights[members]
-            rows[i] = members[int(np.searchsorted(np.cumsum(wm), r.random() * wm.sum()))] if members.size > 1 else members[0]
+            rows[i] = members[int(rng.inverse_cdf(np.cumsum(wm), r.random()))] if members.size > 1 else members[0]
             col[i] = seg["offset"] + k
             vec[i, col[i]] = 1.0
         return vec, col, rows

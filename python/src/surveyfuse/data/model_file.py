@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from ._version import __version__
-from .errors import SurveyfuseError
+from .._version import __version__
+from ..errors import SurveyfuseError
 
 FORMAT = "surveyfuse-model"
 FORMAT_VERSION = 1

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .errors import SurveyfuseError
+from ..errors import SurveyfuseError
 
 #: bytes held per (row, draw, output column): the long table and its conversion for writing
 BYTES_PER_CELL = 16

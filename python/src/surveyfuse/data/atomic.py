@@ -22,7 +22,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from .errors import SurveyfuseError
+from ..errors import SurveyfuseError
 
 try:
     import fcntl
