@@ -17,7 +17,7 @@ from .params import REFIT_PROPERTIES, defaults, first_error, object_schema
 REFIT_SCHEMA = object_schema(REFIT_PROPERTIES)
 
 
-def method_schema(cls: type[Backend]) -> dict[str, Any]:
+def accepted_schema(cls: type[Backend]) -> dict[str, Any]:
     """Every parameter method ``cls`` accepts: its own ``param_schema``, plus ``mi``/``mi_resamples``
     for a ``proper_mi="refit"`` backend (they configure the generic wrapper, not the backend)."""
     if cls.proper_mi == "refit" and "mi" not in cls.default_params:
@@ -56,4 +56,4 @@ def backend_from_state(name: str, meta: dict[str, Any], arrays: dict[str, Any]) 
 
 
 __all__ = ["Backend", "FitContext", "REGISTRY", "DEFAULT_METHOD", "META_METHODS", "available_methods", "backend_class",
-           "make_backend", "backend_from_state", "method_schema", "REFIT_SCHEMA"]
+           "make_backend", "backend_from_state", "accepted_schema", "REFIT_SCHEMA"]

@@ -5,7 +5,8 @@ each parameter, its allowed values, its ``default``, a ``description`` and an
 ``expected`` phrase (what the ``bad_param`` error says the value must be).
 The same declaration gives :attr:`Backend.default_params`, validates the
 parameters (:meth:`Backend.check_params`), and lists them for ``surveyfuse
-methods``, the docs' methods page and R's ``fuse_method_parameters()``.
+methods NAME``, the docs' methods page and R's ``fuse_method_parameters()``
+(:func:`surveyfuse.methods.parameter_table`).
 Checks that involve two parameters or the data (``mi_groups`` at most
 ``n_estimators``, hot-deck classes naming categorical predictors) stay in the
 backends' code.
@@ -81,12 +82,6 @@ def first_error(schema: dict[str, Any], params: dict[str, Any]) -> tuple[str, st
         return None
     name = min(bad, key=order.__getitem__)
     return name, props[name]["expected"]
-
-
-def summary(schema: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per parameter: name, default, allowed values (``expected``) and description (for listings)."""
-    return [{"name": name, "default": p["default"], "expected": p["expected"], "description": p["description"]}
-            for name, p in schema["properties"].items()]
 
 
 #: the generic refit wrapper's parameters, which every ``proper_mi="refit"`` backend accepts
