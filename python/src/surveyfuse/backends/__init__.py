@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import SurveyfuseError
 from ..methods import DEFAULT_METHOD, META_METHODS, REGISTRY, available_methods, backend_class
 from .base import Backend, FitContext
-from .params import REFIT_PROPERTIES, defaults, first_error, object_schema
+from .params import REFIT_PROPERTIES, bad_param, defaults, first_error, object_schema
 
 #: the generic refit wrapper's parameters (``mi``, ``mi_resamples``) as a schema of their own
 REFIT_SCHEMA = object_schema(REFIT_PROPERTIES)
@@ -34,9 +33,7 @@ def make_backend(name: str, params: dict[str, Any] | None = None) -> Backend:
         refit = {key: params.pop(key) for key in REFIT_PROPERTIES if key in params}
         found = first_error(REFIT_SCHEMA, refit)
         if found is not None:
-            key, expected = found
-            raise SurveyfuseError("bad_param", f"method '{name}': parameter '{key}' must be {expected}, got {refit[key]!r}",
-                                  method=name, param=key, expected=expected)
+            raise bad_param(name, found[0], found[1], refit[found[0]])
         refit = {**defaults(REFIT_SCHEMA), **refit}
         mode, resamples = refit["mi"], refit["mi_resamples"]
         if mode == "refit":

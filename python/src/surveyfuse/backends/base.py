@@ -27,7 +27,7 @@ import numpy as np
 from ..data.features import Features
 from ..data.types import Variable
 from ..errors import SurveyfuseError
-from .params import defaults, first_error, object_schema
+from .params import bad_param, defaults, first_error, object_schema
 
 
 @dataclass
@@ -118,10 +118,4 @@ class Backend(abc.ABC):
         """Rebuild a fitted backend from :meth:`get_state`'s output."""
 
     def _bad_param(self, param: str, expected: str) -> SurveyfuseError:
-        return SurveyfuseError(
-            "bad_param",
-            f"method '{self.name}': parameter '{param}' must be {expected}, got {self.params.get(param)!r}",
-            method=self.name,
-            param=param,
-            expected=expected,
-        )
+        return bad_param(self.name, param, expected, self.params.get(param))

@@ -56,7 +56,7 @@ from ..evaluate.scores import energy_score
 from ._trees import apply_trees, trees_to_arrays
 from .base import Backend, FitContext
 from .levels import LEVEL_PROPERTIES, LevelModel, document_level_params, level_model
-from .params import AUTO, BOOLEAN, NON_ZERO_INT, POSITIVE_INT, enum, number, object_schema, param
+from .params import AUTO_CHOICE, BOOLEAN, NON_ZERO_INT, POSITIVE_INT, enum, number, object_schema, param
 from .resampling import ACCEPT_STREAM, DonorResampler, KeyedUniforms
 
 #: candidate leaf sizes for the automatic choice (filtered by donor size)
@@ -206,7 +206,7 @@ class ForestSampler(Backend):
     param_schema = object_schema({
         "n_estimators": param(60, "a positive integer", "Trees in the forest.", **POSITIVE_INT),
         "min_samples_leaf": param("auto", "'auto' or a positive integer", "Donors per leaf at least; 'auto' picks "
-                                  "among leaf_candidates on held-out donor rows.", anyOf=[AUTO, POSITIVE_INT]),
+                                  "among leaf_candidates on held-out donor rows.", anyOf=[AUTO_CHOICE, POSITIVE_INT]),
         "max_features": param(0.6, "'auto', a fraction in (0, 1], a positive integer, 'sqrt' or 'log2'",
                               "Share (or number) of predictors tried per split; 'auto' chooses it on held-out rows.",
                               anyOf=[{"enum": ["auto", "sqrt", "log2"]}, POSITIVE_INT, FRACTION]),

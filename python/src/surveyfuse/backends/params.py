@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 from jsonschema import Draft202012Validator, validators
 
+from ..errors import SurveyfuseError
+
 _TYPES = Draft202012Validator.TYPE_CHECKER.redefine_many({
     "integer": lambda _, v: isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)),
     "number": lambda _, v: isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)),
@@ -32,7 +34,8 @@ _TYPES = Draft202012Validator.TYPE_CHECKER.redefine_many({
 #: the validator of parameter values (Python types, see the module docstring)
 ParamValidator = validators.extend(Draft202012Validator, type_checker=_TYPES)
 
-AUTO = {"const": "auto"}
+#: the value "auto" (a setting chosen from the data at fit time)
+AUTO_CHOICE = {"const": "auto"}
 POSITIVE_INT = {"type": "integer", "minimum": 1}
 NON_ZERO_INT = {"type": "integer", "not": {"const": 0}}
 BOOLEAN = {"type": "boolean"}
@@ -54,7 +57,7 @@ def enum(default: Any, values: list[Any], description: str, expected: str | None
 def number(default: Any, expected: str, description: str, auto: bool = False, **bounds: Any) -> dict[str, Any]:
     """A number within ``bounds`` (``minimum``, ``exclusiveMaximum``, ...), or ``"auto"`` when ``auto``."""
     rule = {"type": "number", **bounds}
-    return param(default, expected, description, **({"anyOf": [AUTO, rule]} if auto else rule))
+    return param(default, expected, description, **({"anyOf": [AUTO_CHOICE, rule]} if auto else rule))
 
 
 def with_default(prop: dict[str, Any], default: Any) -> dict[str, Any]:
@@ -71,6 +74,12 @@ def object_schema(properties: dict[str, dict[str, Any]]) -> dict[str, Any]:
 def defaults(schema: dict[str, Any]) -> dict[str, Any]:
     """Each parameter's default, in declaration order (fresh copies of mutable ones)."""
     return {name: copy.deepcopy(p["default"]) for name, p in schema["properties"].items()}
+
+
+def bad_param(method: str, name: str, expected: str, value: Any) -> SurveyfuseError:
+    """The ``bad_param`` error for parameter ``name`` of ``method`` (what every parameter check raises)."""
+    return SurveyfuseError("bad_param", f"method '{method}': parameter '{name}' must be {expected}, got {value!r}",
+                           method=method, param=name, expected=expected)
 
 
 def first_error(schema: dict[str, Any], params: dict[str, Any]) -> tuple[str, str] | None:

@@ -28,10 +28,9 @@ import torch
 from ... import rng
 from ...data.features import Features
 from ..base import Backend, FitContext
+from ..params import AUTO_CHOICE, BOOLEAN, POSITIVE_INT, enum, number, object_schema, param
 from ...evaluate.baseline import predictor_blind_rows
 from .constraint_layer import ConstraintLayer
-from ..params import AUTO as AUTO_VALUE
-from ..params import BOOLEAN, POSITIVE_INT, enum, number, object_schema, param
 from .defaults import AUTO, resolve
 from .encoding import BlockEncoder
 from .fit_check import CHECK_DRAWS, FitCheckWarning, held_out_check, not_checked
@@ -49,7 +48,7 @@ from .training import (
     state_to_numpy,
 )
 
-HIDDEN = {"anyOf": [AUTO_VALUE, {"type": "array", "items": POSITIVE_INT, "minItems": 1}]}
+HIDDEN = {"anyOf": [AUTO_CHOICE, {"type": "array", "items": POSITIVE_INT, "minItems": 1}]}
 
 
 def hidden_param(description: str) -> dict[str, Any]:
@@ -63,7 +62,8 @@ def weight_param(default: Any, lo: float, hi: float, description: str, auto: boo
 
 
 def auto_int_param(description: str) -> dict[str, Any]:
-    return param(AUTO, '"auto" or a positive integer', description, anyOf=[AUTO_VALUE, POSITIVE_INT])
+    """A positive integer, or ``"auto"`` (chosen from the donor size)."""
+    return param(AUTO, '"auto" or a positive integer', description, anyOf=[AUTO_CHOICE, POSITIVE_INT])
 
 
 #: parameters every generative backend accepts
@@ -72,7 +72,7 @@ COMMON_PROPERTIES: dict[str, dict[str, Any]] = {
                    expected='"auto", "cpu" or "cuda"'),
     "epochs": auto_int_param("Upper bound on training epochs; 'auto' chooses it from the donor size."),
     "batch_size": param(AUTO, '"auto" or an integer >= 2', "Minibatch rows; 'auto': about a sixteenth of the "
-                        "training rows, capped at the recipe's.", anyOf=[AUTO_VALUE, {"type": "integer", "minimum": 2}]),
+                        "training rows, capped at the recipe's.", anyOf=[AUTO_CHOICE, {"type": "integer", "minimum": 2}]),
     "lr": number(2e-3, "a number in (0, 1)", "Adam learning rate.", exclusiveMinimum=0, exclusiveMaximum=1),
     "patience": param(6, "a positive integer", "Early stopping: checks without improvement before stopping.",
                       **POSITIVE_INT),
