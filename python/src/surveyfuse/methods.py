@@ -111,9 +111,7 @@ def method_schema(name: str) -> dict[str, Any]:
     """
     if name == AUTO:
         return AUTO_SCHEMA
-    from .backends import accepted_schema
-
-    return accepted_schema(backend_class(name))
+    return backend_class(name).accepted_schema()
 
 
 def method_parameters(name: str) -> dict[str, Any]:

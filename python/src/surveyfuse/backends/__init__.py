@@ -16,14 +16,6 @@ from .params import REFIT_PROPERTIES, bad_param, defaults, first_error, object_s
 REFIT_SCHEMA = object_schema(REFIT_PROPERTIES)
 
 
-def accepted_schema(cls: type[Backend]) -> dict[str, Any]:
-    """Every parameter method ``cls`` accepts: its own ``param_schema``, plus ``mi``/``mi_resamples``
-    for a ``proper_mi="refit"`` backend (they configure the generic wrapper, not the backend)."""
-    if cls.proper_mi == "refit" and "mi" not in cls.default_params:
-        return object_schema({**cls.param_schema["properties"], **REFIT_PROPERTIES})
-    return cls.param_schema
-
-
 def make_backend(name: str, params: dict[str, Any] | None = None) -> Backend:
     """The backend ``name`` with ``params``; a ``proper_mi="refit"`` backend asked for ``mi="refit"``
     comes wrapped in :class:`~surveyfuse.backends.resampling.Resampled` (``mi_resamples`` fits)."""
@@ -53,4 +45,4 @@ def backend_from_state(name: str, meta: dict[str, Any], arrays: dict[str, Any]) 
 
 
 __all__ = ["Backend", "FitContext", "REGISTRY", "DEFAULT_METHOD", "META_METHODS", "available_methods", "backend_class",
-           "make_backend", "backend_from_state", "accepted_schema", "REFIT_SCHEMA"]
+           "make_backend", "backend_from_state", "REFIT_SCHEMA"]

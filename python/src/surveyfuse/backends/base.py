@@ -27,7 +27,7 @@ import numpy as np
 from ..data.features import Features
 from ..data.types import Variable
 from ..errors import SurveyfuseError
-from .params import bad_param, defaults, first_error, object_schema
+from .params import REFIT_PROPERTIES, bad_param, defaults, first_error, object_schema
 
 
 @dataclass
@@ -78,6 +78,14 @@ class Backend(abc.ABC):
             )
         self.params = {**self.default_params, **params}
         self.check_params()
+
+    @classmethod
+    def accepted_schema(cls) -> dict[str, Any]:
+        """Every parameter the method accepts: ``param_schema``, plus ``mi``/``mi_resamples`` for a
+        ``proper_mi="refit"`` backend (they configure the generic wrapper, not the backend)."""
+        if cls.proper_mi == "refit" and "mi" not in cls.param_schema["properties"]:
+            return object_schema({**cls.param_schema["properties"], **REFIT_PROPERTIES})
+        return cls.param_schema
 
     def check_params(self) -> None:
         """Validate ``self.params`` against ``param_schema``; raise ``bad_param`` with the parameter's name.
