@@ -60,7 +60,7 @@ class HotDeck(Backend):
 
     name = "hotdeck"
     param_schema = object_schema({
-        "k": param(10, "a positive integer", "Nearest donors each draw picks from.", **POSITIVE_INT),
+        "k": param(10, "a positive integer", "Nearest donors (on rank-scaled, one-hot predictors) in each recipient's pool.", **POSITIVE_INT),
         "classes": param([], "a list of categorical predictor names", "Categorical predictors a donor must match "
                          "exactly (imputation classes).", **NAMES),
         **LEVEL_PROPERTIES,

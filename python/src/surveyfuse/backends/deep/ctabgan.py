@@ -65,8 +65,8 @@ class CTABGAN(CTGAN):
         **CTGAN.method_properties,
         "transform": with_default(COMMON_PROPERTIES["transform"], "log"),
         "point_masses": with_default(COMMON_PROPERTIES["point_masses"], True),
-        "info_weight": weight_param(1.0, 0.0, 100.0, "Weight of the information loss (moments of the critic's features)."),
-        "relation_weight": weight_param(1.0, 0.0, 100.0, "Weight of the loss on relations between block and predictors."),
+        "info_weight": weight_param(1.0, 0.0, 100.0, "Weight of the information loss (mean and spread of the critic's features)."),
+        "relation_weight": weight_param(1.0, 0.0, 100.0, "Weight of the relation loss (correlations of block and predictors)."),
     }
     # measured best with the wider, shorter-trained networks (bench_deep)
     # its information and relation losses already anchor the generator: a larger score weight on small donors did not help

@@ -123,7 +123,7 @@ class CTGAN(DeepBackend):
 
     name = "ctgan"
     method_properties = {
-        "noise_dim": param(64, "a positive integer", "Width of the generator's noise input.", **POSITIVE_INT),
+        "noise_dim": param(64, "a positive integer", "Size of the generator's noise input.", **POSITIVE_INT),
         "generator_hidden": hidden_param("Generator layer widths ('auto': from the donor size)."),
         "critic_hidden": hidden_param("Critic layer widths ('auto': from the donor size)."),
         "pac": param(10, "a positive integer", "Rows the critic judges together (PacGAN).", **POSITIVE_INT),

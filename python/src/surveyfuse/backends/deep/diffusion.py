@@ -86,9 +86,9 @@ class Diffusion(DeepBackend):
     name = "diffusion"
     method_properties = {
         "hidden": hidden_param("Denoiser layer widths ('auto': from the donor size)."),
-        "timesteps": param(1000, "a positive integer", "Diffusion steps of the noise schedule.", **POSITIVE_INT),
-        "sampling_steps": param(30, "a positive integer", "Steps taken when sampling (at most timesteps).", **POSITIVE_INT),
-        "eta": weight_param(1.0, 0.0, 1.0, "Sampling noise: 0 deterministic (DDIM), 1 the full reverse process."),
+        "timesteps": param(1000, "a positive integer", "Steps of the noising process the model is trained on.", **POSITIVE_INT),
+        "sampling_steps": param(30, "a positive integer", "Steps taken when drawing (at most timesteps).", **POSITIVE_INT),
+        "eta": weight_param(1.0, 0.0, 1.0, "Stochasticity of the sampler (0: deterministic DDIM, 1: DDPM-like)."),
         "lr": with_default(COMMON_PROPERTIES["lr"], 1e-3),
         "patience": with_default(COMMON_PROPERTIES["patience"], 5),
         "dropout": weight_param(AUTO, 0.0, 0.9, "Dropout of the hidden layers ('auto': fades as the donor grows).", auto=True),

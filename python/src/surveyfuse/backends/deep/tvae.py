@@ -75,7 +75,7 @@ class TVAE(DeepBackend):
 
     name = "tvae"
     method_properties = {
-        "latent_dim": param(16, "a positive integer", "Width of the latent code.", **POSITIVE_INT),
+        "latent_dim": param(16, "a positive integer", "Size of the latent code.", **POSITIVE_INT),
         "hidden": hidden_param("Encoder and decoder layer widths ('auto': from the donor size)."),
         "beta": weight_param(1.0, 0.0, 100.0, "Weight of the KL term of the loss."),
         "lr": with_default(COMMON_PROPERTIES["lr"], 2e-3),
