@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import html
 import inspect
+import json
 import os
 import re
 import shutil
@@ -111,9 +112,16 @@ def _data_table(name: str, obj: Any) -> str:
     return f"`{obj!r}`\n"
 
 
+def _cell(text: str) -> str:
+    """Text for a Markdown table cell (a bar would end the cell)."""
+    return str(text).replace("|", "\\|")
+
+
 def _methods_page() -> str:
     """Each registered method: what it is (its class docstring) and its parameters with defaults."""
     from surveyfuse.backends import DEFAULT_METHOD, REGISTRY
+    from surveyfuse.errors import SurveyfuseError
+    from surveyfuse.methods import parameter_table
 
     parts = ["# Methods and their parameters\n",
              "Pass a method by name (`method=\"hotdeck\"`) and its parameters as `params={...}` "
@@ -125,14 +133,14 @@ def _methods_page() -> str:
         parts.append(f"\n## `{name}`\n")
         parts.append(f"```{{eval-rst}}\n.. autoclass:: {module}.{cls}\n   :no-members:\n   :no-index:\n```\n")
         try:
-            obj = getattr(__import__(module, fromlist=[cls]), cls)
-        except ImportError:  # an optional dependency is missing: still list the method
+            rows = parameter_table(name)
+        except SurveyfuseError:  # an optional dependency is missing: still list the method
             parts.append("(its optional dependency is not installed where these pages were built)\n")
             continue
-        params = getattr(obj, "default_params", {})
-        if params:
-            parts.append("| parameter | default |\n|---|---|\n"
-                         + "\n".join(f"| `{k}` | `{v!r}` |" for k, v in params.items()) + "\n")
+        if rows:
+            parts.append("| parameter | default | allowed | meaning |\n|---|---|---|---|\n"
+                         + "\n".join(f"| `{r['name']}` | `{json.dumps(r['default'])}` | {_cell(r['expected'])} | "
+                                      f"{_cell(r['description'])} |" for r in rows) + "\n")
         else:
             parts.append("This method has no parameters.\n")
     return "\n".join(parts)

@@ -309,6 +309,35 @@ fuse_methods <- function() {
   tibble::tibble(method = methods, default = methods == res$default)
 }
 
+#' The parameters of one imputation method
+#'
+#' What `params` accepts for `method`, read from the core's declaration of the
+#' method's parameters (the one that validates them), so it never drifts from
+#' the core.
+#'
+#' @param method A method name, see [fuse_methods()].
+#' @return A tibble with one row per parameter: `parameter`, `default` (a list
+#'   column: defaults mix numbers, strings, `NULL` and vectors), `expected` (the
+#'   allowed values, as the `bad_param` error words them) and `description`.
+#' @examples
+#' if (fuse_python_available()) fuse_method_parameters("hotdeck")
+#' @export
+fuse_method_parameters <- function(method) {
+  call <- rlang::current_env()
+  if (!rlang::is_string(method)) {
+    sf_abort("unknown_method", "{.arg method} must be one method name, see {.fn fuse_methods}.", call = call)
+  }
+  res <- sf_call("method_parameters", method, .call = call)
+  rows <- jsonlite::fromJSON(res$json, simplifyVector = FALSE)
+  field <- function(name) vapply(rows, function(r) as.character(r[[name]]), character(1))
+  tibble::tibble(
+    parameter = field("name"),
+    default = lapply(rows, function(r) if (is.list(r$default) && length(r$default)) unlist(r$default) else r$default),
+    expected = field("expected"),
+    description = field("description")
+  )
+}
+
 #' Check declared constraints on a table
 #'
 #' Counts, for each constraint, the rows of `data` that break it (for example

@@ -304,6 +304,14 @@ def methods() -> dict[str, Any]:
 
 
 @_entry
+def method_parameters(name: str) -> dict[str, str]:
+    """Method ``name``'s parameters (name, default, expected, description) as JSON: defaults mix types and nulls."""
+    from .methods import parameter_table
+
+    return {"json": json.dumps(parameter_table(str(name)))}
+
+
+@_entry
 def roundtrip(payload: dict[str, Any]) -> dict[str, Any]:
     """Decode and re-encode a table: the R tests check that nothing changes."""
     return encode_table(decode_table(payload))

@@ -70,7 +70,8 @@ def _parser() -> argparse.ArgumentParser:
     val = sub.add_parser("validate", help="check a task spec without running it")
     val.add_argument("spec")
 
-    sub.add_parser("methods", help="list the imputation methods")
+    me = sub.add_parser("methods", help="list the imputation methods, or one method's parameters")
+    me.add_argument("name", nargs="?", help="a method: print its parameters (default, allowed values, description)")
     errs = sub.add_parser("errors", help="list the error codes")
     errs.add_argument("--json", action="store_true")
     return p
@@ -202,8 +203,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(f"ok: spec '{args.spec}' is valid ({len(spec.block)} block variables, {len(spec.predictors)} predictors)")
         return 0
     if args.command == "methods":
-        from .methods import DEFAULT_METHOD, available_methods
+        from .methods import DEFAULT_METHOD, available_methods, parameter_table
 
+        if args.name:
+            for row in parameter_table(args.name):
+                print(f"{row['name']}  default {json.dumps(row['default'])}: {row['expected']}\n    {row['description']}")
+            return 0
         for m in available_methods():
             print(m + ("  (default)" if m == DEFAULT_METHOD else ""))
         return 0

@@ -8,6 +8,7 @@ validating a spec or listing the methods stays light.
 
 from __future__ import annotations
 
+import copy
 import importlib
 from typing import Any
 
@@ -36,10 +37,24 @@ META_METHODS = (AUTO,)
 DEFAULT_CANDIDATES = (DEFAULT_METHOD, "qrf", "hotdeck")
 #: the torch methods ``auto`` adds with ``generative=true``
 GENERATIVE = ("tvae", "diffusion", "ctgan", "ctabgan")
-#: ``auto``'s parameters and their defaults
-AUTO_PARAMS: dict[str, Any] = {
-    "candidates": list(DEFAULT_CANDIDATES), "generative": False, "folds": 3, "draws": 5, "max_rows": 3000,
+#: ``auto``'s parameters, declared as the backends declare theirs (:mod:`surveyfuse.backends.params`)
+AUTO_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object", "additionalProperties": False,
+    "properties": {
+        "candidates": {"type": "array", "items": {"type": "string"}, "default": list(DEFAULT_CANDIDATES),
+                       "expected": "a list of registered method names", "description": "The methods compared."},
+        "generative": {"type": "boolean", "default": False, "expected": "true or false",
+                       "description": "Also try the registered torch methods."},
+        "folds": {"type": "integer", "minimum": 2, "default": 3, "expected": "an integer >= 2",
+                  "description": "Donor-only cross-validation folds."},
+        "draws": {"type": "integer", "minimum": 1, "default": 5, "expected": "a positive integer",
+                  "description": "Draws per held-out row when scoring."},
+        "max_rows": {"type": "integer", "minimum": 1, "default": 3000, "expected": "a positive integer",
+                     "description": "Donor rows the comparison uses at most (a weighted subsample)."},
+    },
 }
+#: ``auto``'s parameters and their defaults
+AUTO_PARAMS: dict[str, Any] = {name: p["default"] for name, p in AUTO_SCHEMA["properties"].items()}
 
 
 def available_methods() -> list[str]:
@@ -83,6 +98,22 @@ def is_auto(method: Any) -> bool:
     return name == AUTO
 
 
+def method_schema(name: str) -> dict[str, Any]:
+    """The JSON Schema of the parameters ``name`` accepts, each with ``default``, ``expected`` and ``description``.
+
+    A backend's ``param_schema``; for a ``proper_mi="refit"`` backend also the
+    generic wrapper's ``mi`` and ``mi_resamples``; ``auto``: :data:`AUTO_SCHEMA`.
+
+    Examples
+    --------
+    >>> method_schema("hotdeck")["properties"]["k"]["default"]
+    10
+    """
+    if name == AUTO:
+        return AUTO_SCHEMA
+    return backend_class(name).accepted_schema()
+
+
 def method_parameters(name: str) -> dict[str, Any]:
     """The parameters ``name`` declares, with their defaults (importing its backend's module).
 
@@ -91,9 +122,22 @@ def method_parameters(name: str) -> dict[str, Any]:
     >>> sorted(method_parameters("auto"))
     ['candidates', 'draws', 'folds', 'generative', 'max_rows']
     """
-    if name == AUTO:
-        return {k: (list(v) if isinstance(v, list) else v) for k, v in AUTO_PARAMS.items()}
-    return dict(backend_class(name).default_params)
+    return {k: copy.deepcopy(p["default"]) for k, p in method_schema(name)["properties"].items()}
+
+
+def parameter_table(name: str) -> list[dict[str, Any]]:
+    """One row per parameter of ``name``: ``name``, ``default``, ``expected`` (allowed values), ``description``.
+
+    What ``surveyfuse methods NAME``, the docs' methods page and R's
+    ``fuse_method_parameters()`` show.
+
+    Examples
+    --------
+    >>> parameter_table("qrf")[0]["name"], parameter_table("qrf")[0]["default"]
+    ('n_estimators', 100)
+    """
+    return [{"name": k, "default": p["default"], "expected": p["expected"], "description": p["description"]}
+            for k, p in method_schema(name)["properties"].items()]
 
 
 def backend_class(name: str) -> Any:
@@ -120,4 +164,5 @@ def backend_class(name: str) -> Any:
 
 
 __all__ = ["REGISTRY", "DEFAULT_METHOD", "AUTO", "META_METHODS", "DEFAULT_CANDIDATES", "GENERATIVE", "AUTO_PARAMS",
-           "available_methods", "parse_method", "is_auto", "method_parameters", "backend_class"]
+           "AUTO_SCHEMA", "available_methods", "parse_method", "is_auto", "method_schema", "method_parameters",
+           "parameter_table", "backend_class"]

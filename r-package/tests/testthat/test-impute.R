@@ -101,6 +101,22 @@ test_that("fuse_methods() lists the core's methods and its default", {
   expect_identical(sum(m$default), 1L)
 })
 
+test_that("fuse_method_parameters() lists a method's parameters with the core's defaults", {
+  skip_if_no_core()
+  p <- fuse_method_parameters("hotdeck")
+  expect_s3_class(p, "tbl_df")
+  expect_identical(names(p), c("parameter", "default", "expected", "description"))
+  expect_true(all(c("k", "classes", "levels", "mi") %in% p$parameter))
+  expect_identical(p$default[[which(p$parameter == "k")]], 10L)
+  expect_identical(p$default[[which(p$parameter == "levels")]], "match+ratio")
+  expect_null(p$default[[which(p$parameter == "level_columns")]])
+  expect_match(p$expected[[which(p$parameter == "k")]], "positive integer")
+  # the same declaration validates: a value outside it is refused with bad_param
+  expect_error(fuse_impute(data.frame(a = 1:20, x = 1:20), data.frame(x = 1:3), block = a, predictors = x,
+                           method = "hotdeck", params = list(k = 0)), class = "surveyfuse_error_bad_param")
+  expect_error(fuse_method_parameters("magic"), class = "surveyfuse_error_unknown_method")
+})
+
 test_that("fuse_check_constraints() counts violations", {
   skip_if_no_core()
   x <- data.frame(a = c(1, 5, 3, 9), b = c(2, 4, 3, 1))

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import SurveyfuseError
 from ..methods import DEFAULT_METHOD, META_METHODS, REGISTRY, available_methods, backend_class
 from .base import Backend, FitContext
+from .params import REFIT_PROPERTIES, bad_param, defaults, first_error, object_schema
+
+#: the generic refit wrapper's parameters (``mi``, ``mi_resamples``) as a schema of their own
+REFIT_SCHEMA = object_schema(REFIT_PROPERTIES)
 
 
 def make_backend(name: str, params: dict[str, Any] | None = None) -> Backend:
@@ -19,10 +22,12 @@ def make_backend(name: str, params: dict[str, Any] | None = None) -> Backend:
     cls = backend_class(name)
     params = dict(params or {})
     if cls.proper_mi == "refit" and "mi" not in cls.default_params:
-        mode, resamples = params.pop("mi", "none"), params.pop("mi_resamples", 10)
-        if mode not in ("refit", "none"):
-            raise SurveyfuseError("bad_param", f"method '{name}': parameter 'mi' must be 'refit' or 'none', got {mode!r}",
-                                  method=name, param="mi", expected="'refit' or 'none'")
+        refit = {key: params.pop(key) for key in REFIT_PROPERTIES if key in params}
+        found = first_error(REFIT_SCHEMA, refit)
+        if found is not None:
+            raise bad_param(name, found[0], found[1], refit[found[0]])
+        refit = {**defaults(REFIT_SCHEMA), **refit}
+        mode, resamples = refit["mi"], refit["mi_resamples"]
         if mode == "refit":
             from .resampling import Resampled
 
@@ -40,4 +45,4 @@ def backend_from_state(name: str, meta: dict[str, Any], arrays: dict[str, Any]) 
 
 
 __all__ = ["Backend", "FitContext", "REGISTRY", "DEFAULT_METHOD", "META_METHODS", "available_methods", "backend_class",
-           "make_backend", "backend_from_state"]
+           "make_backend", "backend_from_state", "REFIT_SCHEMA"]

@@ -27,6 +27,7 @@ import numpy as np
 from ..data.features import Features
 from ..data.types import Variable
 from ..errors import SurveyfuseError
+from .params import REFIT_PROPERTIES, bad_param, defaults, first_error, object_schema
 
 
 @dataclass
@@ -43,11 +44,15 @@ class FitContext:
 class Backend(abc.ABC):
     """Base class: ``__init__`` stores parameters, ``fit`` learns, ``sample`` draws.
 
-    Subclasses declare ``name`` and ``default_params``; unknown parameters
-    are refused with the ``bad_param`` error code.
+    Subclasses declare ``name`` and ``param_schema`` (:mod:`.params`: each
+    parameter's allowed values, default and description), from which
+    ``default_params`` follows; unknown or invalid parameters are refused
+    with the ``bad_param`` error code.
     """
 
     name: ClassVar[str]
+    param_schema: ClassVar[dict[str, Any]] = object_schema({})
+    #: each parameter's default, derived from ``param_schema``
     default_params: ClassVar[dict[str, Any]] = {}
     #: how the backend makes imputations proper, each from the model under its own resample of the donor
     #: (see :mod:`surveyfuse.backends.resampling`): ``"native"`` (its own way, e.g. re-weighted donors or
@@ -56,6 +61,10 @@ class Backend(abc.ABC):
     #: re-weightings and imputation d comes from fit d mod K), or ``"none"`` (every imputation from one fit:
     #: Rubin's intervals then ignore the model's uncertainty)
     proper_mi: ClassVar[str] = "none"
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        cls.default_params = defaults(cls.param_schema)
 
     def __init__(self, **params: Any) -> None:
         unknown = sorted(set(params) - set(self.default_params))
@@ -70,8 +79,22 @@ class Backend(abc.ABC):
         self.params = {**self.default_params, **params}
         self.check_params()
 
+    @classmethod
+    def accepted_schema(cls) -> dict[str, Any]:
+        """Every parameter the method accepts: ``param_schema``, plus ``mi``/``mi_resamples`` for a
+        ``proper_mi="refit"`` backend (they configure the generic wrapper, not the backend)."""
+        if cls.proper_mi == "refit" and "mi" not in cls.param_schema["properties"]:
+            return object_schema({**cls.param_schema["properties"], **REFIT_PROPERTIES})
+        return cls.param_schema
+
     def check_params(self) -> None:
-        """Validate ``self.params``; raise ``bad_param`` with the parameter's name."""
+        """Validate ``self.params`` against ``param_schema``; raise ``bad_param`` with the parameter's name.
+
+        Subclasses add the checks that involve several parameters after calling this.
+        """
+        found = first_error(self.param_schema, self.params)
+        if found is not None:
+            raise self._bad_param(*found)
 
     @abc.abstractmethod
     def fit(self, X: Features, Y: np.ndarray, context: FitContext) -> "Backend":
@@ -103,10 +126,4 @@ class Backend(abc.ABC):
         """Rebuild a fitted backend from :meth:`get_state`'s output."""
 
     def _bad_param(self, param: str, expected: str) -> SurveyfuseError:
-        return SurveyfuseError(
-            "bad_param",
-            f"method '{self.name}': parameter '{param}' must be {expected}, got {self.params.get(param)!r}",
-            method=self.name,
-            param=param,
-            expected=expected,
-        )
+        return bad_param(self.name, param, expected, self.params.get(param))

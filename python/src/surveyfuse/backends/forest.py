@@ -55,7 +55,8 @@ from ..data.types import Variable
 from ..evaluate.scores import energy_score
 from ._trees import apply_trees, trees_to_arrays
 from .base import Backend, FitContext
-from .levels import LevelModel, check_level_params, document_level_params, level_model
+from .levels import LEVEL_PROPERTIES, LevelModel, document_level_params, level_model
+from .params import AUTO_CHOICE, BOOLEAN, NON_ZERO_INT, POSITIVE_INT, enum, number, object_schema, param
 from .resampling import ACCEPT_STREAM, DonorResampler, KeyedUniforms
 
 #: candidate leaf sizes for the automatic choice (filtered by donor size)
@@ -144,6 +145,8 @@ class LeafSampler:
 
 #: ways to realise proper multiple imputation (see the module docstring)
 MI_MODES = ("bootstrap", "trees", "none")
+#: a share of something: a number in (0, 1]
+FRACTION = {"type": "number", "exclusiveMinimum": 0, "maximum": 1}
 
 
 @document_level_params
@@ -200,57 +203,35 @@ class ForestSampler(Backend):
     """
 
     name = "forest"
-    default_params = {
-        "n_estimators": 60,
-        "min_samples_leaf": "auto",
-        "max_features": 0.6,
-        "max_samples": 0.7,
-        "extra_trees": False,
-        "target_scale": "rank",
-        "levels": "match+ratio",
-        "level_bandwidth": 0.3,
-        "level_max_factor": 8.0,
-        "level_deadzone": 0.25,
-        "level_factor": "linked",
-        "level_columns": None,
-        "mi": "trees",
-        "mi_groups": 10,
-        "leaf_candidates": None,
-        "holdout_fraction": 0.2,
-        "n_jobs": -1,
-    }
+    param_schema = object_schema({
+        "n_estimators": param(60, "a positive integer", "Trees in the forest.", **POSITIVE_INT),
+        "min_samples_leaf": param("auto", "'auto' or a positive integer", "Donors per leaf at least; 'auto' picks "
+                                  "among leaf_candidates on held-out donor rows.", anyOf=[AUTO_CHOICE, POSITIVE_INT]),
+        "max_features": param(0.6, "'auto', a fraction in (0, 1], a positive integer, 'sqrt' or 'log2'",
+                              "Share (or number) of predictors tried per split; 'auto' chooses it on held-out rows.",
+                              anyOf=[{"enum": ["auto", "sqrt", "log2"]}, POSITIVE_INT, FRACTION]),
+        "max_samples": param(0.7, "null or a fraction in (0, 1]", "Share of donor rows each tree is grown on "
+                             "(null: all, bootstrapped).", anyOf=[{"type": "null"}, FRACTION]),
+        "extra_trees": param(False, "true or false", "Extremely randomised trees instead of a random forest.", **BOOLEAN),
+        "target_scale": enum("rank", ["rank", "normal", "level", "rank+level"], "How numeric block variables are "
+                             "scaled as split targets: ranks, normal scores, levels, or ranks and levels."),
+        **LEVEL_PROPERTIES,
+        "mi": enum("trees", list(MI_MODES), "Proper multiple imputation: tree groups on their own bootstrap "
+                   "resamples, one forest re-weighted per imputation, or every imputation from one fit."),
+        "mi_groups": param(10, "a positive integer, at most n_estimators", "Tree groups for mi='trees'.", **POSITIVE_INT),
+        "leaf_candidates": param(None, "null or a non-empty list of positive integers", "Leaf sizes 'auto' chooses "
+                                 "from (null: 3 to 100, as the donor size allows).",
+                                 anyOf=[{"type": "null"}, {"type": "array", "items": POSITIVE_INT, "minItems": 1}]),
+        "holdout_fraction": number(0.2, "a fraction between 0.05 and 0.5", "Share of the donor held out to choose "
+                                   "the 'auto' settings.", minimum=0.05, maximum=0.5),
+        "n_jobs": param(-1, "a non-zero integer (-1 = all cores)", "Cores used to grow trees (-1: all).", **NON_ZERO_INT),
+    })
     proper_mi = "native"
 
     def check_params(self) -> None:
-        p = self.params
-        if not _is_int(p["n_estimators"]) or p["n_estimators"] < 1:
-            raise self._bad_param("n_estimators", "a positive integer")
-        msl = p["min_samples_leaf"]
-        if msl != "auto" and (not _is_int(msl) or msl < 1):
-            raise self._bad_param("min_samples_leaf", "'auto' or a positive integer")
-        mf = p["max_features"]
-        if not (mf in ("auto", "sqrt", "log2") or (_is_int(mf) and mf >= 1) or (_is_float(mf) and 0 < mf <= 1)):
-            raise self._bad_param("max_features", "'auto', a fraction in (0, 1], a positive integer, 'sqrt' or 'log2'")
-        ms = p["max_samples"]
-        if ms is not None and not (_is_float(ms) and 0 < ms <= 1):
-            raise self._bad_param("max_samples", "null or a fraction in (0, 1]")
-        if not isinstance(p["extra_trees"], bool):
-            raise self._bad_param("extra_trees", "true or false")
-        if p["target_scale"] not in ("rank", "normal", "level", "rank+level"):
-            raise self._bad_param("target_scale", "'rank', 'normal', 'level' or 'rank+level'")
-        check_level_params(self)
-        if p["mi"] not in MI_MODES:
-            raise self._bad_param("mi", "'bootstrap', 'trees' or 'none'")
-        if not _is_int(p["mi_groups"]) or not 1 <= p["mi_groups"] <= p["n_estimators"]:
-            raise self._bad_param("mi_groups", "a positive integer, at most n_estimators")
-        lc = p["leaf_candidates"]
-        if lc is not None and (not isinstance(lc, (list, tuple)) or not lc or not all(_is_int(c) and c >= 1 for c in lc)):
-            raise self._bad_param("leaf_candidates", "null or a non-empty list of positive integers")
-        hf = p["holdout_fraction"]
-        if not _is_float(hf) or not 0.05 <= hf <= 0.5:
-            raise self._bad_param("holdout_fraction", "a fraction between 0.05 and 0.5")
-        if not _is_int(p["n_jobs"]) or p["n_jobs"] == 0:
-            raise self._bad_param("n_jobs", "a non-zero integer (-1 = all cores)")
+        super().check_params()
+        if self.params["mi_groups"] > self.params["n_estimators"]:
+            raise self._bad_param("mi_groups", self.param_schema["properties"]["mi_groups"]["expected"])
 
     # ------------------------------------------------------------------ fit
     def _forest(self, n_estimators: int, min_samples_leaf: int, max_features: Any, seed: int):
@@ -482,11 +463,3 @@ class _HoldoutScore:
         leaves = apply_trees(trees, self.design[ho])
         donors = leaf_sampler.draw(leaves, ho, 10, rng.derive_seed(self.seed, 8))
         return round(energy_score(self.targets[tr][donors], self.targets[ho], self.weights[ho]), 5)
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-
-
-def _is_float(v: Any) -> bool:
-    return isinstance(v, (int, float, np.floating, np.integer)) and not isinstance(v, bool)

@@ -25,7 +25,8 @@ from sklearn.neighbors import NearestNeighbors
 from .. import rng
 from ..data.features import Features
 from .base import Backend, FitContext
-from .levels import LevelModel, check_level_params, document_level_params, level_model
+from .levels import LEVEL_PROPERTIES, LevelModel, document_level_params, level_model
+from .params import NAMES, POSITIVE_INT, enum, object_schema, param
 from .resampling import ACCEPT_STREAM, DonorResampler, KeyedUniforms
 
 
@@ -58,20 +59,15 @@ class HotDeck(Backend):
     """
 
     name = "hotdeck"
-    default_params = {"k": 10, "classes": [], "levels": "match+ratio", "level_bandwidth": 0.3, "level_max_factor": 8.0,
-                      "level_deadzone": 0.25, "level_factor": "linked", "level_columns": None, "mi": "bootstrap"}
+    param_schema = object_schema({
+        "k": param(10, "a positive integer", "Nearest donors (on rank-scaled, one-hot predictors) in each recipient's pool.", **POSITIVE_INT),
+        "classes": param([], "a list of categorical predictor names", "Categorical predictors a donor must match "
+                         "exactly (imputation classes).", **NAMES),
+        **LEVEL_PROPERTIES,
+        "mi": enum("bootstrap", ["bootstrap", "none"], "Proper multiple imputation: donors re-weighted by a "
+                   "Bayesian bootstrap per imputation, or every imputation from one fit."),
+    })
     proper_mi = "native"
-
-    def check_params(self) -> None:
-        k = self.params["k"]
-        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-            raise self._bad_param("k", "a positive integer")
-        classes = self.params["classes"]
-        if not isinstance(classes, (list, tuple)) or not all(isinstance(c, str) for c in classes):
-            raise self._bad_param("classes", "a list of categorical predictor names")
-        check_level_params(self)
-        if self.params["mi"] not in ("bootstrap", "none"):
-            raise self._bad_param("mi", "'bootstrap' or 'none'")
 
     def fit(self, X: Features, Y: np.ndarray, context: FitContext) -> "HotDeck":
         cat_names = [v.name for v in X.encoder.categorical_]

@@ -62,6 +62,7 @@ from .. import rng
 from ..constraints import EXACT, BoolOp, Compare, ConstraintSet
 from ..data.features import Features
 from ..data.types import Kind, Variable
+from .params import NAMES, enum, number, param
 
 #: quantiles of a predictor's non-zero values (on the asinh scale) where the fitted log level may bend
 HINGE_QUANTILES = (0.25, 0.5, 0.75, 0.9, 0.97)
@@ -192,25 +193,20 @@ def equality_texts(variables: list[Variable], columns: list[int], constraints: C
 LEVEL_MODES = ("match+ratio", "match", "ratio", "none")
 
 
-def check_level_params(backend: Any) -> None:
-    """Validate a copying backend's ``levels``, ``level_factor`` and ``level_columns`` parameters."""
-    p = backend.params
-    if p["levels"] not in LEVEL_MODES:
-        raise backend._bad_param("levels", "'match+ratio', 'match', 'ratio' or 'none'")
-    mf = p["level_max_factor"]
-    if isinstance(mf, bool) or not isinstance(mf, (int, float)) or not mf >= 1:
-        raise backend._bad_param("level_max_factor", "a number >= 1")
-    dz = p["level_deadzone"]
-    if isinstance(dz, bool) or not isinstance(dz, (int, float)) or not dz >= 0:
-        raise backend._bad_param("level_deadzone", "a number >= 0 (log-level units)")
-    bw = p["level_bandwidth"]
-    if isinstance(bw, bool) or not isinstance(bw, (int, float)) or not bw > 0:
-        raise backend._bad_param("level_bandwidth", "a positive number (log-level units)")
-    if p["level_factor"] not in ("linked", "record"):
-        raise backend._bad_param("level_factor", "'linked' or 'record'")
-    cols = p["level_columns"]
-    if cols is not None and (not isinstance(cols, (list, tuple)) or not all(isinstance(c, str) for c in cols)):
-        raise backend._bad_param("level_columns", "null (amounts, chosen from the data) or a list of block variable names")
+#: the level parameters of the copying backends (forest, hotdeck): one fragment of their ``param_schema``
+LEVEL_PROPERTIES: dict[str, dict[str, Any]] = {
+    "levels": enum("match+ratio", list(LEVEL_MODES), "How the level model corrects copied records: prefer donors of the "
+                   "recipient's predicted level (match), rescale each copied group of amounts (ratio), both, or neither."),
+    "level_bandwidth": number(0.3, "a positive number (log-level units)", "Width, in log-level units, of the preference "
+                              "for donors whose predicted level is close to the recipient's.", exclusiveMinimum=0),
+    "level_max_factor": number(8.0, "a number >= 1", "No factor exceeds this or falls below its inverse.", minimum=1),
+    "level_deadzone": number(0.25, "a number >= 0 (log-level units)", "Gaps in log level below about this are left "
+                             "unscaled.", minimum=0),
+    "level_factor": enum("linked", ["linked", "record"], "One factor per group of constraint-linked amounts, or one per record."),
+    "level_columns": param(None, "null (amounts, chosen from the data) or a list of block variable names",
+                           "The block variables the level model rescales (null: the amounts, chosen from the data).",
+                           anyOf=[{"type": "null"}, NAMES]),
+}
 
 
 #: the level parameters as documented in each copying backend's Parameters section

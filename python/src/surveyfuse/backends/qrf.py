@@ -49,6 +49,7 @@ from sklearn.ensemble import RandomForestClassifier
 from .. import rng
 from ..data.features import Features
 from .base import Backend, FitContext
+from .params import NON_ZERO_INT, POSITIVE_INT, enum, object_schema, param
 
 
 class QuantileForestChain(Backend):
@@ -91,37 +92,29 @@ class QuantileForestChain(Backend):
     """
 
     name = "qrf"
-    default_params = {
-        "n_estimators": 100,
-        "min_samples_leaf": 1,
-        "max_features": 1.0,
-        "max_samples_leaf": 1,
-        "quantile_grid": 101,
-        "weighting": "resample",
-        "mi": "trees",
-        "mi_groups": 10,
-        "n_jobs": -1,
-    }
+    param_schema = object_schema({
+        "n_estimators": param(100, "a positive integer", "Trees per forest.", **POSITIVE_INT),
+        "min_samples_leaf": param(1, "a positive integer", "Donors per leaf at least.", **POSITIVE_INT),
+        "max_features": param(1.0, "a fraction in (0, 1], a positive integer, 'sqrt' or 'log2'", "Share (or number) "
+                              "of predictors tried per split.", anyOf=[{"enum": ["sqrt", "log2"]}, POSITIVE_INT,
+                                                                      {"type": "number", "exclusiveMinimum": 0, "maximum": 1}]),
+        "max_samples_leaf": param(1, "null (keep all) or a positive integer", "Donors kept per leaf for the quantiles (null: all).",
+                                  anyOf=[{"type": "null"}, POSITIVE_INT]),
+        "quantile_grid": param(101, "a positive integer", "Levels of the quantile grid a numeric draw is read from.",
+                               **POSITIVE_INT),
+        "weighting": enum("resample", ["resample", "sample_weight"], "How donor weights enter: a weighted resample "
+                          "of the donor, or scikit-learn's sample_weight."),
+        "mi": enum("trees", ["trees", "none"], "Proper multiple imputation from tree groups, or every imputation "
+                   "from one fit."),
+        "mi_groups": param(10, "a positive integer, at most n_estimators", "Tree groups for mi='trees'.", **POSITIVE_INT),
+        "n_jobs": param(-1, "a non-zero integer (-1 = all cores)", "Cores used to grow trees (-1: all).", **NON_ZERO_INT),
+    })
     proper_mi = "native"
 
     def check_params(self) -> None:
-        p = self.params
-        for key in ("n_estimators", "min_samples_leaf", "quantile_grid"):
-            if not _is_int(p[key]) or p[key] < 1:
-                raise self._bad_param(key, "a positive integer")
-        if p["max_samples_leaf"] is not None and (not _is_int(p["max_samples_leaf"]) or p["max_samples_leaf"] < 1):
-            raise self._bad_param("max_samples_leaf", "null (keep all) or a positive integer")
-        mf = p["max_features"]
-        if not (mf in ("sqrt", "log2") or (_is_int(mf) and mf >= 1) or (isinstance(mf, float) and 0 < mf <= 1)):
-            raise self._bad_param("max_features", "a fraction in (0, 1], a positive integer, 'sqrt' or 'log2'")
-        if p["weighting"] not in ("resample", "sample_weight"):
-            raise self._bad_param("weighting", "'resample' or 'sample_weight'")
-        if p["mi"] not in ("trees", "none"):
-            raise self._bad_param("mi", "'trees' or 'none'")
-        if not _is_int(p["mi_groups"]) or not 1 <= p["mi_groups"] <= p["n_estimators"]:
-            raise self._bad_param("mi_groups", "a positive integer, at most n_estimators")
-        if not _is_int(p["n_jobs"]) or p["n_jobs"] == 0:
-            raise self._bad_param("n_jobs", "a non-zero integer (-1 = all cores)")
+        super().check_params()
+        if self.params["mi_groups"] > self.params["n_estimators"]:
+            raise self._bad_param("mi_groups", self.param_schema["properties"]["mi_groups"]["expected"])
 
     def fit(self, X: Features, Y: np.ndarray, context: FitContext) -> "QuantileForestChain":
         self.design_ = X.design("onehot", "none")
@@ -241,7 +234,3 @@ def _library_versions() -> dict[str, str]:
     import sklearn
 
     return {"scikit-learn": sklearn.__version__, "quantile-forest": quantile_forest.__version__}
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)

@@ -36,6 +36,7 @@ from .. import rng
 from ..data.features import Features
 from .base import Backend, FitContext
 from .levels import LevelModel, one_blas_thread
+from .params import REFIT_PROPERTIES, first_error, object_schema, param, with_default
 
 #: imputations whose level-model refits a backend keeps in memory
 _CACHE = 32
@@ -174,7 +175,12 @@ class Resampled(Backend):
     """
 
     name = "resampled"
-    default_params: ClassVar[dict[str, Any]] = {"method": None, "params": {}, "resamples": 10}
+    param_schema: ClassVar[dict[str, Any]] = object_schema({
+        "method": param(None, "a method name", "The wrapped method.", anyOf=[{"type": "null"}, {"type": "string"}]),
+        "params": param({}, "an object of the wrapped method's parameters", "The wrapped method's parameters.",
+                        type="object"),
+        "resamples": with_default(REFIT_PROPERTIES["mi_resamples"], 10),
+    })
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
@@ -183,9 +189,10 @@ class Resampled(Backend):
         self.member_class = backend_class(self.params["method"])
 
     def check_params(self) -> None:
-        r = self.params["resamples"]
-        if not isinstance(r, int) or isinstance(r, bool) or r < 1:
-            raise self._bad_param("mi_resamples", "a positive integer")
+        found = first_error(self.param_schema, self.params)
+        if found is not None:  # the user names ``resamples`` as the wrapped method's ``mi_resamples``
+            name, expected = found
+            raise self._bad_param("mi_resamples" if name == "resamples" else name, expected)
 
     def fit(self, X: Features, Y: np.ndarray, context: FitContext) -> "Resampled":
         self.members_ = []

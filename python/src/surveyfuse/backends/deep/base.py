@@ -28,6 +28,7 @@ import torch
 from ... import rng
 from ...data.features import Features
 from ..base import Backend, FitContext
+from ..params import AUTO_CHOICE, BOOLEAN, POSITIVE_INT, enum, number, object_schema, param
 from ...evaluate.baseline import predictor_blind_rows
 from .constraint_layer import ConstraintLayer
 from .defaults import AUTO, resolve
@@ -47,22 +48,50 @@ from .training import (
     state_to_numpy,
 )
 
+HIDDEN = {"anyOf": [AUTO_CHOICE, {"type": "array", "items": POSITIVE_INT, "minItems": 1}]}
+
+
+def hidden_param(description: str) -> dict[str, Any]:
+    """A list of layer widths, or ``"auto"`` (chosen from the donor size)."""
+    return param(AUTO, "a non-empty list of positive integers", description, **HIDDEN)
+
+
+def weight_param(default: Any, lo: float, hi: float, description: str, auto: bool = False) -> dict[str, Any]:
+    """A number in [lo, hi] (a loss weight, a rate), or ``"auto"`` when ``auto``."""
+    return number(default, f"a number in [{lo}, {hi}]", description, auto=auto, minimum=lo, maximum=hi)
+
+
+def auto_int_param(description: str) -> dict[str, Any]:
+    """A positive integer, or ``"auto"`` (chosen from the donor size)."""
+    return param(AUTO, '"auto" or a positive integer', description, anyOf=[AUTO_CHOICE, POSITIVE_INT])
+
+
 #: parameters every generative backend accepts
-COMMON_PARAMS: dict[str, Any] = {
-    "device": "auto",
-    "epochs": AUTO,
-    "batch_size": AUTO,
-    "lr": 2e-3,
-    "patience": 6,
-    "eval_every": AUTO,
-    "holdout": 0.12,
-    "transform": "quantile",
-    "point_masses": False,
-    "tail_modes": 1,
-    "sums": "parts",
-    "fit_check": True,
-    "verbose": False,
-    "threads": 1,
+COMMON_PROPERTIES: dict[str, dict[str, Any]] = {
+    "device": enum("auto", ["auto", "cpu", "cuda"], "Where to train ('auto': CUDA when present).",
+                   expected='"auto", "cpu" or "cuda"'),
+    "epochs": auto_int_param("Upper bound on training epochs; 'auto' chooses it from the donor size."),
+    "batch_size": param(AUTO, '"auto" or an integer >= 2', "Minibatch rows; 'auto': about a sixteenth of the "
+                        "training rows, capped at the recipe's.", anyOf=[AUTO_CHOICE, {"type": "integer", "minimum": 2}]),
+    "lr": number(2e-3, "a number in (0, 1)", "Adam learning rate.", exclusiveMinimum=0, exclusiveMaximum=1),
+    "patience": param(6, "a positive integer", "Early stopping: checks without improvement before stopping.",
+                      **POSITIVE_INT),
+    "eval_every": auto_int_param("Epochs between checks on the held-out rows ('auto': at least 100 gradient steps)."),
+    "holdout": number(0.12, "a fraction in [0, 0.5)", "Share of the donor held out for early stopping.",
+                      minimum=0, exclusiveMaximum=0.5),
+    "transform": enum("quantile", ["quantile", "log"], "Continuous transform of numeric block columns.",
+                      expected='"quantile" or "log"'),
+    "point_masses": param(False, "true or false", "Every value holding at least 5% of the weight becomes its own mode.",
+                          **BOOLEAN),
+    "tail_modes": param(1, "an integer from 1 (no tail bins) to 5", "1: no tail bins; 2-5: quantile bins of the "
+                        "right tail as mixture modes.", type="integer", minimum=1, maximum=5),
+    "sums": enum("parts", ["parts", "shares"], "How an identity total == a + b + ... is generated: the parts and "
+                 "their sum, or the total with stick-breaking shares.",
+                 expected='"parts" (the total is the sum of modelled parts) or "shares"'),
+    "fit_check": param(True, "true or false", "After fitting, score held-out donor rows against predictor-blind draws "
+                       "and coverage; a model that fails warns.", **BOOLEAN),
+    "verbose": param(False, "true or false", "A progress bar even when stderr is not a terminal.", **BOOLEAN),
+    "threads": param(1, "1 or 2 (CPU threads for torch)", "torch CPU threads.", type="integer", enum=[1, 2]),
 }
 #: rows the validation score draws per check (about this many rows x draws)
 VALIDATION_ROWS = 2400
@@ -142,64 +171,14 @@ class DeepBackend(Backend):
     """
 
     proper_mi = "refit"
-    method_params: ClassVar[dict[str, Any]] = {}
+    #: the method's own parameters (and its defaults of common ones), merged over ``COMMON_PROPERTIES``
+    method_properties: ClassVar[dict[str, dict[str, Any]]] = {}
     #: large-donor values of the "auto" settings, adapted to the donor size by :func:`.defaults.resolve`
     recipe: ClassVar[dict[str, Any]] = {"epochs": 200, "batch_size": 500, "eval_every": 5}
 
     def __init_subclass__(cls, **kw: Any) -> None:
+        cls.param_schema = object_schema({**COMMON_PROPERTIES, **cls.method_properties})
         super().__init_subclass__(**kw)
-        cls.default_params = {**COMMON_PARAMS, **cls.method_params}
-
-    # ------------------------------------------------------------------ params
-    def check_params(self) -> None:
-        p = self.params
-        if p["device"] not in ("auto", "cpu", "cuda"):
-            raise self._bad_param("device", '"auto", "cpu" or "cuda"')
-        if p["threads"] not in (1, 2) or isinstance(p["threads"], bool):
-            raise self._bad_param("threads", "1 or 2 (CPU threads for torch)")
-        for name in ("epochs", "batch_size", "eval_every"):
-            v = p[name]
-            if v != AUTO and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
-                raise self._bad_param(name, '"auto" or a positive integer')
-        self._positive_int("patience")
-        if p["batch_size"] != AUTO and p["batch_size"] < 2:
-            raise self._bad_param("batch_size", '"auto" or an integer >= 2')
-        if not isinstance(p["lr"], (int, float)) or isinstance(p["lr"], bool) or not 0 < p["lr"] < 1:
-            raise self._bad_param("lr", "a number in (0, 1)")
-        if not isinstance(p["holdout"], (int, float)) or isinstance(p["holdout"], bool) or not 0 <= p["holdout"] < 0.5:
-            raise self._bad_param("holdout", "a fraction in [0, 0.5)")
-        if p["tail_modes"] not in range(1, 6) or isinstance(p["tail_modes"], bool):
-            raise self._bad_param("tail_modes", "an integer from 1 (no tail bins) to 5")
-        if p["sums"] not in ("parts", "shares"):
-            raise self._bad_param("sums", '"parts" (the total is the sum of modelled parts) or "shares"')
-        if p["transform"] not in ("quantile", "log"):
-            raise self._bad_param("transform", '"quantile" or "log"')
-        for name in ("point_masses", "fit_check", "verbose"):
-            if not isinstance(p[name], bool):
-                raise self._bad_param(name, "true or false")
-        self.check_method_params()
-
-    def check_method_params(self) -> None:
-        """Subclasses validate their own parameters here."""
-
-    def _positive_int(self, name: str) -> None:
-        v = self.params[name]
-        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-            raise self._bad_param(name, "a positive integer")
-
-    def _hidden(self, name: str = "hidden") -> None:
-        v = self.params[name]
-        if v == AUTO:
-            return
-        if not isinstance(v, (list, tuple)) or not v or not all(isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in v):
-            raise self._bad_param(name, "a non-empty list of positive integers")
-
-    def _fraction(self, name: str, lo: float = 0.0, hi: float = 1.0, auto: bool = False) -> None:
-        v = self.params[name]
-        if auto and v == AUTO:
-            return
-        if not isinstance(v, (int, float)) or isinstance(v, bool) or not lo <= v <= hi:
-            raise self._bad_param(name, f"a number in [{lo}, {hi}]")
 
     # ------------------------------------------------------------------ fit
     def fit(self, X: Features, Y: np.ndarray, context: FitContext) -> "DeepBackend":

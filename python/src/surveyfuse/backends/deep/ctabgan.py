@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import torch
 
+from ..params import with_default
+from .base import COMMON_PROPERTIES, weight_param
 from .ctgan import CTGAN
 
 
@@ -59,22 +61,17 @@ class CTABGAN(CTGAN):
     """
 
     name = "ctabgan"
-    method_params = {
-        **CTGAN.method_params,
-        "transform": "log",
-        "point_masses": True,
-        "info_weight": 1.0,
-        "relation_weight": 1.0,
+    method_properties = {
+        **CTGAN.method_properties,
+        "transform": with_default(COMMON_PROPERTIES["transform"], "log"),
+        "point_masses": with_default(COMMON_PROPERTIES["point_masses"], True),
+        "info_weight": weight_param(1.0, 0.0, 100.0, "Weight of the information loss (mean and spread of the critic's features)."),
+        "relation_weight": weight_param(1.0, 0.0, 100.0, "Weight of the relation loss (correlations of block and predictors)."),
     }
     # measured best with the wider, shorter-trained networks (bench_deep)
     # its information and relation losses already anchor the generator: a larger score weight on small donors did not help
     recipe = {**CTGAN.recipe, "generator_hidden": [256, 256], "critic_hidden": [256, 256], "epochs": 150,
               "score_weight": (4.0, 4.0, 200)}
-
-    def check_method_params(self) -> None:
-        super().check_method_params()
-        self._fraction("info_weight", 0.0, 100.0)
-        self._fraction("relation_weight", 0.0, 100.0)
 
     def _extra_generator_loss(self, real, fake, c, net, cx, f_fake) -> torch.Tensor:  # noqa: ANN001
         loss = torch.zeros((), device=real.device)

@@ -26,7 +26,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .base import DeepBackend, Noise, sample_categorical
+from ..params import POSITIVE_INT, param, with_default
+from .base import COMMON_PROPERTIES, DeepBackend, Noise, hidden_param, weight_param, sample_categorical
 from .defaults import AUTO
 from .training import mlp
 
@@ -83,28 +84,23 @@ class Diffusion(DeepBackend):
     """
 
     name = "diffusion"
-    method_params = {
-        "hidden": AUTO,
-        "timesteps": 1000,
-        "sampling_steps": 30,
-        "eta": 1.0,
-        "lr": 1e-3,
-        "patience": 5,
-        "dropout": AUTO,
-        "weight_decay": AUTO,
+    method_properties = {
+        "hidden": hidden_param("Denoiser layer widths ('auto': from the donor size)."),
+        "timesteps": param(1000, "a positive integer", "Steps of the noising process the model is trained on.", **POSITIVE_INT),
+        "sampling_steps": param(30, "a positive integer", "Steps taken when drawing (at most timesteps).", **POSITIVE_INT),
+        "eta": weight_param(1.0, 0.0, 1.0, "Stochasticity of the sampler (0: deterministic DDIM, 1: DDPM-like)."),
+        "lr": with_default(COMMON_PROPERTIES["lr"], 1e-3),
+        "patience": with_default(COMMON_PROPERTIES["patience"], 5),
+        "dropout": weight_param(AUTO, 0.0, 0.9, "Dropout of the hidden layers ('auto': fades as the donor grows).", auto=True),
+        "weight_decay": weight_param(AUTO, 0.0, 1.0, "Adam weight decay ('auto': fades as the donor grows).", auto=True),
     }
     recipe = {"epochs": 400, "batch_size": 256, "eval_every": 10, "hidden": [256, 256, 256], "dropout": (0.1, 0.0, 2000),
               "weight_decay": (1e-4, 0.0, 2000)}
 
-    def check_method_params(self) -> None:
-        self._hidden()
-        self._fraction("dropout", 0.0, 0.9, auto=True)
-        self._fraction("weight_decay", 0.0, 1.0, auto=True)
-        self._positive_int("timesteps")
-        self._positive_int("sampling_steps")
+    def check_params(self) -> None:
+        super().check_params()
         if self.params["sampling_steps"] > self.params["timesteps"]:
             raise self._bad_param("sampling_steps", "at most 'timesteps'")
-        self._fraction("eta", 0.0, 1.0)
 
     def _arch(self) -> dict[str, Any]:
         return {**super()._arch(), "hidden": list(self.setting("hidden")), "timesteps": self.params["timesteps"],

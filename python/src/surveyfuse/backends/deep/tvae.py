@@ -20,7 +20,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from .base import DeepBackend, Noise
+from ..params import POSITIVE_INT, param, with_default
+from .base import COMMON_PROPERTIES, DeepBackend, Noise, hidden_param, weight_param
 from .defaults import AUTO
 from .training import mlp
 
@@ -73,16 +74,16 @@ class TVAE(DeepBackend):
     """
 
     name = "tvae"
-    method_params = {"latent_dim": 16, "hidden": AUTO, "beta": 1.0, "lr": 2e-3, "dropout": AUTO, "weight_decay": AUTO}
+    method_properties = {
+        "latent_dim": param(16, "a positive integer", "Size of the latent code.", **POSITIVE_INT),
+        "hidden": hidden_param("Encoder and decoder layer widths ('auto': from the donor size)."),
+        "beta": weight_param(1.0, 0.0, 100.0, "Weight of the KL term of the loss."),
+        "lr": with_default(COMMON_PROPERTIES["lr"], 2e-3),
+        "dropout": weight_param(AUTO, 0.0, 0.9, "Dropout of the hidden layers ('auto': fades as the donor grows).", auto=True),
+        "weight_decay": weight_param(AUTO, 0.0, 1.0, "Adam weight decay ('auto': fades as the donor grows).", auto=True),
+    }
     recipe = {"epochs": 300, "batch_size": 500, "eval_every": 5, "hidden": [128, 128], "dropout": (0.1, 0.0, 2000),
               "weight_decay": (1e-4, 0.0, 2000)}
-
-    def check_method_params(self) -> None:
-        self._positive_int("latent_dim")
-        self._hidden()
-        self._fraction("beta", 0.0, 100.0)
-        self._fraction("dropout", 0.0, 0.9, auto=True)
-        self._fraction("weight_decay", 0.0, 1.0, auto=True)
 
     def _arch(self) -> dict[str, Any]:
         return {**super()._arch(), "n_cont": len(self.layout_["cont"]), "latent": self.params["latent_dim"],
