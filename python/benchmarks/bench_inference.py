@@ -232,35 +232,37 @@ def impute(method: str, params: dict | None, spec: Block, donor: pd.DataFrame, r
 
 
 def pooled(spec: Block, recipient: pd.DataFrame, w: np.ndarray, D: np.ndarray | None,
-           resamples: int | None = None) -> dict[str, list[float]]:
-    """Estimate, se, ci_low, ci_high per estimand: Rubin's rules over D's imputations (the fused-file rule of
-    :func:`surveyfuse.evaluate.pooling.fused` when ``resamples`` is given), or the complete data."""
+           rules: tuple[int | None, ...] = (None,)) -> list[dict[str, list[float]]]:
+    """Estimate, se, ci_low, ci_high per estimand, one dict per rule: ``None`` Rubin's rules over D's
+    imputations, an int the fused-file rule of :func:`surveyfuse.evaluate.pooling.fused` with that many
+    resamples (each imputation is analysed once, whatever the rules); without D, the complete data."""
     if D is None:  # complete data: the recipients' own block, one data set
-        got = estimates(spec, recipient, w)
         out = {}
-        for k, (e, u) in got.items():
+        for k, (e, u) in estimates(spec, recipient, w).items():
             half = stats.t.ppf(0.5 + LEVEL / 2, len(recipient) - 1) * np.sqrt(u)
             out[k] = [e, float(np.sqrt(u)), e - half, e + half]
-        return out
+        return [out for _ in rules]
     frame = recipient.drop(columns=spec.block).copy()
     per = []
     for d in range(D.shape[0]):
         for j, v in enumerate(spec.block):
             frame[v] = D[d, :, j]
         per.append(estimates(spec, frame, w))
-    out = {}
+    outs: list[dict[str, list[float]]] = [{} for _ in rules]
     for k in per[0]:
         Q = np.array([p[k][0] for p in per])
         U = np.array([p[k][1] for p in per])
-        if not np.all(np.isfinite(Q)) or not np.all(np.isfinite(U)):
-            out[k] = [float("nan")] * 4
-            continue
-        r = (rubin(Q, U, nu_com=len(recipient) - 1) if resamples is None
-             else fused(Q, U, resamples, nu_com=len(recipient) - 1)).iloc[0]
-        # rubin's intervals are 95%; rebuild the 90% one from its df
-        half = stats.t.ppf(0.5 + LEVEL / 2, min(r.df, 1e12)) * r.se
-        out[k] = [float(r.estimate), float(r.se), float(r.estimate - half), float(r.estimate + half)]
-    return out
+        finite = np.all(np.isfinite(Q)) and np.all(np.isfinite(U))
+        for out, resamples in zip(outs, rules):
+            if not finite:
+                out[k] = [float("nan")] * 4
+                continue
+            r = (rubin(Q, U, nu_com=len(recipient) - 1) if resamples is None
+                 else fused(Q, U, resamples, nu_com=len(recipient) - 1)).iloc[0]
+            # the pooled intervals are 95%; rebuild the 90% one from its df
+            half = stats.t.ppf(0.5 + LEVEL / 2, min(r.df, 1e12)) * r.se
+            out[k] = [float(r.estimate), float(r.se), float(r.estimate - half), float(r.estimate + half)]
+    return outs
 
 
 # ---------------------------------------------------------------------------- replications, resumable
@@ -321,9 +323,10 @@ def run(population: pd.DataFrame, blocks: list[str], methods: list[str], reps: l
                     methods = [m for m in methods if m != label]
                     continue
                 raise
-            rows = [(label, pooled(spec, recipient, w, D))]
+            labels, rules = [label], [None]
             if fused_resamples and base in FUSED_RULE_METHODS and D is not None:
-                rows.append((f"{label}+fused", pooled(spec, recipient, w, D, fused_resamples)))
+                labels, rules = [label, f"{label}+fused"], [None, fused_resamples]
+            rows = list(zip(labels, pooled(spec, recipient, w, D, tuple(rules))))
             with results.open("a") as fh:
                 for name, est in rows:
                     fh.write(json.dumps({"rep": rep, "block": bname, "method": name, "seconds": round(seconds, 3),

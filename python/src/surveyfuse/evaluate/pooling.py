@@ -56,15 +56,29 @@ from ..errors import SurveyfuseError
 Z_WOODRUFF = 1.959963984540054
 
 
-def rubin(estimates: Any, variances: Any, nu_com: float | None = None) -> pd.DataFrame:
-    """Combine ``estimates`` (m, p) and their variances (m, p) by Rubin's rules (see module)."""
+def _matrices(estimates: Any, variances: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Estimates and variances as (m, p) arrays (one quantity: a column)."""
     Q = np.asarray(estimates, dtype=np.float64)
     Q = Q[:, None] if Q.ndim == 1 else Q
-    U = np.asarray(variances, dtype=np.float64).reshape(Q.shape)
+    return Q, np.asarray(variances, dtype=np.float64).reshape(Q.shape)
+
+
+def _combined(Q: np.ndarray, within: np.ndarray, between: np.ndarray, t: np.ndarray, df: np.ndarray,
+              riv: np.ndarray, fmi: np.ndarray) -> pd.DataFrame:
+    """The pooled table both rules return, with 95% intervals from ``df``."""
+    qbar, se = Q.mean(axis=0), np.sqrt(t)
+    tq = stats.t.ppf(0.975, np.minimum(df, 1e12))
+    return pd.DataFrame({"estimate": qbar, "within": within, "between": between, "total": t, "se": se, "df": df,
+                         "riv": riv, "fmi": fmi, "ci_low": qbar - tq * se, "ci_high": qbar + tq * se, "m": Q.shape[0]})
+
+
+def rubin(estimates: Any, variances: Any, nu_com: float | None = None) -> pd.DataFrame:
+    """Combine ``estimates`` (m, p) and their variances (m, p) by Rubin's rules (see module)."""
+    Q, U = _matrices(estimates, variances)
     m = Q.shape[0]
     if m < 2:
         raise SurveyfuseError("bad_argument", "Rubin's rules need at least 2 imputations (_imp values)", argument="draws")
-    qbar, ubar = Q.mean(axis=0), U.mean(axis=0)
+    ubar = U.mean(axis=0)
     b = Q.var(axis=0, ddof=1)
     t = ubar + (1 + 1 / m) * b
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -77,22 +91,16 @@ def rubin(estimates: Any, variances: Any, nu_com: float | None = None) -> pd.Dat
             df_obs = (nu_com + 1) / (nu_com + 3) * nu_com * (1 - lam)
             df = 1 / (1 / df_old + 1 / df_obs)
         fmi = (riv + 2 / (df + 3)) / (1 + riv)
-    tq = stats.t.ppf(0.975, np.minimum(df, 1e12))
-    se = np.sqrt(t)
-    return pd.DataFrame({"estimate": qbar, "within": ubar, "between": b, "total": t, "se": se, "df": df,
-                         "riv": riv, "fmi": fmi, "ci_low": qbar - tq * se, "ci_high": qbar + tq * se, "m": m})
+    return _combined(Q, ubar, b, t, df, riv, fmi)
 
 
-# ---------------------------------------------------------------------------- complete-data estimators
 def fused(estimates: Any, variances: Any, resamples: int, nu_com: float | None = None) -> pd.DataFrame:
     """Combine nested imputations of a fused file (see module): imputation ``l`` (0-based) from resample ``l mod resamples``.
 
     Same columns as :func:`rubin`; ``within`` is ``Ubar - W_e`` (the recipients'
     sampling variance), ``between`` the model's part ``B_M - W_e / r``.
     """
-    Q = np.asarray(estimates, dtype=np.float64)
-    Q = Q[:, None] if Q.ndim == 1 else Q
-    U = np.asarray(variances, dtype=np.float64).reshape(Q.shape)
+    Q, U = _matrices(estimates, variances)
     m, M = Q.shape[0], int(resamples)
     if isinstance(resamples, bool) or M < 2 or m % M or m // M < 2:
         raise SurveyfuseError("bad_argument", f"rule='fused' needs at least 2 imputations from each of at least 2 "
@@ -115,12 +123,10 @@ def fused(estimates: Any, variances: Any, resamples: int, nu_com: float | None =
         df = np.where(denom > 0, t**2 / denom, np.inf)
         riv = np.where(own > 0, (t - own) / own, np.inf)
         fmi = np.where(t > 0, (t - own) / t, 0.0)
-    tq = stats.t.ppf(0.975, np.minimum(df, 1e12))
-    qbar, se = Q.mean(axis=0), np.sqrt(t)
-    return pd.DataFrame({"estimate": qbar, "within": own, "between": model, "total": t, "se": se, "df": df,
-                         "riv": riv, "fmi": fmi, "ci_low": qbar - tq * se, "ci_high": qbar + tq * se, "m": m})
+    return _combined(Q, own, model, t, df, riv, fmi)
 
 
+# ---------------------------------------------------------------------------- complete-data estimators
 def weighted_mean(y: np.ndarray, w: np.ndarray) -> tuple[float, float]:
     n, sw = len(y), w.sum()
     mean = float((w * y).sum() / sw)
