@@ -57,7 +57,7 @@ from ._trees import apply_trees, trees_to_arrays
 from .base import Backend, FitContext
 from .levels import LEVEL_PROPERTIES, LevelModel, document_level_params, level_model
 from .params import AUTO_CHOICE, BOOLEAN, NON_ZERO_INT, POSITIVE_INT, enum, number, object_schema, param
-from .resampling import ACCEPT_STREAM, DonorResampler, KeyedUniforms
+from .resampling import ACCEPT_STREAM, DonorResampler, KeyedUniforms, remember
 
 #: candidate leaf sizes for the automatic choice (filtered by donor size)
 LEAF_CANDIDATES = (3, 6, 12, 25, 50, 100)
@@ -380,11 +380,7 @@ class ForestSampler(Backend):
         return self.resampler_
 
     def _group_sampler(self, key: tuple[int, int], resampler: DonorResampler) -> LeafSampler:
-        if key not in self._samplers:
-            if len(self._samplers) >= 4:
-                self._samplers.pop(next(iter(self._samplers)))
-            self._samplers[key] = self.sampler_.reweighted(resampler.resample_weights(key))
-        return self._samplers[key]
+        return remember(self._samplers, key, lambda: self.sampler_.reweighted(resampler.resample_weights(key)), limit=4)
 
     def describe(self) -> dict[str, Any]:
         out = {k: v for k, v in self.params.items() if k not in ("min_samples_leaf", "leaf_candidates")}

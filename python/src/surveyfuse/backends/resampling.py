@@ -46,6 +46,15 @@ MATCH_ATTEMPTS = 8
 ACCEPT_STREAM = 0xACC
 
 
+def remember(cache: dict, key: Any, make: Callable[[], Any], limit: int = _CACHE) -> Any:
+    """``cache[key]``, made by ``make()`` the first time; past ``limit`` entries the oldest goes."""
+    if key not in cache:
+        if len(cache) >= limit:
+            cache.pop(next(iter(cache)))
+        cache[key] = make()
+    return cache[key]
+
+
 class KeyedUniforms:
     """Uniforms (draws, n, width) of stream ``base + a``, made when attempt ``a`` first needs them."""
 
@@ -93,18 +102,17 @@ class DonorResampler:
         assert self.levels is not None
         if key is None:
             return None, self.levels.donor_eta_
-        if key not in self._cache:
-            if self.donor is None:
-                raise RuntimeError("this model keeps no donor predictors; it cannot refit its level model")
-            if self._basis is None:
-                self._basis = self.levels.basis(self.donor)
-            g = rng.bayesian_bootstrap(key[0], key[1], np.arange(len(self.weights)))
-            with one_blas_thread():
-                shift = self.levels.resampled_coef(self._basis, self.weights, g) - self.levels.coef_
-            if len(self._cache) >= _CACHE:
-                self._cache.pop(next(iter(self._cache)))
-            self._cache[key] = (shift, self.levels.donor_eta_ + self.levels.eta_from_basis(self._basis, shift))
-        return self._cache[key]
+        return remember(self._cache, key, lambda: self._resampled_state(key))
+
+    def _resampled_state(self, key: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        if self.donor is None:
+            raise RuntimeError("this model keeps no donor predictors; it cannot refit its level model")
+        if self._basis is None:
+            self._basis = self.levels.basis(self.donor)
+        g = rng.bayesian_bootstrap(key[0], key[1], np.arange(len(self.weights)))
+        with one_blas_thread():
+            shift = self.levels.resampled_coef(self._basis, self.weights, g) - self.levels.coef_
+        return shift, self.levels.donor_eta_ + self.levels.eta_from_basis(self._basis, shift)
 
     def _levels_of(self, X: Features, key: tuple[int, int] | None) -> tuple[np.ndarray, np.ndarray]:
         """(recipient log levels (folds, n, groups), donor log levels (n_donors, groups)) in resample ``key``."""
@@ -112,12 +120,8 @@ class DonorResampler:
         if self._recipient is None or self._recipient[0] is not X:
             self._recipient = (X, self.levels.basis(X), {})
         shift, donor_eta = self.level_state(key)
-        levels = self._recipient[2]  # the recipients' levels per resample: every proposal round reuses them
-        if key not in levels:
-            if len(levels) >= _CACHE:
-                levels.pop(next(iter(levels)))
-            levels[key] = self.levels.recipient_levels(self._recipient[1], shift)
-        return levels[key], donor_eta
+        basis = self._recipient[1]  # the recipients' levels per resample: every proposal round reuses them
+        return remember(self._recipient[2], key, lambda: self.levels.recipient_levels(basis, shift)), donor_eta
 
     def _gaps(self, X: Features, key: tuple[int, int] | None, donors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(recipient, donor) log levels (m, n, groups) of the pairs ``donors`` (m, n), both from the donor's fold model."""
