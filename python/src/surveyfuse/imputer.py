@@ -283,8 +283,7 @@ class Imputer(BaseEstimator):
         )
         self.variables_ = variables
         self.constraint_set_ = constraint_set
-        self.method_ = name
-        name, self.backend_ = self._fit_backend(name, params, backend, lambda b: b.fit(X, Y[keep], context), auto_report)
+        name, self.backend_ = self._fit_backend(name, backend, lambda b: b.fit(X, Y[keep], context), auto_report)
         self.method_ = name
         self.support_ = SupportModel().fit(X) if self.flag_off_support else None
         report["method"] = name
@@ -296,8 +295,7 @@ class Imputer(BaseEstimator):
         self.fit_report_ = report
         return self
 
-    def _fit_backend(self, name: str, params: dict[str, Any], backend: Any, fit: Any,
-                     report: dict[str, Any] | None) -> tuple[str, Any]:
+    def _fit_backend(self, name: str, backend: Any, fit: Any, report: dict[str, Any] | None) -> tuple[str, Any]:
         """(method, fitted backend): ``fit(backend)``; :class:`~surveyfuse.evaluate.auto.AutoImputer` falls back
         to the next candidate when the chosen one fails its own fit check on the whole donor."""
         return name, fit(backend)

@@ -67,26 +67,27 @@ class AutoImputer(Imputer):
                              seed=int(self.random_state or 0))
 
 
-    def _fit_backend(self, name, params, backend, fit, report):
+    def _fit_backend(self, name, backend, fit, report):
         if report is None:
-            return super()._fit_backend(name, params, backend, fit, report)
-        return fit_with_fallback(name, params, lambda n, p: fit(make_backend(n, p)), report)
+            return super()._fit_backend(name, backend, fit, report)
+        return fit_with_fallback(name, backend, fit, report)
 
 
-def fit_with_fallback(name: str, params: dict[str, Any], fit: Callable[[str, dict[str, Any]], Any],
-                      report: dict[str, Any]) -> tuple[str, Any]:
+def fit_with_fallback(name: str, backend: Any, fit: Callable[[Any], Any], report: dict[str, Any]) -> tuple[str, Any]:
     """Fit the chosen method on the whole donor; if that fit fails its own held-out check, the next candidate.
 
     The folds of :func:`choose_method` fit on part of the donor, so a model can
     pass there and fail on the whole file (or the reverse). ``auto`` never
     hands back a model known to fail: it moves down the ranking, records why in
     ``report`` and keeps the failed fit's warning visible. When every ranked
-    candidate fails, the last one is kept (its warning says so).
+    candidate fails, the last one is kept (its warning says so). ``backend`` is the chosen method's, unfitted;
+    ``fit`` fits a backend on the whole donor.
     """
-    order = [(report["chosen"], name, params)] + [(r["label"], r["name"], r["params"]) for r in report.get("ranking", [])
-                                                  if r["label"] != report["chosen"]]
-    for i, (label, n, p) in enumerate(order):
-        fitted = fit(n, p)
+    order = [(report["chosen"], name, lambda: backend)] + [
+        (r["label"], r["name"], lambda r=r: make_backend(r["name"], r["params"]))
+        for r in report.get("ranking", []) if r["label"] != report["chosen"]]
+    for i, (label, n, make) in enumerate(order):
+        fitted = fit(make())
         check = getattr(fitted, "fit_check_", None) or {}
         if check.get("ok") is not False or i == len(order) - 1:
             if i:
