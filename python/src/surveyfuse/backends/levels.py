@@ -62,7 +62,7 @@ from .. import rng
 from ..constraints import EXACT, BoolOp, Compare, ConstraintSet
 from ..data.features import Features
 from ..data.types import Kind, Variable
-from .params import NAMES, enum, number, param
+from .params import NAMES, enum, number, numpydoc_entries, param
 
 #: quantiles of a predictor's non-zero values (on the asinh scale) where the fitted log level may bend
 HINGE_QUANTILES = (0.25, 0.5, 0.75, 0.9, 0.97)
@@ -209,29 +209,10 @@ LEVEL_PROPERTIES: dict[str, dict[str, Any]] = {
 }
 
 
-#: the level parameters as documented in each copying backend's Parameters section
-LEVEL_PARAMETERS_DOC = """levels : "match+ratio", "match", "ratio" or "none", default "match+ratio"
-        How the level model (:mod:`.levels`) corrects copied records:
-        prefer donors of the recipient's predicted level (``match``),
-        rescale each copied group of amounts by one positive factor
-        (``ratio``), both, or neither (plain copies).
-    level_bandwidth : float, default 0.3
-        Width, in log-level units, of the preference for donors whose
-        predicted level is close to the recipient's (smaller: stricter).
-    level_max_factor : float, default 8.0
-        No factor exceeds this or falls below its inverse.
-    level_deadzone : float, default 0.25
-        Gaps in log level below about this are left unscaled.
-    level_factor : "linked" or "record", default "linked"
-        One factor per group of constraint-linked amounts, or one per record.
-    level_columns : list of str or None, default None
-        Block variables to rescale (``None``: the amounts, chosen from the data).
-"""
-
-
 def document_level_params(cls: type) -> type:
-    """Write :data:`LEVEL_PARAMETERS_DOC` where a backend's docstring says ``{level_parameters}`` (one text, two backends)."""
-    cls.__doc__ = cls.__doc__.replace("{level_parameters}", LEVEL_PARAMETERS_DOC.strip())
+    """Write the level parameters' entries, made from :data:`LEVEL_PROPERTIES`, where a backend's docstring
+    says ``{level_parameters}`` (one declaration, two backends)."""
+    cls.__doc__ = cls.__doc__.replace("    {level_parameters}", numpydoc_entries(LEVEL_PROPERTIES))
     return cls
 
 

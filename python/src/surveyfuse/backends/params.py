@@ -71,6 +71,29 @@ def object_schema(properties: dict[str, dict[str, Any]]) -> dict[str, Any]:
             "properties": properties, "additionalProperties": False}
 
 
+def _type_text(prop: dict[str, Any]) -> str:
+    """A parameter's type as a numpydoc line names it: its values, or its Python type (else the expected phrase)."""
+    if "enum" in prop:
+        quoted = [f'"{v}"' if isinstance(v, str) else repr(v) for v in prop["enum"]]
+        return ", ".join(quoted[:-1]) + f" or {quoted[-1]}" if len(quoted) > 1 else quoted[0]
+    kinds = {"number": "float", "integer": "int", "boolean": "bool", "string": "str", "null": "None"}
+    options = prop.get("anyOf", [prop])
+    names = ["list of str" if o == NAMES else kinds.get(o.get("type"), "") for o in options]
+    return " or ".join(names) if all(names) else prop["expected"]
+
+
+def numpydoc_entries(properties: dict[str, dict[str, Any]], indent: str = "    ") -> str:
+    """The Parameters-section entries of these declarations (``name : type, default ...`` and the description)."""
+    import textwrap
+
+    lines = []
+    for name, prop in properties.items():
+        default = f'"{prop["default"]}"' if isinstance(prop["default"], str) else repr(prop["default"])
+        lines.append(f"{indent}{name} : {_type_text(prop)}, default {default}")
+        lines += textwrap.wrap(prop["description"], 100, initial_indent=indent * 2, subsequent_indent=indent * 2)
+    return "\n".join(lines)
+
+
 def defaults(schema: dict[str, Any]) -> dict[str, Any]:
     """Each parameter's default, in declaration order (fresh copies of mutable ones)."""
     return {name: copy.deepcopy(p["default"]) for name, p in schema["properties"].items()}
