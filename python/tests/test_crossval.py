@@ -8,7 +8,7 @@ import pytest
 
 import surveyfuse as sf
 from surveyfuse.cli import main
-from surveyfuse.errors import SurveyfuseError
+from surveyfuse.errors import SurveyfuseError, SurveyfuseWarning
 from surveyfuse.evaluate.crossval import fold_ids, normalise_methods
 
 from conftest import REPO, SPECS
@@ -153,3 +153,27 @@ def test_the_long_table_holds_every_fold_and_the_summaries_are_its_means(donor):
     assert checked > 50
     blind = long[(long.method == "predictor_blind") & (long.metric == "energy_score") & long.variable.isna()]
     assert blind["value"].tolist() == pytest.approx(ev.metrics["baseline"]["folds"])
+
+
+def test_evaluation_uses_the_constraints_tolerance_and_says_what_it_leaves_out():
+    """A donor whose identity holds only to rounding (parts in whole dollars, the total in cents): a run
+    with a tolerance fits on every row, and so must its evaluation, counting broken records the same way."""
+    g = np.random.default_rng(2)
+    n = 400
+    a = np.round(np.exp(g.normal(8, 1, n)), 2)
+    b = np.where(g.random(n) < 0.5, np.round(np.exp(g.normal(7, 1, n)), 2), 0.0)
+    donor = pd.DataFrame({"x": a + b + g.normal(0, 50, n), "a": np.rint(a), "b": np.rint(b), "total": a + b})
+    assert (np.abs(donor["total"] - donor["a"] - donor["b"]) > 0).mean() > 0.3
+    rules = ["total == a + b"]
+    loose = sf.evaluate_methods(donor, ["total", "a", "b"], ["x"], methods=["hotdeck"], folds=2, draws=3,
+                                constraints=rules, tolerance={"abs": 1.0})
+    assert loose.metrics["settings"]["tolerance"] == {"abs": 1.0}
+    assert loose.metrics["methods"]["hotdeck"]["overall"]["violation_share"] == 0
+    with pytest.warns(SurveyfuseWarning, match="donor rows"):  # exact: most donors break it and are dropped
+        sf.evaluate_methods(donor, ["total", "a", "b"], ["x"], methods=["hotdeck"], folds=2, draws=3, constraints=rules)
+    holes = donor.copy()
+    holes.loc[:9, "a"] = np.nan
+    with pytest.warns(SurveyfuseWarning, match="10 of 400 donor rows have a missing value") as rec:
+        sf.evaluate_methods(holes, ["total", "a", "b"], ["x"], methods=["hotdeck"], folds=2, draws=3,
+                            constraints=rules, tolerance={"abs": 1.0})
+    assert any(getattr(w.message, "code", None) == "donors_dropped" for w in rec)

@@ -195,3 +195,17 @@ def test_bad_params_are_refused_by_name(param, value):
     with pytest.raises(SurveyfuseError) as err:
         make_backend("forest", {param: value})
     assert err.value.code == "bad_param" and err.value.context["param"] == param
+
+
+def test_draws_do_not_depend_on_how_many_threads_grow_the_trees():
+    """Tree groups, leaf-size candidates and level fits run side by side in threads; each has its own
+    seed and inputs, so one thread or several give the same fit and the same draws."""
+    frame = mixed_frame(900)
+    recipient = mixed_frame(120, seed=4)[["x", "region"]]
+    out = {}
+    for jobs in (1, 2):
+        imp = Imputer(["zi", "signed"], ["x", "region"], params={"n_estimators": 20, "n_jobs": jobs},
+                      weights="w", random_state=3).fit(frame)
+        out[jobs] = (imp.sample(recipient, draws=4, seed=2), imp.fit_report_["method_params"])
+    pd.testing.assert_frame_equal(out[1][0], out[2][0])
+    assert {k: v for k, v in out[1][1].items() if k != "n_jobs"} == {k: v for k, v in out[2][1].items() if k != "n_jobs"}

@@ -23,6 +23,8 @@
 #' @param folds Number of folds.
 #' @param max_rows Score on a seeded random sample of at most this many donor rows.
 #' @param report_dir Optional folder for `metrics.json` and a self-contained `report.html`.
+#' @param tolerance As for [fuse_impute()]: the methods fit under it and broken
+#'   records are counted with it, so an evaluation agrees with the run.
 #' @return A `surveyfuse_evaluation`: a list with `overall` (a tibble, one row
 #'   per method, best first), `variables` (a tibble, one row per method and
 #'   variable), `scores` (a tibble of every fold's scores, one row per
@@ -50,7 +52,7 @@
 #' @export
 fuse_evaluate <- function(donor, block, predictors, ..., methods = NULL, folds = 5, m = 20,
                           weights = NULL, constraints = NULL, categorical = NULL, seed = NULL, max_rows = NULL,
-                          report_dir = NULL) {
+                          report_dir = NULL, tolerance = NULL) {
   rlang::check_dots_empty()
   call <- rlang::current_env()
   roles <- sf_donor_roles(donor, rlang::enquo(block), rlang::enquo(predictors), rlang::enquo(weights),
@@ -66,7 +68,7 @@ fuse_evaluate <- function(donor, block, predictors, ..., methods = NULL, folds =
                  categorical = if (is.null(roles$categorical)) NULL else as.list(roles$categorical),
                  seed = sf_scalar_int(seed), max_rows = sf_scalar_int(max_rows),
                  out = if (is.null(report_dir)) NULL else normalizePath(report_dir, mustWork = FALSE),
-                 .call = call)
+                 tolerance = sf_tolerance_json(tolerance, call), .call = call)
   metrics <- jsonlite::fromJSON(res$metrics, simplifyVector = FALSE)
   guide <- jsonlite::fromJSON(res$guide, simplifyVector = FALSE)
   verdict <- metrics$verdict

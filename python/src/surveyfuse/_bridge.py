@@ -513,7 +513,7 @@ def write_table(payload: dict, path: str, fmt: str | None = None) -> str:
 @_entry
 def evaluate(donor: dict, block: Any, predictors: Any, methods: Any = None, folds: Any = 5, draws: Any = 20,
              weights: Any = None, constraints: Any = None, categorical: Any = None, seed: Any = None,
-             max_rows: Any = None, out: str | None = None) -> dict[str, Any]:
+             max_rows: Any = None, out: str | None = None, tolerance: Any = None) -> dict[str, Any]:
     """Donor-only K-fold validation; overall and per-variable metrics as tables, the full JSON,
     and a guide to the metrics (full names, which way is better) for printing."""
     from .evaluate.crossval import evaluate_methods
@@ -526,6 +526,7 @@ def evaluate(donor: dict, block: Any, predictors: Any, methods: Any = None, fold
         folds=_int_or_none(folds, "folds"), draws=_int_or_none(draws, "draws"), weights=weights,
         constraints=_strings(constraints), categorical=_strings(categorical), seed=check_seed(_int_or_none(seed, "seed")),
         max_rows=_int_or_none(max_rows, "max_rows"), keep_examples=out is not None,
+        tolerance=None if tolerance is None else _params(tolerance),
     )
     from .evaluate.verdict import METRIC_GUIDE
 

@@ -65,3 +65,27 @@ test_that("fuse_diagnose flags rows outside the donor's support", {
   expect_error(fuse_diagnose(donor, recipient[, "age", drop = FALSE], predictors = c(age, region)),
                class = "surveyfuse_error_missing_column")
 })
+
+test_that("fuse_evaluate fits and counts broken records under the constraints' tolerance", {
+  skip_if_no_core()
+  set.seed(2)
+  a <- round(exp(rnorm(300, 8, 1)), 2)
+  b <- ifelse(runif(300) < 0.5, round(exp(rnorm(300, 7, 1)), 2), 0)
+  # parts in whole dollars, the total in cents: the identity holds to a dollar
+  donor <- data.frame(x = a + b + rnorm(300, 0, 50), a = round(a), b = round(b), total = a + b)
+  ev <- fuse_evaluate(donor, block = c(total, a, b), predictors = x, methods = "hotdeck", folds = 2, m = 3,
+                      constraints = "total == a + b", tolerance = list(abs = 1))
+  expect_equal(ev$overall$violation_share[ev$overall$method == "hotdeck"], 0)
+  classes <- character()  # without it most donors break the identity: each fold's fit says so
+  withCallingHandlers(
+    fuse_evaluate(donor, block = c(total, a, b), predictors = x, methods = "hotdeck", folds = 2, m = 3,
+                  constraints = "total == a + b"),
+    warning = function(w) {
+      classes <<- c(classes, class(w))
+      invokeRestart("muffleWarning")
+    }
+  )
+  expect_true("surveyfuse_warning_donors_dropped" %in% classes)
+  expect_error(fuse_evaluate(donor, block = a, predictors = x, methods = "hotdeck", folds = 2, m = 3,
+                             tolerance = 1), class = "surveyfuse_error_bad_argument")
+})

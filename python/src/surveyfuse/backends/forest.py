@@ -58,6 +58,7 @@ from .base import Backend, FitContext
 from .levels import LEVEL_PROPERTIES, LevelModel, document_level_params, level_model
 from .params import AUTO_CHOICE, BOOLEAN, NON_ZERO_INT, POSITIVE_INT, enum, number, object_schema, param
 from .resampling import ACCEPT_STREAM, DonorResampler, KeyedUniforms, remember
+from .threads import in_threads
 
 #: candidate leaf sizes for the automatic choice (filtered by donor size)
 LEAF_CANDIDATES = (3, 6, 12, 25, 50, 100)
@@ -234,12 +235,12 @@ class ForestSampler(Backend):
             raise self._bad_param("mi_groups", self.param_schema["properties"]["mi_groups"]["expected"])
 
     # ------------------------------------------------------------------ fit
-    def _forest(self, n_estimators: int, min_samples_leaf: int, max_features: Any, seed: int):
+    def _forest(self, n_estimators: int, min_samples_leaf: int, max_features: Any, seed: int, n_jobs: int | None = None):
         p = self.params
         cls = ExtraTreesRegressor if p["extra_trees"] else RandomForestRegressor
         kwargs: dict[str, Any] = dict(
             n_estimators=n_estimators, min_samples_leaf=min_samples_leaf, max_features=max_features,
-            n_jobs=p["n_jobs"], random_state=seed,
+            n_jobs=p["n_jobs"] if n_jobs is None else n_jobs, random_state=seed,
         )
         if p["max_samples"] is not None and p["max_samples"] < 1:
             kwargs.update(bootstrap=True, max_samples=p["max_samples"])
@@ -248,14 +249,17 @@ class ForestSampler(Backend):
         return cls(**kwargs)
 
     def _grow(self, design: np.ndarray, targets: np.ndarray, weights: np.ndarray, n_estimators: int,
-              min_samples_leaf: int, max_features: Any, seed: int) -> tuple[dict[str, np.ndarray], LeafSampler]:
-        trees, leaves = self._grow_trees(design, targets, weights, n_estimators, min_samples_leaf, max_features, seed)
+              min_samples_leaf: int, max_features: Any, seed: int,
+              n_jobs: int | None = None) -> tuple[dict[str, np.ndarray], LeafSampler]:
+        trees, leaves = self._grow_trees(design, targets, weights, n_estimators, min_samples_leaf, max_features, seed,
+                                         n_jobs)
         return trees, LeafSampler.build(leaves, int(trees["node_offset"][-1]), weights)
 
     def _grow_trees(self, design: np.ndarray, targets: np.ndarray, weights: np.ndarray, n_estimators: int,
-                    min_samples_leaf: int, max_features: Any, seed: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+                    min_samples_leaf: int, max_features: Any, seed: int,
+                    n_jobs: int | None = None) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """Node tables of a fitted forest and every donor's global leaf per tree."""
-        model = self._forest(n_estimators, min_samples_leaf, max_features, seed)
+        model = self._forest(n_estimators, min_samples_leaf, max_features, seed, n_jobs)
         model.fit(design, targets[:, 0] if targets.shape[1] == 1 else targets, sample_weight=weights)
         trees = trees_to_arrays(model.estimators_)
         # sklearn's apply (C, same float32 comparison) equals apply_trees, tested
@@ -279,7 +283,8 @@ class ForestSampler(Backend):
                                                     self.min_samples_leaf_, self.max_features_, seed)
         self.Y_ = Y
         self.weights_ = weights
-        self.levels_ = (level_model(self.params).fit(X, Y, context.variables, weights, context.constraints)
+        self.levels_ = (level_model(self.params).fit(X, Y, context.variables, weights, context.constraints,
+                                                             self.params["n_jobs"])
                         if self.params["levels"] != "none" else None)
         self._keep_donor_features(X)
         return self
@@ -289,11 +294,17 @@ class ForestSampler(Backend):
         """``mi="trees"``: ``mi_groups`` groups of trees, each grown on its own Bayesian-bootstrap resample."""
         G, T = self.params["mi_groups"], self.params["n_estimators"]
         sizes = [T // G + (g < T % G) for g in range(G)]
-        tables, leaves, offset = [], [], 0
-        for g, size in enumerate(sizes):
+
+        def grow(g: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
             wg = weights * rng.bayesian_bootstrap(seed, g, np.arange(len(weights)))
-            trees, lv = self._grow_trees(design, targets, wg, size, self.min_samples_leaf_, self.max_features_,
-                                         rng.derive_seed(seed, 11, g) % (2**31))
+            return self._grow_trees(design, targets, wg, sizes[g], self.min_samples_leaf_, self.max_features_,
+                                    rng.derive_seed(seed, 11, g) % (2**31), n_jobs=1)
+
+        # the groups grow side by side, one thread each (a group's few trees would leave cores idle, and
+        # each sklearn fit pays its own dispatch); every group's trees are those of its own seed either way
+        grown = in_threads(grow, range(G), self.params["n_jobs"])
+        tables, leaves, offset = [], [], 0
+        for trees, lv in grown:
             tables.append(trees)
             leaves.append(lv + offset)
             offset += int(trees["node_offset"][-1])
@@ -336,6 +347,7 @@ class ForestSampler(Backend):
             choice = default_leaf if too_few and leaf == "auto" else leaves[0]
             return choice, features[0], {"chosen_by": "too few donor rows to compare, default", "candidates": {}}
         score = _HoldoutScore(self, design, targets, weights, held, seed)
+        score.precompute([(c, features[0]) for c in leaves])
         best_leaf = min(leaves, key=lambda c: score(c, features[0]))
         best_mf = min(features, key=lambda f: score(best_leaf, f))
         selection: dict[str, Any] = {"chosen_by": "holdout energy score (scaled block)"}
@@ -447,6 +459,12 @@ class _HoldoutScore:
         self.n_trees = min(backend.params["n_estimators"], 12)
         self.scores: dict[tuple[int, Any], float] = {}
 
+    def precompute(self, settings: list[tuple[int, Any]]) -> None:
+        """Score the candidate ``settings`` side by side, one thread each (same scores as one by one)."""
+        todo = [s for s in settings if s not in self.scores]
+        for s, value in zip(todo, in_threads(lambda s: self._score(*s), todo, self.backend.params["n_jobs"])):
+            self.scores[s] = value
+
     def __call__(self, leaf: int, max_features: Any) -> float:
         if (leaf, max_features) not in self.scores:
             self.scores[leaf, max_features] = self._score(leaf, max_features)
@@ -455,7 +473,8 @@ class _HoldoutScore:
     def _score(self, leaf: int, max_features: Any) -> float:
         tr, ho = self.train, self.held
         trees, leaf_sampler = self.backend._grow(self.design[tr], self.targets[tr], self.weights[tr], self.n_trees,
-                                                 leaf, max_features, self.seed)
+                                                 leaf, max_features, self.seed, n_jobs=1)
         leaves = apply_trees(trees, self.design[ho])
         donors = leaf_sampler.draw(leaves, ho, 10, rng.derive_seed(self.seed, 8))
         return round(energy_score(self.targets[tr][donors], self.targets[ho], self.weights[ho]), 5)
+

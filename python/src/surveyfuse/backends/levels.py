@@ -63,6 +63,7 @@ from ..constraints import EXACT, BoolOp, Compare, ConstraintSet
 from ..data.features import Features
 from ..data.types import Kind, Variable
 from .params import NAMES, enum, number, numpydoc_entries, param
+from .threads import in_threads
 
 #: quantiles of a predictor's non-zero values (on the asinh scale) where the fitted log level may bend
 HINGE_QUANTILES = (0.25, 0.5, 0.75, 0.9, 0.97)
@@ -237,12 +238,13 @@ class LevelModel:
         self.deadzone = deadzone
 
     def fit(self, X: Features, Y: np.ndarray, variables: list[Variable], weights: np.ndarray,
-            constraints: ConstraintSet | None = None) -> "LevelModel":
+            constraints: ConstraintSet | None = None, n_jobs: int = -1) -> "LevelModel":
+        """Fit on the donor; the groups' and folds' regressions run in up to ``n_jobs`` threads."""
         with one_blas_thread():
-            return self._fit(X, Y, variables, weights, constraints)
+            return self._fit(X, Y, variables, weights, constraints, n_jobs)
 
     def _fit(self, X: Features, Y: np.ndarray, variables: list[Variable], weights: np.ndarray,
-             constraints: ConstraintSet | None) -> "LevelModel":
+             constraints: ConstraintSet | None, n_jobs: int) -> "LevelModel":
         self.columns_ = scalable_columns(variables, Y, constraints, self.columns)
         self.groups_ = linked_groups(variables, self.columns_, constraints) if self.factor == "linked" else [self.columns_]
         self.equalities_ = equality_texts(variables, self.columns_, constraints)
@@ -257,15 +259,20 @@ class LevelModel:
         self.target_ = self.summary(Y)
         self._fit_basis(X)
         B = self.basis(X)
-        fits = [_best_ridge(B, self.target_[:, g], w) for g in range(len(self.groups_))]
+        G = len(self.groups_)
+        fits = in_threads(lambda g: _best_ridge(B, self.target_[:, g], w), range(G), n_jobs)
         self.coef_ = np.stack([f[0] for f in fits])  # (groups, p)
         self.hess_inv_ = np.stack([f[1] for f in fits])  # (groups, p, p)
         self.ridge_ = np.array([f[2] for f in fits])
         self.donor_fold_ = donor_folds(len(w))
-        self.fold_coef_ = np.stack([  # (folds, groups, p): each fold's model, fitted without its donors
-            np.stack([_poisson_ridge(B[self.donor_fold_ != k], self.target_[self.donor_fold_ != k, g],
-                                     w[self.donor_fold_ != k], self.ridge_[g], self.coef_[g])[0]
-                      for g in range(len(self.groups_))]) for k in range(FOLDS)])
+
+        def fold_fit(kg: tuple[int, int]) -> np.ndarray:  # fold k's model of group g, fitted without fold k's donors
+            k, g = kg
+            out = self.donor_fold_ != k
+            return _poisson_ridge(B[out], self.target_[out, g], w[out], self.ridge_[g], self.coef_[g])[0]
+
+        pairs = [(k, g) for k in range(FOLDS) for g in range(G)]
+        self.fold_coef_ = np.stack(in_threads(fold_fit, pairs, n_jobs)).reshape(FOLDS, G, -1)  # (folds, groups, p)
         self.donor_eta_ = self.donor_levels(B)
         return self
 

@@ -28,7 +28,7 @@ import pandas as pd
 from ..constraints import ConstraintSet
 from ..data.frames import as_pandas, check_columns
 from ..data.types import infer_variable
-from ..errors import SurveyfuseError
+from ..errors import SurveyfuseError, SurveyfuseWarning
 from ..methods import AUTO, AUTO_PARAMS, DEFAULT_CANDIDATES, GENERATIVE, REGISTRY, available_methods, parse_method
 from .baseline import LOW_SKILL, energy_skill, predictor_blind_draws
 from .metrics import score_block
@@ -264,6 +264,7 @@ def evaluate_methods(
     seed: int = 0,
     max_rows: int | None = None,
     params: dict[str, Any] | None = None,
+    tolerance: dict[str, float] | None = None,
     keep_examples: bool = False,
     verbose: bool = False,
 ) -> Evaluation:
@@ -291,6 +292,10 @@ def evaluate_methods(
         First take a seeded simple random sample of the donor.
     params : dict, optional
         Parameters passed to every method.
+    tolerance : dict, optional
+        The constraints' tolerance, as for :func:`surveyfuse.impute`: the
+        methods fit under it, and broken records are counted with it (so a
+        run and its evaluation agree on which records hold).
     keep_examples : bool
         Keep the first fold's draws, truth and training rows (the report's
         distribution plots need them).
@@ -321,13 +326,17 @@ def evaluate_methods(
     check_columns(frame, block, role="block", table="donor")
     if isinstance(folds, bool) or not isinstance(folds, (int, np.integer)) or folds < 2:
         raise SurveyfuseError("bad_argument", f"folds must be an integer >= 2, got {folds!r}", argument="folds")
-    frame = frame.dropna(subset=block).reset_index(drop=True)
+    missing = frame[block].isna().any(axis=1).to_numpy()
+    if missing.any():  # a held-out row without its block cannot be scored
+        warnings.warn(SurveyfuseWarning(
+            "donors_dropped", f"{int(missing.sum())} of {len(frame)} donor rows have a missing value in the block "
+            f"and are left out of the evaluation's folds"), stacklevel=2)
+    frame = frame[~missing].reset_index(drop=True)
     if max_rows is not None and len(frame) > max_rows:
         frame = frame.iloc[np.sort(np.random.default_rng(seed).choice(len(frame), int(max_rows), replace=False))].reset_index(drop=True)
     if len(frame) < 2 * folds:
         raise SurveyfuseError("empty_donor", f"the donor has {len(frame)} usable rows, too few for {folds} folds", table="donor")
-    if constraints:
-        ConstraintSet(list(constraints)).validate_columns(predictors + block)
+    constraint_set = ConstraintSet(list(constraints), tolerance).validate_columns(predictors + block) if constraints else None
     cats = set(categorical or [])
     variables = [infer_variable(frame[c], categorical=c in cats) for c in block]
     w_all = frame[weights].to_numpy(dtype=np.float64) if weights else np.ones(len(frame))
@@ -344,7 +353,7 @@ def evaluate_methods(
     def score_fold(D: dict[str, np.ndarray], train: pd.DataFrame, test: pd.DataFrame, k: int) -> dict[str, Any]:
         return score_block(D, test, variables, weights=w_all[ids == k] if weights else None,
                            reference=train, reference_weights=w_all[ids != k] if weights else None,
-                           constraints=constraints, predictors=predictors, seed=seed + k)
+                           constraints=constraint_set, predictors=predictors, seed=seed + k)
 
     blind, blind_scores = [], []  # the predictor-blind yardstick (see .baseline) on the same folds
     for k in range(folds):
@@ -376,7 +385,8 @@ def evaluate_methods(
                             train, block, predictors, method_params, weights=weights, constraints=constraints,
                             categorical=list(cats) or None, seed=seed + k)
                     imp = Imputer(block, predictors, method=name, params=method_params, categorical=list(cats) or None,
-                                  weights=weights, constraints=list(constraints or []) or None, random_state=seed + k)
+                                  weights=weights, constraints=list(constraints or []) or None, tolerance=tolerance,
+                                  random_state=seed + k)
                     imp.fit(train)
                     t1 = time.perf_counter()
                     out = imp.sample(test.drop(columns=block), draws=draws, seed=seed + 1000 + k)
@@ -410,7 +420,8 @@ def evaluate_methods(
     margins = paired_margins(per_method, best) if best else {}
     metrics = {
         "settings": {"block": block, "predictors": predictors, "folds": int(folds), "draws": int(draws),
-                     "weights": weights, "constraints": list(constraints or []), "categorical": sorted(cats),
+                     "weights": weights, "constraints": list(constraints or []), "tolerance": tolerance,
+                     "categorical": sorted(cats),
                      "seed": int(seed), "rows": int(len(frame)), "variables": [v.to_json() for v in variables]},
         "methods": per_method,
         "best": best,
@@ -558,7 +569,7 @@ def evaluate_spec(spec: Any, methods: Any = None, *, folds: int = 5, draws: int 
                           draws=spec.draws if draws is None else draws,
                           weights=spec.weights, constraints=spec.constraints, categorical=spec.categorical,
                           seed=int(seed if seed is not None else spec.seed or 0), max_rows=max_rows,
-                          keep_examples=keep_examples)
+                          tolerance=spec.tolerance, keep_examples=keep_examples)
     ev.metrics["settings"]["name"] = spec.name
     return ev
 
