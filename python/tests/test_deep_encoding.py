@@ -119,6 +119,22 @@ def test_constraint_layer_repairs_what_it_cannot_build():
     assert np.all(out.sum(axis=1) <= 100000 + 1e-6)
 
 
+def test_constraint_layer_repairs_under_the_declared_tolerance_and_keeps_it_when_saved():
+    """A user's tolerance (a spec's, or a constraint's own) decides what the layer's repair leaves alone,
+    as it decides what the run's own check accepts; a saved layer keeps it."""
+    frame = _wage_frame()
+    block = ["e00600", "e00650"]
+    variables = [infer_variable(frame[c]) for c in block]
+    M = np.column_stack([np.full(10, 90000.0), np.full(10, 10050.0)])  # 50 over the cap
+    for tolerance, repaired in ((None, 10), ({"abs": 100.0, "rel": 0.0}, 0)):
+        layer = ConstraintLayer().fit(variables, ConstraintSet(["e00650 + e00600 <= 100000"], tolerance))
+        assert layer.restore(M)[1].get("repaired", {}).get("e00650 + e00600 <= 100000", 0) == repaired
+    own = ConstraintSet([{"constraint": "e00650 + e00600 <= 100000", "tolerance": {"abs": 100.0, "rel": 0.0}}])
+    saved = ConstraintLayer.from_state(ConstraintLayer().fit(variables, own).get_state())
+    assert saved.restore(M)[1].get("repaired", {}) == {}
+    assert saved.constraint_set().tolerance_of(saved.constraint_set().constraints[0]).abs == 100.0
+
+
 def test_sums_model_the_parts_in_levels_and_add_them_up():
     """The default: every part keeps its own (drawn) value and range; only the total is derived."""
     frame = _wage_frame()

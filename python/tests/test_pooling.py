@@ -132,3 +132,24 @@ def test_fused_rule_df_count_the_noise_of_its_variance_estimate():
     many_cover, many_half = _fused_intervals(3000, 10)
     assert 0.86 <= few_cover <= 0.95 and 0.86 <= many_cover <= 0.95, (few_cover, many_cover)
     assert many_half < 0.9 * few_half
+
+
+def test_pool_estimates_combines_any_analysis_as_pool_does():
+    """Per-imputation estimates of any model, pooled by either rule, equal pool's own on the same numbers."""
+    g = np.random.default_rng(3)
+    Q, U = _fused_file_replication(g, 300, 300, 4, 3)
+    table = sf.pool_estimates(np.column_stack([Q, 2 * Q]), np.column_stack([U, 4 * U]), names=["y", "2y"])
+    assert list(table.index) == ["y", "2y"]
+    pd.testing.assert_frame_equal(table.iloc[[0]].reset_index(drop=True), rubin(Q, U).reset_index(drop=True))
+    nested = sf.pool_estimates(Q, U, rule="fused", resamples=4, nu_com=299)
+    pd.testing.assert_frame_equal(nested, pooling.fused(Q, U, 4, nu_com=299))
+    nan_estimate = (np.array([[1.0, np.nan], [1.0, 2.0]]), np.ones((2, 2)))
+    negative_variance = (np.ones((2, 2)), np.array([[1.0, -1.0], [1.0, 1.0]]))
+    for estimates, variances in (nan_estimate, negative_variance):
+        with pytest.raises(SurveyfuseError) as err:
+            sf.pool_estimates(estimates, variances)
+        assert err.value.code == "bad_argument" and "imputation 1, quantity 2" in str(err.value)
+    with pytest.raises(SurveyfuseError, match="same shape"):
+        sf.pool_estimates(np.ones((3, 2)), np.ones((3, 3)))
+    with pytest.raises(SurveyfuseError, match="resamples"):
+        sf.pool_estimates(Q, U, rule="fused")

@@ -3,11 +3,13 @@
 import json
 import re
 
+import numpy as np
 import pandas as pd
 import pytest
 
 import surveyfuse as sf
 from conftest import SPECS
+from surveyfuse.evaluate.metrics import total_log_se
 from surveyfuse.evaluate.report import render_html, text_table, write_report
 from surveyfuse.evaluate.summary import METRIC_BY_KEY, method_qualities, quality, verdict, winner
 
@@ -77,6 +79,27 @@ def test_quality_is_the_mean_of_its_parts_and_says_so(evaluation):
                       {"x": {"kind": "numeric", "ks": 0.0, "total_ratio": 1.0}}, constraints=True)
     assert perfect["score"] == 100
     assert "Quality (0-100) is the plain mean" in render_html(evaluation)
+
+
+def test_quality_totals_forgive_what_the_held_out_rows_luck_explains():
+    """A heavy-tailed total off by 20% when the held-out total itself has a 15% sampling error is no
+    fault of the method; off by 20% against a 1% error it is (half the gap beyond twice the error)."""
+    def totals(ratio, se):
+        return quality({}, {"x": {"kind": "numeric", "ks": 0.0, "total_ratio": ratio, "total_log_se": se}},
+                       constraints=False)["parts"]["totals"]
+
+    assert totals(1.2, 0.15) == 100
+    assert totals(1.2, 0.01) == pytest.approx(100 * (1 - (np.log(1.2) - 0.02)), abs=0.05)
+    assert totals(1.2, None) == pytest.approx(100 * (1 - np.log(1.2)), abs=0.05)  # metrics from before the se
+
+
+def test_held_out_totals_carry_their_sampling_error():
+    g = np.random.default_rng(0)
+    heavy, light = np.exp(g.normal(8, 2.0, 2000)), np.exp(g.normal(8, 0.2, 2000))
+    w = np.ones(2000)
+    assert total_log_se(heavy, w) > 5 * total_log_se(light, w)
+    totals = [heavy[g.integers(0, 2000, 2000)].sum() for _ in range(400)]  # bootstrap the rows
+    assert np.std(np.log(totals)) == pytest.approx(total_log_se(heavy, w), rel=0.25)
 
 
 def test_verdict_names_ties_and_warnings():

@@ -56,3 +56,79 @@ fuse_pool <- function(data, statistic, column = NULL, ..., y = NULL, x = NULL, w
                  if (is.null(x)) NULL else as.list(x), weights, q, rule, resamples, .call = call)
   tibble::as_tibble(sf_decode(res))
 }
+
+#' Pool any model fitted on each imputation
+#'
+#' [fuse_pool()] computes a few statistics itself. For any other analysis (a
+#' logit, a quantile regression, a model from `with()` on [as_mids()]'s
+#' result), fit it on each completed data set and pool the fits here, by
+#' Rubin's rules (as [mice::pool()] does) or by the fused-file rule, which
+#' takes out the double count of the draws' noise that makes Rubin's rules
+#' conservative on a fused file (see [fuse_pool()]). Coefficients come from
+#' [stats::coef()] and their variances from the diagonal of [stats::vcov()],
+#' so any model with those methods will do; pass robust variances by giving
+#' `vcov` a function.
+#'
+#' @param fits A `mira` object (the result of `with()` on a `mids`), or a list
+#'   of fitted models, one per imputation, in imputation order (`.imp` 1, 2, ...).
+#' @param ... Must be empty.
+#' @param rule `"rubin"` or `"fused"`.
+#' @param resamples For `rule = "fused"`: the number of donor resamples (the
+#'   `mi_groups` of the `forest` and `qrf` methods, 10 by default).
+#' @param vcov A function returning a fit's variance matrix; [stats::vcov()] by default.
+#' @param df_complete The complete-data degrees of freedom; by default the
+#'   fits' residual df where [stats::df.residual()] gives them.
+#' @return A tibble, one row per coefficient (`term`), with `estimate`,
+#'   `within`, `between`, `total`, `se`, `df`, `riv`, `fmi`, `ci_low`,
+#'   `ci_high`, `m` (95\% intervals).
+#' @examples
+#' if (fuse_python_available()) {
+#'   donor <- data.frame(age = rep(20:69, 8), wage = rep(seq(1e4, 8e4, length.out = 50), 8))
+#'   donor$dividends <- round(donor$wage * 0.02 + rep(c(0, 50, 300, 900), 100))
+#'   recipient <- donor[seq(1, 400, by = 4), c("age", "wage")]
+#'   fused <- fuse_impute(donor, recipient, dividends, c(age, wage), method = "forest",
+#'                        params = list(mi_groups = 4), m = 20, seed = 1)
+#'   fits <- lapply(split(fused, fused$.imp), function(d) lm(dividends ~ wage, data = d))
+#'   fuse_pool_fits(fits, rule = "fused", resamples = 4)
+#' }
+#' @export
+fuse_pool_fits <- function(fits, ..., rule = c("rubin", "fused"), resamples = NULL, vcov = stats::vcov,
+                           df_complete = NULL) {
+  rlang::check_dots_empty()
+  call <- rlang::current_env()
+  rule <- rlang::arg_match(rule)
+  if (inherits(fits, "mira")) fits <- fits$analyses
+  if (!is.list(fits) || inherits(fits, "data.frame") || length(fits) < 2) {
+    sf_abort("bad_argument", "{.arg fits} must be a {.cls mira} object or a list of at least 2 fitted models.",
+             call = call, context = list(argument = "fits"))
+  }
+  coefs <- lapply(seq_along(fits), function(i) {
+    est <- tryCatch(stats::coef(fits[[i]]), error = function(e) NULL)
+    v <- tryCatch(vcov(fits[[i]]), error = function(e) NULL)
+    if (is.null(est) || is.null(v) || !is.numeric(est) || is.null(names(est))) {
+      sf_abort("bad_argument", "Fit {i} has no named coefficients and variance matrix ({.fn coef}, {.arg vcov}).",
+               call = call, context = list(argument = "fits", fit = i))
+    }
+    list(est = est, var = diag(as.matrix(v)))
+  })
+  terms <- names(coefs[[1]]$est)
+  for (i in seq_along(coefs)) {
+    if (!identical(names(coefs[[i]]$est), terms) || length(coefs[[i]]$var) != length(terms)) {
+      sf_abort("bad_argument", "Fit {i} has other coefficients than fit 1; fit the same model on every imputation.",
+               call = call, context = list(argument = "fits", fit = i))
+    }
+  }
+  table <- function(part) {
+    rows <- lapply(coefs, function(x) unname(x[[part]]))
+    out <- as.data.frame(do.call(rbind, rows))
+    names(out) <- terms
+    out
+  }
+  if (is.null(df_complete)) {
+    df <- tryCatch(stats::df.residual(fits[[1]]), error = function(e) NULL)
+    df_complete <- if (is.numeric(df) && length(df) == 1 && is.finite(df)) df else NULL
+  }
+  res <- sf_call("pool_estimates", sf_encode(table("est"), "fits", call), sf_encode(table("var"), "fits", call),
+                 rule, resamples, df_complete, .call = call)
+  tibble::as_tibble(sf_decode(res))
+}

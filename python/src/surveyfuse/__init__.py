@@ -33,6 +33,7 @@ _LAZY = {
     "Harmoniser": "surveyfuse.surveys.harmonise",
     "evaluate_methods": "surveyfuse.evaluate.crossval",
     "pool": "surveyfuse.evaluate.pooling",
+    "pool_estimates": "surveyfuse.evaluate.pooling",
     "write_report": "surveyfuse.evaluate.report",
     "diagnostics_widget": "surveyfuse.notebook.widget",
 }

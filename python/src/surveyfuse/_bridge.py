@@ -563,6 +563,21 @@ def diagnose(donor: dict, recipient: dict, predictors: Any, categorical: Any = N
 
 
 @_entry
+def pool_estimates(estimates: dict, variances: dict, rule: str = "rubin", resamples: Any = None,
+            nu_com: Any = None) -> dict[str, Any]:
+    """Pool any analysis's per-imputation estimates (columns: quantities, rows: imputations)."""
+    from .evaluate.pooling import pool_estimates
+
+    Q, U = decode_table(estimates), decode_table(variances)
+    if list(U.columns) != list(Q.columns):
+        raise SurveyfuseError("bad_argument", "the estimates and the variances must name the same quantities",
+                              argument="variances")
+    out = pool_estimates(Q.to_numpy(dtype=np.float64), U.to_numpy(dtype=np.float64), str(rule),
+                   _int_or_none(resamples, "resamples"), None if nu_com is None else float(nu_com), list(Q.columns))
+    return encode_table(out.rename_axis("term").reset_index())
+
+
+@_entry
 def pool(payload: dict, statistic: str, column: Any = None, y: Any = None, x: Any = None, weights: Any = None,
          q: Any = 0.5, rule: str = "rubin", resamples: Any = None) -> dict[str, Any]:
     """Pool a statistic over the imputations of a long table (Rubin's rules or the fused-file rule)."""

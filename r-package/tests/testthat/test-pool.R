@@ -38,3 +38,32 @@ test_that("the fused rule nests imputations in resamples, by its formula", {
                class = "surveyfuse_error_missing_column")
   expect_error(fuse_pool(fused, "mean", "nosuch"), class = "surveyfuse_error_missing_column")
 })
+
+test_that("fuse_pool_fits pools any model by Rubin's rules as mice does, and by the fused rule", {
+  skip_if_no_core()
+  skip_if_not_installed("mice")
+  fused <- pool_fixture()
+  fits <- lapply(split(fused, fused$.imp), function(d) stats::lm(dividends ~ wage, data = d))  # age, wage collinear here
+  ours <- fuse_pool_fits(fits)
+  theirs <- summary(mice::pool(mice::as.mira(fits)))
+  expect_equal(ours$term, c("(Intercept)", "wage"))
+  expect_equal(ours$estimate, theirs$estimate, tolerance = 1e-10)
+  expect_equal(ours$se, theirs$std.error, tolerance = 1e-10)
+  expect_equal(ours$df, theirs$df, tolerance = 1e-6)  # Barnard-Rubin with the fits' residual df
+  # a mira from with() on a mids gives the same
+  mira <- with(as_mids(fused), stats::lm(dividends ~ wage))
+  expect_equal(fuse_pool_fits(mira)$estimate, ours$estimate)
+  nested <- fuse_pool_fits(fits, rule = "fused", resamples = 4)
+  q <- sapply(fits, function(f) stats::coef(f)[["wage"]])
+  u <- sapply(fits, function(f) stats::vcov(f)["wage", "wage"])
+  g <- matrix(q, nrow = 2, byrow = TRUE)
+  w_e <- mean(apply(g, 2, stats::var))
+  b_m <- stats::var(colMeans(g))
+  total <- max(mean(u) - w_e, 0) + (1 + 1 / 4) * max(b_m - w_e / 2, 0) + w_e / 8
+  expect_equal(nested$total[nested$term == "wage"], total)
+  expect_error(fuse_pool_fits(fits[1]), class = "surveyfuse_error_bad_argument")
+  other <- fits
+  other[[3]] <- stats::lm(dividends ~ 1, data = fused[fused$.imp == 3, ])
+  expect_error(fuse_pool_fits(other), "Fit 3", class = "surveyfuse_error_bad_argument")
+  expect_error(fuse_pool_fits(fits, rule = "fused"), class = "surveyfuse_error_bad_argument")
+})

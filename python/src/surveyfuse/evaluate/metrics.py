@@ -127,6 +127,19 @@ def weighted_spearman(columns: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------- per variable
+def total_log_se(y: np.ndarray, w: np.ndarray) -> float:
+    """Sampling standard error of the log of the held-out weighted total (linearised, rows drawn with
+    replacement): how far an imputed total may differ from the held-out one by the held-out rows' luck.
+    For heavy-tailed amounts on a few thousand rows it is 0.1 and more."""
+    n = len(y)
+    total = float((w * y).sum())
+    if n < 2 or total == 0:
+        return float("nan")
+    wy = w * y
+    return float(np.sqrt(n / (n - 1) * ((wy - wy.mean()) ** 2).sum()) / abs(total))
+
+
+
 def numeric_metrics(draws: np.ndarray, truth: np.ndarray, w: np.ndarray, mu: float, sd: float,
                     levels: Sequence[float] = QUANTILE_GRID, seed: int = 0) -> dict[str, Any]:
     """Scores and marginal fidelity of one numeric variable (see the module and docs/evaluation.md)."""
@@ -158,6 +171,7 @@ def numeric_metrics(draws: np.ndarray, truth: np.ndarray, w: np.ndarray, mu: flo
         "total_imputed": float(draw_totals.mean()),
         "total_true": true_total,
         "total_ratio": float(draw_totals.mean() / true_total) if true_total != 0 else float("nan"),
+        "total_log_se": total_log_se(truth, w),
         "top10_share_imputed": tds_imp,
         "top10_share_true": tds_true,
         "top10_share_diff": abs(tds_imp - tds_true),

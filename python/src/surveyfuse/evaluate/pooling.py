@@ -139,6 +139,56 @@ def fused(estimates: Any, variances: Any, resamples: int, nu_com: float | None =
     return _combined(Q, own, model, t, df, riv, fmi)
 
 
+def pool_estimates(estimates: Any, variances: Any, rule: str = "rubin", resamples: int | None = None,
+            nu_com: float | None = None, names: Sequence[str] | None = None) -> pd.DataFrame:
+    """Pool estimates from any analysis run on each imputation: rows are imputations, columns quantities.
+
+    For models :func:`pool` does not compute (a logit, a quantile regression,
+    R's ``with(mids, ...)`` fits): pass each imputation's estimates and their
+    squared standard errors, in imputation order. ``rule`` and ``resamples``
+    as for :func:`pool`; ``nu_com`` the complete-data df (a regression's
+    residual df); ``names`` label the rows of the result.
+
+    Examples
+    --------
+    >>> import surveyfuse as sf
+    >>> sf.pool_estimates([[1.0, 2.0], [1.2, 2.1], [0.9, 1.9]], [[0.01, 0.04]] * 3, names=["a", "b"])["estimate"].round(3).tolist()
+    [1.033, 2.0]
+    """
+    Q, U = _checked_estimates(estimates, variances)
+    if rule not in ("rubin", "fused"):
+        raise SurveyfuseError("bad_argument", f"rule must be 'rubin' or 'fused', got {rule!r}", argument="rule")
+    if rule == "fused" and resamples is None:
+        raise SurveyfuseError("bad_argument", "rule='fused' needs resamples= (the method's mi_groups)", argument="resamples")
+    out = rubin(Q, U, nu_com=nu_com) if rule == "rubin" else fused(Q, U, int(resamples), nu_com=nu_com)
+    if names is not None:
+        if len(names) != Q.shape[1]:
+            raise SurveyfuseError("bad_argument", f"{len(names)} names for {Q.shape[1]} quantities", argument="names")
+        out.index = list(names)
+    return out
+
+
+def _checked_estimates(estimates: Any, variances: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Estimates and variances as (m, p) arrays of the same shape, finite, variances non-negative."""
+    try:
+        Q = np.asarray(estimates, dtype=np.float64)
+        Q = Q[:, None] if Q.ndim == 1 else Q
+        U = np.asarray(variances, dtype=np.float64)
+        U = U[:, None] if U.ndim == 1 else U
+    except (TypeError, ValueError) as exc:
+        raise SurveyfuseError("bad_argument", f"estimates and variances must be numbers: {exc}", argument="estimates") from None
+    if Q.ndim != 2 or U.shape != Q.shape:
+        raise SurveyfuseError("bad_argument", f"estimates {Q.shape} and variances {U.shape} must be (imputations, "
+                              "quantities) tables of the same shape", argument="variances")
+    bad = np.argwhere(~np.isfinite(Q) | ~np.isfinite(U) | (U < 0))
+    if bad.size:
+        i, j = (int(v) for v in bad[0])
+        raise SurveyfuseError("bad_argument", f"imputation {i + 1}, quantity {j + 1}: the estimate ({float(Q[i, j])}) and "
+                              f"its variance ({float(U[i, j])}) must be finite, the variance not negative",
+                              argument="estimates", row=i, column=j)
+    return Q, U
+
+
 # ---------------------------------------------------------------------------- complete-data estimators
 def weighted_mean(y: np.ndarray, w: np.ndarray) -> tuple[float, float]:
     n, sw = len(y), w.sum()
@@ -287,4 +337,4 @@ def pool(table: Any, statistic: str, column: str | None = None, *, weights: str 
                           argument="statistic")
 
 
-__all__ = ["pool", "rubin", "fused", "weighted_mean", "weighted_total", "weighted_quantile", "weighted_quantile_var", "wls"]
+__all__ = ["pool", "pool_estimates", "rubin", "fused", "weighted_mean", "weighted_total", "weighted_quantile", "weighted_quantile_var", "wls"]

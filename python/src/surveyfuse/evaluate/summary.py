@@ -110,7 +110,9 @@ QUALITY_PARTS = {
                      "the predictors and with each other",
     "calibration": "100 x (1 - relative miss of the 50% and 90% interval coverage), e.g. 81% coverage of a 90% "
                    "interval scores 90",
-    "totals": "100 x (1 - |log(imputed / true weighted total)|), averaged over numeric variables",
+    "totals": "100 x (1 - the part of |log(imputed / true weighted total)| beyond twice its sampling error), "
+              "averaged over numeric variables: a heavy-tailed total that the held-out rows' luck alone moves by "
+              "10% costs nothing",
     "consistency": "100 x (1 - share of imputed records breaking a declared constraint); only with constraints",
 }
 
@@ -177,6 +179,11 @@ def _clip(x: float | None) -> float | None:
     return None if x is None else min(1.0, max(0.0, x))
 
 
+def _noise(se: Any) -> float:
+    """A recorded standard error, or 0 where none was recorded (metrics files from before it was)."""
+    return float(se) if se is not None and math.isfinite(float(se)) else 0.0
+
+
 def quality(overall: dict[str, Any], variables: dict[str, Any], constraints: bool) -> dict[str, Any]:
     """The 0-100 summary of one method (or of the predictor-blind draws): ``{"score", "parts"}``.
 
@@ -196,8 +203,8 @@ def quality(overall: dict[str, Any], variables: dict[str, Any], constraints: boo
     parts["relationships"] = None if mad is None else _clip(1 - mad)
     misses = [abs(overall[k] - t) / t for k, t in (("coverage50", 0.5), ("coverage90", 0.9)) if overall.get(k) is not None]
     parts["calibration"] = _clip(1 - _mean(misses)) if misses else None
-    ratios = [min(1.0, abs(math.log(v["total_ratio"]))) for v in variables.values()
-              if v.get("kind") == "numeric" and v.get("total_ratio") and v["total_ratio"] > 0]
+    ratios = [min(1.0, max(0.0, abs(math.log(v["total_ratio"])) - 2 * _noise(v.get("total_log_se"))))
+              for v in variables.values() if v.get("kind") == "numeric" and v.get("total_ratio") and v["total_ratio"] > 0]
     parts["totals"] = _clip(1 - _mean(ratios)) if ratios else None
     if constraints:
         share = overall.get("violation_share")

@@ -89,6 +89,11 @@ class ConstraintLayer:
     def fit(self, variables: list[Variable], constraints: ConstraintSet | None) -> "ConstraintLayer":
         self.variables = list(variables)
         self.texts = list(constraints.texts) if constraints is not None else []
+        # each constraint as declared, with its own tolerance, and the set's: the repair after the
+        # network's draws decides what holds as the run does (a spec's tolerance included)
+        self.specs = ([{"constraint": c.text, "tolerance": c.tolerance.to_dict()} if c.tolerance is not None else c.text
+                       for c in constraints] if constraints is not None else [])
+        self.tolerance = constraints.tolerance.to_dict() if constraints is not None else None
         self._plan()
         return self
 
@@ -288,7 +293,7 @@ class ConstraintLayer:
                 Y[hit, target] = 0.0
         data = self._data(Y, X)
         if repair:
-            cs = ConstraintSet(self.texts)
+            cs = self.constraint_set()
             mutable = [v.name for v in self.variables if not v.kind.is_discrete]
             if cs.violating_rows(data).any():
                 report["repaired"] = cs.repair(data, mutable)
@@ -318,14 +323,19 @@ class ConstraintLayer:
                 data[v.name] = Y[:, i].astype(np.float64).copy()
         return data
 
+    def constraint_set(self) -> ConstraintSet:
+        """The declared constraints with their tolerances (the plan itself needs only their texts)."""
+        return ConstraintSet(self.specs, self.tolerance)
+
     # ------------------------------------------------------------------ persistence
     def get_state(self) -> dict[str, Any]:
-        return {"variables": [v.to_json() for v in self.variables], "constraints": list(self.texts), "sums": self.sums_mode}
+        return {"variables": [v.to_json() for v in self.variables], "constraints": list(self.specs),
+                "tolerance": self.tolerance, "sums": self.sums_mode}
 
     @classmethod
     def from_state(cls, meta: dict[str, Any]) -> "ConstraintLayer":
         variables = [Variable.from_json(v) for v in meta["variables"]]
-        cs = ConstraintSet(meta["constraints"])
+        cs = ConstraintSet(meta["constraints"], meta.get("tolerance"))  # older files: texts, the default tolerance
         return cls(meta.get("sums", "legacy")).fit(variables, cs)
 
 
