@@ -564,7 +564,7 @@ def diagnose(donor: dict, recipient: dict, predictors: Any, categorical: Any = N
 
 @_entry
 def pool_estimates(estimates: dict, variances: dict, rule: str = "rubin", resamples: Any = None,
-            nu_com: Any = None) -> dict[str, Any]:
+                   nu_com: Any = None) -> dict[str, Any]:
     """Pool any analysis's per-imputation estimates (columns: quantities, rows: imputations)."""
     from .evaluate.pooling import pool_estimates
 
@@ -573,7 +573,8 @@ def pool_estimates(estimates: dict, variances: dict, rule: str = "rubin", resamp
         raise SurveyfuseError("bad_argument", "the estimates and the variances must name the same quantities",
                               argument="variances")
     out = pool_estimates(Q.to_numpy(dtype=np.float64), U.to_numpy(dtype=np.float64), str(rule),
-                   _int_or_none(resamples, "resamples"), None if nu_com is None else float(nu_com), list(Q.columns))
+                         _int_or_none(resamples, "resamples"), None if nu_com is None else float(nu_com),
+                         list(Q.columns))
     return encode_table(out.rename_axis("term").reset_index())
 
 

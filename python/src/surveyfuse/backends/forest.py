@@ -283,9 +283,10 @@ class ForestSampler(Backend):
                                                     self.min_samples_leaf_, self.max_features_, seed)
         self.Y_ = Y
         self.weights_ = weights
-        self.levels_ = (level_model(self.params).fit(X, Y, context.variables, weights, context.constraints,
-                                                             self.params["n_jobs"])
-                        if self.params["levels"] != "none" else None)
+        self.levels_ = None
+        if self.params["levels"] != "none":
+            self.levels_ = level_model(self.params).fit(X, Y, context.variables, weights, context.constraints,
+                                                        n_jobs=self.params["n_jobs"])
         self._keep_donor_features(X)
         return self
 
@@ -477,4 +478,3 @@ class _HoldoutScore:
         leaves = apply_trees(trees, self.design[ho])
         donors = leaf_sampler.draw(leaves, ho, 10, rng.derive_seed(self.seed, 8))
         return round(energy_score(self.targets[tr][donors], self.targets[ho], self.weights[ho]), 5)
-

@@ -27,6 +27,7 @@ from scipy.stats import wasserstein_distance
 
 from ..constraints import ConstraintSet
 from ..data.types import Variable
+from .pooling import weighted_total
 from .scores import energy_score, pinball_loss, randomised_pit, standardise
 
 #: quantile levels of the pinball loss
@@ -131,13 +132,10 @@ def total_log_se(y: np.ndarray, w: np.ndarray) -> float:
     """Sampling standard error of the log of the held-out weighted total (linearised, rows drawn with
     replacement): how far an imputed total may differ from the held-out one by the held-out rows' luck.
     For heavy-tailed amounts on a few thousand rows it is 0.1 and more."""
-    n = len(y)
-    total = float((w * y).sum())
-    if n < 2 or total == 0:
+    if len(y) < 2:
         return float("nan")
-    wy = w * y
-    return float(np.sqrt(n / (n - 1) * ((wy - wy.mean()) ** 2).sum()) / abs(total))
-
+    total, var = weighted_total(y, w)
+    return float(np.sqrt(var) / abs(total)) if total != 0 else float("nan")
 
 
 def numeric_metrics(draws: np.ndarray, truth: np.ndarray, w: np.ndarray, mu: float, sd: float,
