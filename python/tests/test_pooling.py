@@ -153,3 +153,29 @@ def test_pool_estimates_combines_any_analysis_as_pool_does():
         sf.pool_estimates(np.ones((3, 2)), np.ones((3, 3)))
     with pytest.raises(SurveyfuseError, match="resamples"):
         sf.pool_estimates(Q, U, rule="fused")
+
+
+def test_the_fused_rule_reads_how_a_fresh_output_nests_and_refuses_what_does_not():
+    """sample/impute record how their imputations nest in donor resamples; pool's fused rule takes
+    resamples from it, refuses a wrong number, and refuses a method whose imputations do not nest."""
+    import pyarrow as pa
+
+    donor, recipient = sf.datasets.make_surveys(n_donor=400, n_recipient=100, seed=0)
+    args = dict(block=["dividends"], predictors=["age", "wage"], draws=8, seed=0)
+    nested = sf.impute(donor, recipient, method="forest", params={"mi_groups": 4, "n_estimators": 20}, **args)
+    told = sf.pool(nested, "mean", "dividends", rule="fused", resamples=4)
+    pd.testing.assert_frame_equal(sf.pool(nested, "mean", "dividends", rule="fused"), told)
+    with pytest.raises(SurveyfuseError, match="come from 4 donor resamples") as err:
+        sf.pool(nested, "mean", "dividends", rule="fused", resamples=2)
+    assert err.value.code == "bad_argument"
+    hotdeck = sf.impute(donor, recipient, method="hotdeck", **args)
+    with pytest.raises(SurveyfuseError, match="method 'hotdeck' drew each imputation"):
+        sf.pool(hotdeck, "mean", "dividends", rule="fused", resamples=4)
+    assert sf.pool(hotdeck, "mean", "dividends")["m"].iloc[0] == 8  # Rubin's rules are fine
+    arrow = sf.impute(donor, pa.Table.from_pandas(recipient), method="forest",
+                      params={"mi_groups": 4, "n_estimators": 20}, **args)
+    assert isinstance(arrow, pa.Table)
+    pd.testing.assert_frame_equal(sf.pool(arrow, "mean", "dividends", rule="fused"), told)
+    rebuilt = pd.DataFrame({c: nested[c].to_numpy() for c in nested.columns})  # e.g. read back from a file
+    with pytest.raises(SurveyfuseError, match="needs resamples"):
+        sf.pool(rebuilt, "mean", "dividends", rule="fused")

@@ -23,7 +23,10 @@
 #' @param weights Name of the survey-weight column, or `NULL`.
 #' @param q Quantile level.
 #' @param rule `"rubin"` or `"fused"`.
-#' @param resamples For `rule = "fused"`: the number of donor resamples.
+#' @param resamples For `rule = "fused"`: the number of donor resamples. A
+#'   result of [fuse_impute()] or [fuse_sample()] knows how its imputations
+#'   nest: `resamples` may then be left out, and a wrong one, or a method whose
+#'   imputations do not nest (`hotdeck`), is an error.
 #' @return A tibble, one row per quantity (`term`), with `estimate`, `within`,
 #'   `between`, `total`, `se`, `df`, `riv`, `fmi`, `ci_low`, `ci_high`, `m`
 #'   (95\% intervals).
@@ -49,11 +52,12 @@ fuse_pool <- function(data, statistic, column = NULL, ..., y = NULL, x = NULL, w
     sf_abort("missing_column", "`data` has no `.imp` column; pass the long result of {.fn fuse_impute}.",
              call = call, context = list(column = ".imp"))
   }
+  nesting <- sf_nesting(data)
   data <- as.data.frame(data)
   data <- data[data[[".imp"]] > 0, intersect(unique(c(".imp", column, y, x, weights)), names(data)), drop = FALSE]
   names(data)[names(data) == ".imp"] <- "_imp"
   res <- sf_call("pool", sf_encode(data, "data", call), statistic, column, y,
-                 if (is.null(x)) NULL else as.list(x), weights, q, rule, resamples, .call = call)
+                 if (is.null(x)) NULL else as.list(x), weights, q, rule, resamples, nesting = nesting, .call = call)
   tibble::as_tibble(sf_decode(res))
 }
 
@@ -131,4 +135,14 @@ fuse_pool_fits <- function(fits, ..., rule = c("rubin", "fused"), resamples = NU
   res <- sf_call("pool_estimates", sf_encode(table("est"), "fits", call), sf_encode(table("var"), "fits", call),
                  rule, resamples, df_complete, .call = call)
   tibble::as_tibble(sf_decode(res))
+}
+
+# How the imputations of an imputed tibble nest in donor resamples (its run report's method and
+# nested_resamples), as JSON for the core; NULL when the table no longer carries its report.
+sf_nesting <- function(data) {
+  info <- attr(data, "surveyfuse")
+  report <- info$report
+  if (is.null(report) || !("nested_resamples" %in% names(report))) return(NULL)
+  as.character(jsonlite::toJSON(list(method = info$method %||% report$method, nested_resamples = report$nested_resamples),
+                                auto_unbox = TRUE, null = "null"))
 }

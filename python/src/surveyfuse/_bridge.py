@@ -580,11 +580,15 @@ def pool_estimates(estimates: dict, variances: dict, rule: str = "rubin", resamp
 
 @_entry
 def pool(payload: dict, statistic: str, column: Any = None, y: Any = None, x: Any = None, weights: Any = None,
-         q: Any = 0.5, rule: str = "rubin", resamples: Any = None) -> dict[str, Any]:
-    """Pool a statistic over the imputations of a long table (Rubin's rules or the fused-file rule)."""
+         q: Any = 0.5, rule: str = "rubin", resamples: Any = None, nesting: str | None = None) -> dict[str, Any]:
+    """Pool a statistic over the imputations of a long table (Rubin's rules or the fused-file rule);
+    ``nesting``: the run report's method and nested_resamples (JSON), when R's table still carries them."""
+    from .data.frames import NESTING_KEY
     from .evaluate.pooling import pool as _pool
 
     frame = decode_table(payload)
+    if nesting is not None:
+        frame.attrs[NESTING_KEY] = json.loads(nesting)
     out = _pool(frame, str(statistic), column, weights=weights, q=float(q), y=y, x=_strings(x), rule=str(rule),
                 resamples=_int_or_none(resamples, "resamples"))
     return encode_table(out.rename_axis("term").reset_index())

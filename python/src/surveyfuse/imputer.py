@@ -22,7 +22,7 @@ from .backends import FitContext, backend_from_state, make_backend
 from .constraints import ConstraintSet
 from .data.features import FeatureEncoder
 from .data.coding import check_predictor_coding
-from .data.frames import as_pandas, check_cell_columns, check_columns, long_output
+from .data.frames import as_pandas, check_cell_columns, check_columns, long_output, mark_nesting
 from .data.types import Variable, decode_values, encode_discrete, infer_variable, numeric_values
 from .errors import SurveyfuseError, SurveyfuseWarning, check_draws, check_seed, row_label
 from .surveys.diagnostics import SupportModel
@@ -439,7 +439,10 @@ class Imputer(BaseEstimator):
             report["calibrated_totals"] = tilt._weighted_totals(original, block_values, draws)
         out = long_output(recipient, kind, block_values, draws, row_offset=int(row_offset), include=bool(include),
                           imputed=list(self.block))
-        report.update(recipient_rows=int(len(frame)), draws=draws, seed=seed,
+        # calibration mixes resamples across imputations (see surveys.calibrate): not nested
+        nested = None if tilt is not None else self.backend_.nested_resamples()
+        out = mark_nesting(out, self.method_, nested)
+        report.update(recipient_rows=int(len(frame)), draws=draws, seed=seed, nested_resamples=nested,
                       sample_seconds=round(time.perf_counter() - t0, 3))
         if coding:
             report["warnings"] = coding

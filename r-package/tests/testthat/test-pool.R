@@ -67,3 +67,22 @@ test_that("fuse_pool_fits pools any model by Rubin's rules as mice does, and by 
   expect_error(fuse_pool_fits(other), "Fit 3", class = "surveyfuse_error_bad_argument")
   expect_error(fuse_pool_fits(fits, rule = "fused"), class = "surveyfuse_error_bad_argument")
 })
+
+test_that("fuse_pool takes resamples from how an imputed tibble nests, and refuses what does not nest", {
+  skip_if_no_core()
+  fused <- pool_fixture()
+  expect_equal(fuse_pool(fused, "mean", "dividends", rule = "fused"),
+               fuse_pool(fused, "mean", "dividends", rule = "fused", resamples = 4))
+  expect_error(fuse_pool(fused, "mean", "dividends", rule = "fused", resamples = 2), "4 donor resamples",
+               class = "surveyfuse_error_bad_argument")
+  donor <- data.frame(age = rep(20:69, 8), wage = rep(seq(1e4, 8e4, length.out = 50), 8))
+  donor$dividends <- round(donor$wage * 0.02 + rep(c(0, 50, 300, 900), 100))
+  hotdeck <- fuse_impute(donor, donor[seq(1, 400, by = 4), c("age", "wage")], dividends, c(age, wage),
+                         method = "hotdeck", m = 8, seed = 1)
+  expect_error(fuse_pool(hotdeck, "mean", "dividends", rule = "fused", resamples = 4), "hotdeck",
+               class = "surveyfuse_error_bad_argument")
+  plain <- as.data.frame(fused)
+  attr(plain, "surveyfuse") <- NULL  # a table that lost its run report: the user's resamples is used
+  expect_equal(fuse_pool(plain, "mean", "dividends", rule = "fused", resamples = 4)$total,
+               fuse_pool(fused, "mean", "dividends", rule = "fused")$total)
+})

@@ -115,6 +115,11 @@ class Backend(abc.ABC):
         """Whether each imputation comes from the model under its own resample of the donor (see ``proper_mi``)."""
         return self.proper_mi != "none" and self.params.get("mi", "none") != "none"
 
+    def nested_resamples(self) -> int | None:
+        """``M`` when imputation ``d`` comes from donor resample ``d mod M`` (nested imputations, which the
+        fused-file rule of :func:`surveyfuse.pool` needs), else None (each imputation its own resample, or one fit)."""
+        return None
+
     # persistence: a JSON-able manifest plus named numpy arrays (no pickle) ----
     @abc.abstractmethod
     def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:

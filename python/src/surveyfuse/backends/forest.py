@@ -323,6 +323,9 @@ class ForestSampler(Backend):
         self.donor_codes_ = X.codes if self._refits_levels() else np.zeros((0, X.codes.shape[1]), np.int64)
         self.resampler_ = None
 
+    def nested_resamples(self) -> int | None:
+        return int(self.params["mi_groups"]) if self.params["mi"] == "trees" else None
+
     def _refits_levels(self) -> bool:
         return self.levels_ is not None and self.levels_.active_ and self.params["mi"] != "none"
 

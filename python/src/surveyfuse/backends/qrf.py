@@ -196,6 +196,9 @@ class QuantileForestChain(Backend):
         idx = np.clip(np.rint(u * (G - 1)).astype(np.int64), 0, G - 1)
         return np.take_along_axis(np.broadcast_to(pred, (u.shape[0],) + pred.shape), idx[:, :, None], axis=2)[:, :, 0]
 
+    def nested_resamples(self) -> int | None:
+        return int(self.params["mi_groups"]) if self.params["mi"] == "trees" else None
+
     def describe(self) -> dict[str, Any]:
         return {**self.params, "chaining_order": "block order", "draw": "random quantile / class probabilities",
                 "chains": len(getattr(self, "groups_", [])) or None}

@@ -219,6 +219,9 @@ class Resampled(Backend):
     def proper_imputations(self) -> bool:
         return True
 
+    def nested_resamples(self) -> int | None:
+        return int(self.params["resamples"])
+
     def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         metas, arrays = [], {}
         for k, member in enumerate(self.members_):

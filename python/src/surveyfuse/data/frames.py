@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 import numpy as np
@@ -201,3 +202,34 @@ def _is_duration(values: Any) -> bool:
         return pa.types.is_duration(values.type) or pa.types.is_interval(values.type)
     dtype = getattr(values, "dtype", None)
     return dtype is not None and (pd.api.types.is_timedelta64_dtype(dtype) or isinstance(dtype, (pd.PeriodDtype, pd.IntervalDtype)))
+
+
+#: key of the long output's metadata (pandas ``attrs``, Arrow schema metadata) on how its imputations nest
+NESTING_KEY = "surveyfuse"
+
+
+def mark_nesting(out: Any, method: str | None, nested: int | None) -> Any:
+    """Record on a long output which method drew it and how its imputations nest in donor resamples
+    (``nested``: ``M`` when imputation ``d`` comes from resample ``d mod M``, else None), so that the
+    fused-file rule of :func:`surveyfuse.pool` can check, or take, its ``resamples``."""
+    info = {"method": method, "nested_resamples": nested}
+    if isinstance(out, pd.DataFrame):
+        out.attrs[NESTING_KEY] = info
+        return out
+    if isinstance(out, pa.Table):
+        return out.replace_schema_metadata({**(out.schema.metadata or {}), NESTING_KEY.encode(): json.dumps(info).encode()})
+    return out
+
+
+def read_nesting(table: Any) -> dict[str, Any] | None:
+    """What :func:`mark_nesting` recorded on ``table``, or None (a table read from a file, or rebuilt)."""
+    if isinstance(table, pd.DataFrame):
+        info = table.attrs.get(NESTING_KEY)
+        return dict(info) if isinstance(info, dict) and "nested_resamples" in info else None
+    if isinstance(table, pa.Table) and table.schema.metadata and NESTING_KEY.encode() in table.schema.metadata:
+        try:
+            info = json.loads(table.schema.metadata[NESTING_KEY.encode()])
+        except ValueError:
+            return None
+        return info if isinstance(info, dict) and "nested_resamples" in info else None
+    return None

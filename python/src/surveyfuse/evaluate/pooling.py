@@ -60,6 +60,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..data.frames import read_nesting
 from ..errors import SurveyfuseError
 
 Z_WOODRUFF = 1.959963984540054
@@ -231,6 +232,32 @@ def wls(y: np.ndarray, X: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.nda
     return beta, np.diag(cov)
 
 
+def _checked_resamples(table: Any, rule: str, resamples: int | None) -> int | None:
+    """The fused rule's ``resamples``: the user's, checked against how the imputations nest when the table
+    says so (:func:`surveyfuse.data.frames.mark_nesting`), or taken from it."""
+    if rule != "fused":
+        return resamples
+    info = read_nesting(table)
+    if info is not None:
+        nested, method = info.get("nested_resamples"), info.get("method")
+        if nested is None:
+            raise SurveyfuseError(
+                "bad_argument", f"rule='fused' needs imputations nested in donor resamples, and method '{method}' "
+                f"drew each imputation from its own resample or all from one fit; use rule='rubin', or a method "
+                f"that nests them (forest or qrf with mi='trees', a generative method with mi='refit')",
+                argument="rule", method=method)
+        if resamples is None:
+            return int(nested)
+        if isinstance(resamples, bool) or int(resamples) != int(nested):
+            raise SurveyfuseError(
+                "bad_argument", f"resamples={resamples!r}, but these imputations come from {nested} donor resamples "
+                f"(imputation l from resample (l - 1) mod {nested}: the method's mi_groups); leave resamples out "
+                f"or pass {nested}", argument="resamples", nested_resamples=int(nested))
+    if resamples is None:
+        raise SurveyfuseError("bad_argument", "rule='fused' needs resamples= (the method's mi_groups)", argument="resamples")
+    return resamples
+
+
 # ---------------------------------------------------------------------------- the public entry
 def pool(table: Any, statistic: str, column: str | None = None, *, weights: str | None = None, q: float = 0.5,
          y: str | None = None, x: Sequence[str] | None = None, imp: str = "_imp", rule: str = "rubin",
@@ -267,7 +294,10 @@ def pool(table: Any, statistic: str, column: str | None = None, *, weights: str 
         from, imputation ``l`` from resample ``(l - 1) mod resamples`` (the
         ``mi_groups`` of ``forest`` and ``qrf``, 10 by default; draw a multiple
         of it, at least twice as many; ten times as many give narrower
-        intervals, see the module docstring).
+        intervals, see the module docstring). A table straight from
+        ``sample``/``impute`` says how its imputations nest: ``resamples`` may
+        then be left out, and a wrong one, or a method whose imputations do
+        not nest (``hotdeck``), is refused.
 
     Returns
     -------
@@ -301,8 +331,7 @@ def pool(table: Any, statistic: str, column: str | None = None, *, weights: str 
         raise SurveyfuseError("missing_column", f"column '{missing[0]}' is not in the table", column=missing[0])
     if rule not in ("rubin", "fused"):
         raise SurveyfuseError("bad_argument", f"rule must be 'rubin' or 'fused', got {rule!r}", argument="rule")
-    if rule == "fused" and resamples is None:
-        raise SurveyfuseError("bad_argument", "rule='fused' needs resamples= (the method's mi_groups)", argument="resamples")
+    resamples = _checked_resamples(table, rule, resamples)
     groups = [g for _, g in frame.groupby(imp, sort=True)]
 
     def combine(e: np.ndarray, u: np.ndarray, nu: float) -> pd.DataFrame:
