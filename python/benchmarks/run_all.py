@@ -27,12 +27,19 @@ BENCHMARKS = {
 }
 QUICK_ARGS = {
     "forest": ["--donors", "3000", "--recipients", "1000"],
-    "inference": ["--reps", "0-4", "--blocks", "deductions", "--methods", "truth,forest,hotdeck",
-                  "--results", str(bench_inference.RESULTS.with_name("quick.jsonl")), "--fresh"],
+    "inference": ["--reps", "0-4", "--blocks", "deductions", "--methods", "truth,forest,hotdeck", "--draws", "20",
+                  "--fused-resamples", "10", "--results", str(bench_inference.RESULTS.with_name("quick.jsonl")), "--fresh"],
     "deep": ["--tasks", "investment", "--methods", "forest,tvae,microimpute,marginal", "--donor-sizes", "1000"],
     "scale": ["--sizes", "1000,20000"],
     "evaluate": ["--folds", "3", "--draws", "10", "--max-rows", "3000"],
     "precision": ["--methods", "hotdeck,forest"],
+}
+
+
+#: further full runs after a benchmark's default one: the fused-file rule wants 10 draws per tree group
+EXTRA_FULL_ARGS = {
+    "inference": [["--methods", "truth,forest", "--draws", "100", "--fused-resamples", "10",
+                   "--results", str(bench_inference.RESULTS.with_name("fused.jsonl"))]],
 }
 
 
@@ -41,6 +48,9 @@ def main() -> None:
     for name, run in BENCHMARKS.items():
         print(f"== benchmark: {name}", flush=True)
         run(QUICK_ARGS[name] if quick else [])
+        for extra in ([] if quick else EXTRA_FULL_ARGS.get(name, [])):
+            print(f"== benchmark: {name} {' '.join(extra[:6])}", flush=True)
+            run(extra)
 
 
 if __name__ == "__main__":
