@@ -1,5 +1,6 @@
 """method="auto" picks a method by donor-only validation and says why."""
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -80,3 +81,22 @@ def test_auto_falls_back_when_the_chosen_model_fails_on_the_whole_donor(donor, m
     assert got["failed_on_whole_donor"] == {"tvae": "forced"}
     assert "tvae failed its held-out fit check when fitted on the whole donor, so hotdeck" in got["reason"]
     assert "k" in imp.fit_report_["method_params"]  # the hot deck's settings, not the network's
+
+
+def test_auto_chooses_under_the_runs_tolerance():
+    """An identity that holds to a dollar: with the run's tolerance, auto's inner evaluation fits on every
+    donor row, as the run does, instead of dropping most of them (and warning) while it chooses."""
+    import warnings
+
+    g = np.random.default_rng(2)
+    n = 600
+    a = np.round(np.exp(g.normal(8, 1, n)), 2)
+    b = np.where(g.random(n) < 0.5, np.round(np.exp(g.normal(7, 1, n)), 2), 0.0)
+    donor = pd.DataFrame({"x": a + b + g.normal(0, 50, n), "a": np.rint(a), "b": np.rint(b), "total": a + b})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        imp = sf.AutoImputer(["total", "a", "b"], ["x"], params={"candidates": ["hotdeck", "forest"]},
+                         constraints=["total == a + b"], tolerance={"abs": 1.0}, random_state=0).fit(donor)
+    dropped = [w for w in caught if getattr(w.message, "code", None) == "donors_dropped"]
+    assert dropped == [], [str(w.message) for w in dropped]
+    assert imp.fit_report_["auto"]["chosen"] in ("hotdeck", "forest")

@@ -64,7 +64,7 @@ class AutoImputer(Imputer):
             return super()._choose_method(frame)
         return choose_method(frame, list(self.block), list(self.predictors), params, weights=self.weights,
                              constraints=self.constraints, categorical=self.categorical,
-                             seed=int(self.random_state or 0))
+                             seed=int(self.random_state or 0), tolerance=self.tolerance)
 
 
     def _fit_backend(self, name, backend, fit, report):

@@ -383,7 +383,7 @@ def evaluate_methods(
                     if name == AUTO:  # the selection itself, validated on the outer folds
                         name, method_params, _ = choose_method(
                             train, block, predictors, method_params, weights=weights, constraints=constraints,
-                            categorical=list(cats) or None, seed=seed + k)
+                            categorical=list(cats) or None, seed=seed + k, tolerance=tolerance)
                     imp = Imputer(block, predictors, method=name, params=method_params, categorical=list(cats) or None,
                                   weights=weights, constraints=list(constraints or []) or None, tolerance=tolerance,
                                   random_state=seed + k)
@@ -488,8 +488,9 @@ def _spec_params(spec: Any) -> dict[str, Any]:
 
 def choose_method(donor: pd.DataFrame, block: Sequence[str], predictors: Sequence[str], params: dict[str, Any], *,
                   weights: str | None, constraints: Sequence[str] | None, categorical: Sequence[str] | None,
-                  seed: int) -> tuple[str, dict[str, Any], dict[str, Any]]:
-    """(method name, its params, report) chosen by donor-only validation."""
+                  seed: int, tolerance: dict[str, float] | None = None) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """(method name, its params, report) chosen by donor-only validation (under the constraints' ``tolerance``,
+    as the run that uses the choice)."""
     pairs = normalise_methods(auto_candidates(params))
     folds, draws, max_rows = (int(params.get(k, AUTO_PARAMS[k])) for k in ("folds", "draws", "max_rows"))
     frame = donor.dropna(subset=list(block))
@@ -498,7 +499,8 @@ def choose_method(donor: pd.DataFrame, block: Sequence[str], predictors: Sequenc
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         ev = evaluate_methods(frame, block, predictors, pairs, folds=folds, draws=draws, weights=weights,
-                              constraints=constraints, categorical=categorical, seed=seed, max_rows=max_rows)
+                              constraints=constraints, categorical=categorical, seed=seed, max_rows=max_rows,
+                              tolerance=tolerance)
     failed = failed_checks(caught, pairs)
     scores = {m: r["overall"]["energy_score"] for m, r in ev.metrics["methods"].items()}
     trusted = {m: v for m, v in scores.items() if m not in failed and v is not None}
