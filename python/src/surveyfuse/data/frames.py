@@ -223,13 +223,12 @@ def mark_nesting(out: Any, method: str | None, nested: int | None) -> Any:
 
 def read_nesting(table: Any) -> dict[str, Any] | None:
     """What :func:`mark_nesting` recorded on ``table``, or None (a table read from a file, or rebuilt)."""
+    info = None
     if isinstance(table, pd.DataFrame):
         info = table.attrs.get(NESTING_KEY)
-        return dict(info) if isinstance(info, dict) and "nested_resamples" in info else None
-    if isinstance(table, pa.Table) and table.schema.metadata and NESTING_KEY.encode() in table.schema.metadata:
+    elif isinstance(table, pa.Table) and NESTING_KEY.encode() in (table.schema.metadata or {}):
         try:
             info = json.loads(table.schema.metadata[NESTING_KEY.encode()])
         except ValueError:
             return None
-        return info if isinstance(info, dict) and "nested_resamples" in info else None
-    return None
+    return dict(info) if isinstance(info, dict) and "nested_resamples" in info else None

@@ -68,11 +68,25 @@ Z_WOODRUFF = 1.959963984540054
 FUSED_MIN_DF = 4.0
 
 
+def _table(values: Any) -> np.ndarray:
+    """Per-imputation values as an (m, p) array (one quantity: a column)."""
+    a = np.asarray(values, dtype=np.float64)
+    return a[:, None] if a.ndim == 1 else a
+
+
 def _matrices(estimates: Any, variances: Any) -> tuple[np.ndarray, np.ndarray]:
     """Estimates and variances as (m, p) arrays (one quantity: a column)."""
-    Q = np.asarray(estimates, dtype=np.float64)
-    Q = Q[:, None] if Q.ndim == 1 else Q
+    Q = _table(estimates)
     return Q, np.asarray(variances, dtype=np.float64).reshape(Q.shape)
+
+
+def _check_rule(rule: str) -> None:
+    if rule not in ("rubin", "fused"):
+        raise SurveyfuseError("bad_argument", f"rule must be 'rubin' or 'fused', got {rule!r}", argument="rule")
+
+
+def _by_rule(Q: np.ndarray, U: np.ndarray, rule: str, resamples: int | None, nu_com: float | None) -> pd.DataFrame:
+    return rubin(Q, U, nu_com=nu_com) if rule == "rubin" else fused(Q, U, int(resamples), nu_com=nu_com)
 
 
 def _combined(Q: np.ndarray, within: np.ndarray, between: np.ndarray, t: np.ndarray, df: np.ndarray,
@@ -141,7 +155,7 @@ def fused(estimates: Any, variances: Any, resamples: int, nu_com: float | None =
 
 
 def pool_estimates(estimates: Any, variances: Any, rule: str = "rubin", resamples: int | None = None,
-            nu_com: float | None = None, names: Sequence[str] | None = None) -> pd.DataFrame:
+                   nu_com: float | None = None, names: Sequence[str] | None = None) -> pd.DataFrame:
     """Pool estimates from any analysis run on each imputation: rows are imputations, columns quantities.
 
     For models :func:`pool` does not compute (a logit, a quantile regression,
@@ -157,11 +171,8 @@ def pool_estimates(estimates: Any, variances: Any, rule: str = "rubin", resample
     [1.033, 2.0]
     """
     Q, U = _checked_estimates(estimates, variances)
-    if rule not in ("rubin", "fused"):
-        raise SurveyfuseError("bad_argument", f"rule must be 'rubin' or 'fused', got {rule!r}", argument="rule")
-    if rule == "fused" and resamples is None:
-        raise SurveyfuseError("bad_argument", "rule='fused' needs resamples= (the method's mi_groups)", argument="resamples")
-    out = rubin(Q, U, nu_com=nu_com) if rule == "rubin" else fused(Q, U, int(resamples), nu_com=nu_com)
+    _check_rule(rule)
+    out = _by_rule(Q, U, rule, _checked_resamples(None, rule, resamples), nu_com)
     if names is not None:
         if len(names) != Q.shape[1]:
             raise SurveyfuseError("bad_argument", f"{len(names)} names for {Q.shape[1]} quantities", argument="names")
@@ -172,10 +183,7 @@ def pool_estimates(estimates: Any, variances: Any, rule: str = "rubin", resample
 def _checked_estimates(estimates: Any, variances: Any) -> tuple[np.ndarray, np.ndarray]:
     """Estimates and variances as (m, p) arrays of the same shape, finite, variances non-negative."""
     try:
-        Q = np.asarray(estimates, dtype=np.float64)
-        Q = Q[:, None] if Q.ndim == 1 else Q
-        U = np.asarray(variances, dtype=np.float64)
-        U = U[:, None] if U.ndim == 1 else U
+        Q, U = _table(estimates), _table(variances)
     except (TypeError, ValueError) as exc:
         raise SurveyfuseError("bad_argument", f"estimates and variances must be numbers: {exc}", argument="estimates") from None
     if Q.ndim != 2 or U.shape != Q.shape:
@@ -234,7 +242,7 @@ def wls(y: np.ndarray, X: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.nda
 
 def _checked_resamples(table: Any, rule: str, resamples: int | None) -> int | None:
     """The fused rule's ``resamples``: the user's, checked against how the imputations nest when the table
-    says so (:func:`surveyfuse.data.frames.mark_nesting`), or taken from it."""
+    says so (:func:`surveyfuse.data.frames.mark_nesting`; ``table=None``: nothing to check), or taken from it."""
     if rule != "fused":
         return resamples
     info = read_nesting(table)
@@ -329,13 +337,12 @@ def pool(table: Any, statistic: str, column: str | None = None, *, weights: str 
     missing = [c for c in needed if c not in frame.columns]
     if missing:
         raise SurveyfuseError("missing_column", f"column '{missing[0]}' is not in the table", column=missing[0])
-    if rule not in ("rubin", "fused"):
-        raise SurveyfuseError("bad_argument", f"rule must be 'rubin' or 'fused', got {rule!r}", argument="rule")
+    _check_rule(rule)
     resamples = _checked_resamples(table, rule, resamples)
     groups = [g for _, g in frame.groupby(imp, sort=True)]
 
     def combine(e: np.ndarray, u: np.ndarray, nu: float) -> pd.DataFrame:
-        return rubin(e, u, nu_com=nu) if rule == "rubin" else fused(e, u, int(resamples), nu_com=nu)
+        return _by_rule(e, u, rule, resamples, nu)
     ests, vars_ = [], []
     if statistic in ("mean", "total", "quantile"):
         if column is None:
