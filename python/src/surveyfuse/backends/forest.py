@@ -55,7 +55,7 @@ from ..data.types import Variable
 from ..evaluate.scores import energy_score
 from ._trees import apply_trees, trees_to_arrays
 from .base import Backend, FitContext
-from .levels import LEVEL_PROPERTIES, LevelModel, document_level_params, level_model
+from .levels import ELASTICITY_PROPERTIES, LEVEL_PROPERTIES, LevelModel, document_level_params, level_model
 from .params import AUTO_CHOICE, BOOLEAN, NON_ZERO_INT, POSITIVE_INT, enum, number, object_schema, param
 from .resampling import ACCEPT_STREAM, DonorResampler, KeyedUniforms, remember
 from .threads import in_threads
@@ -217,6 +217,7 @@ class ForestSampler(Backend):
         "target_scale": enum("rank", ["rank", "normal", "level", "rank+level"], "How numeric block variables are "
                              "scaled as split targets: ranks, normal scores, levels, or ranks and levels."),
         **LEVEL_PROPERTIES,
+        **ELASTICITY_PROPERTIES,
         "mi": enum("trees", list(MI_MODES), "Proper multiple imputation: tree groups on their own bootstrap "
                    "resamples, one forest re-weighted per imputation, or every imputation from one fit."),
         "mi_groups": param(10, "a positive integer, at most n_estimators", "Tree groups for mi='trees'.", **POSITIVE_INT),
@@ -271,6 +272,7 @@ class ForestSampler(Backend):
         weights = np.asarray(context.weights, dtype=np.float64)
         targets = scaled_targets(Y, context.variables, self.params["target_scale"])
         seed = int(context.random_state)
+        self._holdout_score_ = None
         leaf, max_features, self.selection_ = self._choose(design, targets, weights, seed)
         self.min_samples_leaf_ = int(leaf)
         self.max_features_ = max_features
@@ -287,6 +289,10 @@ class ForestSampler(Backend):
         if self.params["levels"] != "none":
             self.levels_ = level_model(self.params).fit(X, Y, context.variables, weights, context.constraints,
                                                         n_jobs=self.params["n_jobs"])
+            if "ratio" in self.params["levels"] and self.levels_.active_ and self.params["level_elasticity"] == "auto":
+                pairs = self._holdout_pairs(design, targets, weights, seed)
+                if pairs is not None:
+                    self.levels_.fit_elasticity(X, *pairs, Y, weights)
         self._keep_donor_features(X)
         return self
 
@@ -336,10 +342,7 @@ class ForestSampler(Backend):
         if leaf != "auto" and mf != "auto":
             return int(leaf), mf, {"chosen_by": "user"}
         n = design.shape[0]
-        u = rng.uniforms(rng.derive_seed(seed, 7), np.arange(n), 1)[0, :, 0]
-        held = u < self.params["holdout_fraction"]
-        if held.sum() > 4000:  # enough to rank candidates; keeps the choice cheap at scale
-            held &= u < self.params["holdout_fraction"] * 4000 / held.sum()
+        held = self._held_out(n, seed)
         n_train = int((~held).sum())
         default_leaf = max(1, min(5, n // 10))
         leaves = [int(leaf)] if leaf != "auto" else sorted(set(
@@ -350,7 +353,7 @@ class ForestSampler(Backend):
         if too_few or len(leaves) * len(features) == 1:
             choice = default_leaf if too_few and leaf == "auto" else leaves[0]
             return choice, features[0], {"chosen_by": "too few donor rows to compare, default", "candidates": {}}
-        score = _HoldoutScore(self, design, targets, weights, held, seed)
+        score = self._holdout_score_ = _HoldoutScore(self, design, targets, weights, held, seed)
         score.precompute([(c, features[0]) for c in leaves])
         best_leaf = min(leaves, key=lambda c: score(c, features[0]))
         best_mf = min(features, key=lambda f: score(best_leaf, f))
@@ -361,6 +364,28 @@ class ForestSampler(Backend):
             selection["max_features_candidates"] = {str(f): score(best_leaf, f) for f in features}
         selection.update(holdout_rows=int(held.sum()), selection_trees=score.n_trees)
         return best_leaf, best_mf, selection
+
+    def _held_out(self, n: int, seed: int) -> np.ndarray:
+        """The donor rows held out to choose settings (at most about 4,000: enough to rank them, cheap at scale)."""
+        u = rng.uniforms(rng.derive_seed(seed, 7), np.arange(n), 1)[0, :, 0]
+        held = u < self.params["holdout_fraction"]
+        if held.sum() > 4000:
+            held &= u < self.params["holdout_fraction"] * 4000 / held.sum()
+        return held
+
+    def _holdout_pairs(self, design: np.ndarray, targets: np.ndarray, weights: np.ndarray,
+                       seed: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """(held-out rows, the donors (m, n) a forest grown without them proposes) at the chosen settings: the
+        pairs the level model measures its transfer elasticity on. The choice's own forest when it grew one."""
+        score = getattr(self, "_holdout_score_", None)
+        if score is None:
+            held = self._held_out(design.shape[0], seed)
+            if held.sum() < 20 or (~held).sum() < 20:
+                return None
+            score = _HoldoutScore(self, design, targets, weights, held, seed)
+        score(self.min_samples_leaf_, self.max_features_)
+        self._holdout_score_ = None  # the forest's held-out draws are not kept with the model
+        return score.held, score.draws[self.min_samples_leaf_, self.max_features_]
 
     # ------------------------------------------------------------------ sample
     def sample(self, X: Features, rows: np.ndarray, draws: int, seed: int) -> np.ndarray:
@@ -404,7 +429,10 @@ class ForestSampler(Backend):
         out["max_features"] = getattr(self, "max_features_", self.params["max_features"])
         out.update(getattr(self, "selection_", {}))
         if getattr(self, "levels_", None) is not None:
-            out["levels_scaled"] = self.levels_.describe()["scaled"]
+            levels = self.levels_.describe()
+            out["levels_scaled"] = levels["scaled"]
+            if self.params["level_elasticity"] == "auto":
+                out["levels_elasticity"] = levels["elasticity"]
         return out
 
     # ------------------------------------------------------------------ persistence
@@ -462,6 +490,7 @@ class _HoldoutScore:
         self.design, self.targets, self.weights = design, targets, weights
         self.n_trees = min(backend.params["n_estimators"], 12)
         self.scores: dict[tuple[int, Any], float] = {}
+        self.draws: dict[tuple[int, Any], np.ndarray] = {}  # the held-out rows' donors (10, n_held), donor row numbers
 
     def precompute(self, settings: list[tuple[int, Any]]) -> None:
         """Score the candidate ``settings`` side by side, one thread each (same scores as one by one)."""
@@ -480,4 +509,5 @@ class _HoldoutScore:
                                                  leaf, max_features, self.seed, n_jobs=1)
         leaves = apply_trees(trees, self.design[ho])
         donors = leaf_sampler.draw(leaves, ho, 10, rng.derive_seed(self.seed, 8))
+        self.draws[leaf, max_features] = tr[donors]
         return round(energy_score(self.targets[tr][donors], self.targets[ho], self.weights[ho]), 5)

@@ -31,6 +31,22 @@ flat model. The backends use it (see :class:`.resampling.DonorResampler`)
   noise would only blur the copied distribution, and no factor exceeds
   ``max_factor``.
 
+The *transfer elasticity* ``beta`` of a group (``level_elasticity``, forest
+only) makes the factor ``f ** beta``: 1 (the default) transfers the whole gap
+in predicted level, 0 copies. ``"auto"`` measures it
+(:meth:`LevelModel.fit_elasticity`): on held-out donor rows, the weighted
+least-squares slope of ``log(amount of the held-out row) - log(amount of a
+donor the forest proposes for it)`` on the gap in their predicted log levels,
+over the pairs where both are positive, kept within [0, 1]. It says how much
+of a gap the *positive* amounts follow. It is not the default because ``m(x)``
+is a mean over zeros and positives: where the predictors move mostly who has
+an amount (benefits with take-up, capped in size), the full factor also lifts
+the copied positive amounts for the take-up the leaf cannot copy, which keeps
+means, totals and slopes right but stretches the positive amounts (medians low,
+top shares high); ``"auto"`` keeps their shape and gives up part of the mean
+(see docs/methods.md for what it does on the CPS blocks). Without
+``MIN_ELASTICITY_PAIRS`` such pairs a group keeps the full factor.
+
 Cross-fitting: the donors fall into ``FOLDS`` folds, and a donor is always
 compared with a recipient through the model fitted without its fold, for the
 donor's level and the recipient's alike. In-sample, a donor with an unusually
@@ -62,7 +78,7 @@ from .. import rng
 from ..constraints import EXACT, BoolOp, Compare, ConstraintSet
 from ..data.features import Features
 from ..data.types import Kind, Variable
-from .params import NAMES, enum, number, numpydoc_entries, param
+from .params import AUTO_CHOICE, NAMES, enum, number, numpydoc_entries, param
 from .threads import in_threads
 
 #: quantiles of a predictor's non-zero values (on the asinh scale) where the fitted log level may bend
@@ -76,6 +92,8 @@ RIDGE_SELECTION_SEED = 0x21D6E
 #: the factor is kept within [1 / MAX_FACTOR, MAX_FACTOR] (the default of ``level_max_factor``)
 MAX_FACTOR = 8.0
 NEWTON_STEPS = 30
+#: held-out pairs (both amounts positive) a group's transfer elasticity is measured on, at least; fewer: elasticity 1
+MIN_ELASTICITY_PAIRS = 50
 #: cross-fitting folds (see the module docstring), assigned by a keyed hash of the donor row
 FOLDS = 5
 FOLD_SEED = 0x1E7E1
@@ -210,17 +228,28 @@ LEVEL_PROPERTIES: dict[str, dict[str, Any]] = {
 }
 
 
+#: the forest's measured transfer elasticity (the forest has the held-out pairs it is measured on)
+ELASTICITY_PROPERTIES: dict[str, dict[str, Any]] = {
+    "level_elasticity": param(1.0, "'auto' or a number between 0 and 1", "Power of the level factor: 1 transfers the "
+                              "whole gap in predicted level, 0 copies, 'auto' measures per group how much of it held-out "
+                              "positive amounts follow (keeps their shape, gives up part of the mean).",
+                              anyOf=[AUTO_CHOICE, {"type": "number", "minimum": 0, "maximum": 1}]),
+}
+
+
 def document_level_params(cls: type) -> type:
-    """Write the level parameters' entries, made from :data:`LEVEL_PROPERTIES`, where a backend's docstring
-    says ``{level_parameters}`` (one declaration, two backends)."""
-    cls.__doc__ = cls.__doc__.replace("    {level_parameters}", numpydoc_entries(LEVEL_PROPERTIES))
+    """Write the entries of the level parameters a backend has, made from :data:`LEVEL_PROPERTIES` and
+    :data:`ELASTICITY_PROPERTIES`, where its docstring says ``{level_parameters}`` (one declaration, two backends)."""
+    own = cls.param_schema["properties"]
+    entries = {k: v for k, v in {**LEVEL_PROPERTIES, **ELASTICITY_PROPERTIES}.items() if k in own}
+    cls.__doc__ = cls.__doc__.replace("    {level_parameters}", numpydoc_entries(entries))
     return cls
 
 
 def level_model(params: dict[str, Any]) -> "LevelModel":
     cols = params["level_columns"]
     return LevelModel(params["level_factor"], None if cols is None else list(cols), float(params["level_max_factor"]),
-                      float(params["level_deadzone"]))
+                      float(params["level_deadzone"]), params.get("level_elasticity", 1.0))
 
 
 class LevelModel:
@@ -231,11 +260,12 @@ class LevelModel:
     """
 
     def __init__(self, factor: str = "linked", columns: list[str] | None = None, max_factor: float = MAX_FACTOR,
-                 deadzone: float = 0.0) -> None:
+                 deadzone: float = 0.0, elasticity: Any = 1.0) -> None:
         self.factor = factor
         self.columns = columns
         self.max_factor = max_factor
         self.deadzone = deadzone
+        self.elasticity = elasticity
 
     def fit(self, X: Features, Y: np.ndarray, variables: list[Variable], weights: np.ndarray,
             constraints: ConstraintSet | None = None, n_jobs: int = -1) -> "LevelModel":
@@ -274,6 +304,39 @@ class LevelModel:
         pairs = [(k, g) for k in range(FOLDS) for g in range(G)]
         self.fold_coef_ = np.stack(in_threads(fold_fit, pairs, n_jobs)).reshape(FOLDS, G, -1)  # (folds, groups, p)
         self.donor_eta_ = self.donor_levels(B)
+        self.elasticity_ = np.ones(G) if self.elasticity == "auto" else np.full(G, float(self.elasticity))
+        self.elasticity_pairs_ = np.zeros(G, dtype=np.int64)
+        return self
+
+    def fit_elasticity(self, X: Features, rows: np.ndarray, donors: np.ndarray, Y: np.ndarray,
+                       weights: np.ndarray) -> "LevelModel":
+        """Measure each group's transfer elasticity (module docstring) on held-out pairs.
+
+        ``X``, ``Y``: the donor's predictors and block; ``rows`` (n,): held-out
+        donor rows; ``donors`` (m, n): the donors the backend, fitted without
+        those rows, proposes for them. A pair's gap is taken as sampling takes
+        it, both levels from the proposed donor's fold model (which never saw
+        that donor). Without ``elasticity="auto"`` nothing changes.
+        """
+        if not self.active_ or self.elasticity != "auto":
+            return self
+        s = self.summary(Y)
+        r = np.broadcast_to(rows[None, :], donors.shape).ravel()
+        d = donors.ravel()
+        held_eta = self.recipient_levels(self.basis(X.take(rows)))  # (folds, n, groups)
+        column = np.broadcast_to(np.arange(len(rows))[None, :], donors.shape).ravel()
+        for g in range(len(self.groups_)):
+            both = (s[r, g] > 0) & (s[d, g] > 0)
+            self.elasticity_pairs_[g] = int(both.sum())
+            if both.sum() < MIN_ELASTICITY_PAIRS:
+                continue
+            gap = held_eta[self.donor_fold_[d[both]], column[both], g] - self.donor_eta_[d[both], g]
+            follow = np.log(s[r[both], g]) - np.log(s[d[both], g])
+            w = np.asarray(weights, dtype=np.float64)[r[both]]
+            gc = gap - np.average(gap, weights=w)
+            spread = float(np.sum(w * gc**2))
+            if spread > 0:
+                self.elasticity_[g] = float(np.clip(np.sum(w * gc * follow) / spread, 0.0, 1.0))
         return self
 
     def donor_levels(self, B: np.ndarray, shift: np.ndarray | None = None) -> np.ndarray:
@@ -371,7 +434,7 @@ class LevelModel:
         """
         if not self.active_:
             return draws
-        gap = recipient_eta - donor_eta
+        gap = (recipient_eta - donor_eta) * self.elasticity_
         if self.deadzone > 0:  # near levels, copy as they are; far apart, correct in full
             gap = gap * -np.expm1(-((gap / self.deadzone) ** 2))
         log_f = np.clip(gap, -np.log(self.max_factor), np.log(self.max_factor))
@@ -392,11 +455,12 @@ class LevelModel:
     # ---------------------------------------------------------------- persistence
     def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         meta = {"factor": self.factor, "chosen": self.columns, "max_factor": self.max_factor, "deadzone": self.deadzone,
-                "active": self.active_, "columns": self.columns_, "groups": self.groups_,
+                "elasticity": self.elasticity, "active": self.active_, "columns": self.columns_, "groups": self.groups_,
                 "equalities": self.equalities_, "integer": self.integer_, "names": self.names_}
         if not self.active_:
             return meta, {}
         arrays = {k: getattr(self, f"{k}_") for k in _ARRAYS}
+        arrays.update(elasticity=self.elasticity_, elasticity_pairs=self.elasticity_pairs_)
         arrays.update({f"knots{j}": k for j, k in enumerate(self.knots_)})
         arrays.update({f"levels_kept{j}": k for j, k in enumerate(self.levels_kept_)})
         meta["n_knots"], meta["n_categorical"] = len(self.knots_), len(self.levels_kept_)
@@ -404,7 +468,8 @@ class LevelModel:
 
     @classmethod
     def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> "LevelModel":
-        self = cls(meta["factor"], meta.get("chosen"), float(meta.get("max_factor", MAX_FACTOR)), float(meta.get("deadzone", 0.0)))
+        self = cls(meta["factor"], meta.get("chosen"), float(meta.get("max_factor", MAX_FACTOR)), float(meta.get("deadzone", 0.0)),
+                   meta.get("elasticity", 1.0))
         self.active_ = bool(meta["active"])
         self.columns_ = [int(j) for j in meta["columns"]]
         self.groups_ = [[int(j) for j in g] for g in meta["groups"]]
@@ -415,13 +480,19 @@ class LevelModel:
             for key in _ARRAYS:
                 setattr(self, f"{key}_", np.asarray(arrays[key], dtype=np.float64))
             self.donor_fold_ = donor_folds(len(self.target_))
+            # models saved before the elasticity was measured used the full ratio
+            self.elasticity_ = np.asarray(arrays.get("elasticity", np.ones(len(self.groups_))), dtype=np.float64)
+            self.elasticity_pairs_ = np.asarray(arrays.get("elasticity_pairs", np.zeros(len(self.groups_))), dtype=np.int64)
             self.knots_ = [np.asarray(arrays[f"knots{j}"], dtype=np.float64) for j in range(int(meta["n_knots"]))]
             self.levels_kept_ = [np.asarray(arrays[f"levels_kept{j}"], dtype=np.int64)
                                  for j in range(int(meta["n_categorical"]))]
         return self
 
     def describe(self) -> dict[str, Any]:
-        return {"scaled": [[self.names_[j] for j in g] for g in self.groups_] if self.active_ else []}
+        if not self.active_:
+            return {"scaled": [], "elasticity": []}
+        return {"scaled": [[self.names_[j] for j in g] for g in self.groups_],
+                "elasticity": [round(float(b), 3) for b in self.elasticity_]}
 
 
 _ARRAYS = ("ridge", "fold_coef", "summary_scale", "num_scale", "basis_mean", "basis_sd", "coef", "hess_inv", "target", "donor_eta")
