@@ -55,9 +55,10 @@ from ..data.types import Variable
 from ..evaluate.scores import energy_score
 from ._trees import apply_trees, trees_to_arrays
 from .base import Backend, FitContext
-from .levels import ELASTICITY_PROPERTIES, LEVEL_PROPERTIES, LevelModel, document_level_params, level_model
+from .levels import FOREST_LEVEL_PROPERTIES, LEVEL_PROPERTIES, LevelModel, document_level_params, level_model
 from .params import AUTO_CHOICE, BOOLEAN, NON_ZERO_INT, POSITIVE_INT, enum, number, object_schema, param
-from .resampling import ACCEPT_STREAM, DonorResampler, KeyedUniforms, remember
+from .resampling import (ACCEPT_STREAM, BALANCE_ROUNDS, BALANCE_SEED, MATCH_ATTEMPTS, DonorResampler, KeyedUniforms, remember,
+                         usage_balance)
 from .threads import in_threads
 
 #: candidate leaf sizes for the automatic choice (filtered by donor size)
@@ -217,7 +218,7 @@ class ForestSampler(Backend):
         "target_scale": enum("rank", ["rank", "normal", "level", "rank+level"], "How numeric block variables are "
                              "scaled as split targets: ranks, normal scores, levels, or ranks and levels."),
         **LEVEL_PROPERTIES,
-        **ELASTICITY_PROPERTIES,
+        **FOREST_LEVEL_PROPERTIES,
         "mi": enum("trees", list(MI_MODES), "Proper multiple imputation: tree groups on their own bootstrap "
                    "resamples, one forest re-weighted per imputation, or every imputation from one fit."),
         "mi_groups": param(10, "a positive integer, at most n_estimators", "Tree groups for mi='trees'.", **POSITIVE_INT),
@@ -293,8 +294,26 @@ class ForestSampler(Backend):
                 pairs = self._holdout_pairs(design, targets, weights, seed)
                 if pairs is not None:
                     self.levels_.fit_elasticity(X, *pairs, Y, weights)
+        self.match_balance_ = self._match_balance(X, design, weights)
         self._keep_donor_features(X)
         return self
+
+    def _match_balance(self, X: Features, design: np.ndarray, weights: np.ndarray) -> np.ndarray | None:
+        """The donors' usage balance for matching (:func:`.resampling.usage_balance`), from the
+        proposals the whole forest makes for the donors themselves; None without matching."""
+        if self.levels_ is None or not self.levels_.active_ or "match" not in self.params["levels"] \
+                or not self.params["level_balance"]:
+            return None
+        leaves = apply_trees(self.trees_, design)
+        rows = np.arange(len(weights))
+        uniforms = KeyedUniforms(BALANCE_SEED, rows, BALANCE_ROUNDS, 2, 0)
+
+        def propose(p: int) -> np.ndarray:
+            b, a = divmod(p, MATCH_ATTEMPTS)
+            return self.sampler_.pick(leaves, uniforms(a)[b : b + 1])[0]
+
+        resampler = DonorResampler(weights, self.levels_, None, self.params["levels"], self.params["level_bandwidth"])
+        return usage_balance(resampler, X, propose, weights)
 
     def _grow_groups(self, design: np.ndarray, targets: np.ndarray, weights: np.ndarray,
                      seed: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
@@ -416,7 +435,7 @@ class ForestSampler(Backend):
         if getattr(self, "resampler_", None) is None:
             donor = Features(self.donor_numeric_, self.donor_codes_, X.encoder) if self._refits_levels() else None
             self.resampler_ = DonorResampler(self.weights_, self.levels_, donor, self.params["levels"],
-                                             self.params["level_bandwidth"])
+                                             self.params["level_bandwidth"], getattr(self, "match_balance_", None))
             self._samplers: dict[tuple[int, int], LeafSampler] = {}
         return self.resampler_
 
@@ -446,6 +465,8 @@ class ForestSampler(Backend):
         )
         if self.params["mi"] == "trees":
             arrays["group_trees"] = self.group_trees_
+        if self.match_balance_ is not None:
+            arrays["match_balance"] = self.match_balance_
         if self.levels_ is not None:
             lmeta, larrays = self.levels_.get_state()
             meta["levels"] = lmeta
@@ -463,6 +484,8 @@ class ForestSampler(Backend):
         self.donor_codes_ = np.asarray(arrays.get("donor_codes", np.zeros((0, 0))), dtype=np.int64)
         if self.params["mi"] == "trees":
             self.group_trees_ = np.asarray(arrays["group_trees"], dtype=np.int64)
+        # models saved before the usage balance matched by rejection sampling, as they still do
+        self.match_balance_ = np.asarray(arrays["match_balance"], dtype=np.float64) if "match_balance" in arrays else None
         self.min_samples_leaf_ = int(meta["min_samples_leaf"])
         self.max_features_ = meta.get("max_features", meta["params"]["max_features"])
         self.selection_ = dict(meta.get("selection") or {})

@@ -228,8 +228,12 @@ LEVEL_PROPERTIES: dict[str, dict[str, Any]] = {
 }
 
 
-#: the forest's measured transfer elasticity (the forest has the held-out pairs it is measured on)
-ELASTICITY_PROPERTIES: dict[str, dict[str, Any]] = {
+#: level parameters of the forest alone: its measured transfer elasticity (the forest has the held-out pairs it
+#: is measured on) and its matching's usage balance (fitted on the forest's proposals for the donors)
+FOREST_LEVEL_PROPERTIES: dict[str, dict[str, Any]] = {
+    "level_balance": param(False, "true or false", "Weight donors so that matching on levels uses each as often as the "
+                           "leaves do: amounts copied unscaled (counts, capped amounts) keep their mean, rescaled ones "
+                           "stretch a little more.", type="boolean"),
     "level_elasticity": param(1.0, "'auto' or a number between 0 and 1", "Power of the level factor: 1 transfers the "
                               "whole gap in predicted level, 0 copies, 'auto' measures per group how much of it held-out "
                               "positive amounts follow (keeps their shape, gives up part of the mean).",
@@ -239,9 +243,9 @@ ELASTICITY_PROPERTIES: dict[str, dict[str, Any]] = {
 
 def document_level_params(cls: type) -> type:
     """Write the entries of the level parameters a backend has, made from :data:`LEVEL_PROPERTIES` and
-    :data:`ELASTICITY_PROPERTIES`, where its docstring says ``{level_parameters}`` (one declaration, two backends)."""
+    :data:`FOREST_LEVEL_PROPERTIES`, where its docstring says ``{level_parameters}`` (one declaration, two backends)."""
     own = cls.param_schema["properties"]
-    entries = {k: v for k, v in {**LEVEL_PROPERTIES, **ELASTICITY_PROPERTIES}.items() if k in own}
+    entries = {k: v for k, v in {**LEVEL_PROPERTIES, **FOREST_LEVEL_PROPERTIES}.items() if k in own}
     cls.__doc__ = cls.__doc__.replace("    {level_parameters}", numpydoc_entries(entries))
     return cls
 
