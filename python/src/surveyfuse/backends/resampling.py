@@ -48,6 +48,7 @@ ACCEPT_STREAM = 0xACC
 BALANCE_ROUNDS = 8
 #: a donor's balance weight stays within about [1 / BALANCE_LIMIT, BALANCE_LIMIT] (see :func:`usage_balance`)
 BALANCE_LIMIT = 3.0
+#: iterative proportional fitting steps of the usage balance
 BALANCE_ITERATIONS = 60
 #: pseudo-count (as a share of the mean usage) that keeps rarely proposed donors' weights near 1
 BALANCE_PRIOR = 0.5
@@ -158,6 +159,7 @@ class DonorResampler:
         first = candidates(0)
         if not self.match:
             return first
+
         def closeness(donors: np.ndarray) -> np.ndarray:
             k = self.closeness(X, key, donors)
             return k if self.balance is None else k * self.balance[donors] / BALANCE_LIMIT
