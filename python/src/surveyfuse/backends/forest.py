@@ -273,11 +273,11 @@ class ForestSampler(Backend):
         weights = np.asarray(context.weights, dtype=np.float64)
         targets = scaled_targets(Y, context.variables, self.params["target_scale"])
         seed = int(context.random_state)
-        self._holdout_score_ = None
-        leaf, max_features, self.selection_ = self._choose(design, targets, weights, seed)
+        leaf, max_features, self.selection_, holdout = self._choose(design, targets, weights, seed)
         self.min_samples_leaf_ = int(leaf)
         self.max_features_ = max_features
         self.seed_ = seed
+        leaves = None  # the donors' own leaves, where the fit has them
         if self.params["mi"] == "trees":
             self.trees_, leaves = self._grow_groups(design, targets, weights, seed)
             self.sampler_ = LeafSampler.build(leaves, int(self.trees_["node_offset"][-1]), weights)
@@ -291,20 +291,23 @@ class ForestSampler(Backend):
             self.levels_ = level_model(self.params).fit(X, Y, context.variables, weights, context.constraints,
                                                         n_jobs=self.params["n_jobs"])
             if "ratio" in self.params["levels"] and self.levels_.active_ and self.params["level_elasticity"] == "auto":
-                pairs = self._holdout_pairs(design, targets, weights, seed)
+                pairs = self._holdout_pairs(holdout, design, targets, weights, seed)
                 if pairs is not None:
                     self.levels_.fit_elasticity(X, *pairs, Y, weights)
-        self.match_balance_ = self._match_balance(X, design, weights)
+        self.match_balance_ = self._match_balance(X, design, weights, leaves)
         self._keep_donor_features(X)
         return self
 
-    def _match_balance(self, X: Features, design: np.ndarray, weights: np.ndarray) -> np.ndarray | None:
+    def _match_balance(self, X: Features, design: np.ndarray, weights: np.ndarray,
+                       leaves: np.ndarray | None) -> np.ndarray | None:
         """The donors' usage balance for matching (:func:`.resampling.usage_balance`), from the
-        proposals the whole forest makes for the donors themselves; None without matching."""
+        proposals the whole forest makes for the donors themselves (``leaves``: theirs, when the
+        fit has them); None without matching."""
         if self.levels_ is None or not self.levels_.active_ or "match" not in self.params["levels"] \
                 or not self.params["level_balance"]:
             return None
-        leaves = apply_trees(self.trees_, design)
+        if leaves is None:
+            leaves = apply_trees(self.trees_, design)
         rows = np.arange(len(weights))
         uniforms = KeyedUniforms(BALANCE_SEED, rows, BALANCE_ROUNDS, 2, 0)
 
@@ -355,11 +358,12 @@ class ForestSampler(Backend):
         return self.levels_ is not None and self.levels_.active_ and self.params["mi"] != "none"
 
     def _choose(self, design: np.ndarray, targets: np.ndarray, weights: np.ndarray,
-                seed: int) -> tuple[int, Any, dict[str, Any]]:
-        """Leaf size and max_features: the user's values, or the best on held-out donor rows."""
+                seed: int) -> tuple[int, Any, dict[str, Any], "_HoldoutScore | None"]:
+        """Leaf size and max_features: the user's values, or the best on held-out donor rows; and the
+        held-out scores when it compared candidates."""
         leaf, mf = self.params["min_samples_leaf"], self.params["max_features"]
         if leaf != "auto" and mf != "auto":
-            return int(leaf), mf, {"chosen_by": "user"}
+            return int(leaf), mf, {"chosen_by": "user"}, None
         n = design.shape[0]
         held = self._held_out(n, seed)
         n_train = int((~held).sum())
@@ -371,8 +375,8 @@ class ForestSampler(Backend):
         too_few = held.sum() < 20
         if too_few or len(leaves) * len(features) == 1:
             choice = default_leaf if too_few and leaf == "auto" else leaves[0]
-            return choice, features[0], {"chosen_by": "too few donor rows to compare, default", "candidates": {}}
-        score = self._holdout_score_ = _HoldoutScore(self, design, targets, weights, held, seed)
+            return choice, features[0], {"chosen_by": "too few donor rows to compare, default", "candidates": {}}, None
+        score = _HoldoutScore(self, design, targets, weights, held, seed)
         score.precompute([(c, features[0]) for c in leaves])
         best_leaf = min(leaves, key=lambda c: score(c, features[0]))
         best_mf = min(features, key=lambda f: score(best_leaf, f))
@@ -382,7 +386,7 @@ class ForestSampler(Backend):
         if len(features) > 1:
             selection["max_features_candidates"] = {str(f): score(best_leaf, f) for f in features}
         selection.update(holdout_rows=int(held.sum()), selection_trees=score.n_trees)
-        return best_leaf, best_mf, selection
+        return best_leaf, best_mf, selection, score
 
     def _held_out(self, n: int, seed: int) -> np.ndarray:
         """The donor rows held out to choose settings (at most about 4,000: enough to rank them, cheap at scale)."""
@@ -392,18 +396,17 @@ class ForestSampler(Backend):
             held &= u < self.params["holdout_fraction"] * 4000 / held.sum()
         return held
 
-    def _holdout_pairs(self, design: np.ndarray, targets: np.ndarray, weights: np.ndarray,
-                       seed: int) -> tuple[np.ndarray, np.ndarray] | None:
+    def _holdout_pairs(self, score: "_HoldoutScore | None", design: np.ndarray, targets: np.ndarray,
+                       weights: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray] | None:
         """(held-out rows, the donors (m, n) a forest grown without them proposes) at the chosen settings: the
-        pairs the level model measures its transfer elasticity on. The choice's own forest when it grew one."""
-        score = getattr(self, "_holdout_score_", None)
+        pairs the level model measures its transfer elasticity on. From the choice's own ``score`` when it
+        compared candidates."""
         if score is None:
             held = self._held_out(design.shape[0], seed)
             if held.sum() < 20 or (~held).sum() < 20:
                 return None
             score = _HoldoutScore(self, design, targets, weights, held, seed)
         score(self.min_samples_leaf_, self.max_features_)
-        self._holdout_score_ = None  # the forest's held-out draws are not kept with the model
         return score.held, score.draws[self.min_samples_leaf_, self.max_features_]
 
     # ------------------------------------------------------------------ sample
