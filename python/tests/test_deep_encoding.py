@@ -58,6 +58,21 @@ def test_encoder_inverse_of_transform_round_trips(transform, tail_modes):
     np.testing.assert_array_equal(mask[:, zi_slot] == 0, Y[:, 0] == 0)
 
 
+def test_log_scale_draws_of_a_zero_inflated_amount_stay_within_its_positive_values():
+    """A continuous-mode draw far in the lower tail lands on the smallest positive donor value, never
+    between the exact zero (its own mode) and it."""
+    Y, specs = _mixed_block()
+    enc = BlockEncoder(transform="log").fit(Y, specs)
+    V, _ = enc.transform(Y)
+    slot, positive, fitted = enc.cont_index[enc.columns_[0]["cont"]], Y[:, 0] > 0, enc.fitted_[0]
+    smallest = Y[positive, 0].min()
+    assert smallest > 1.0
+    # the continuous class, drawn where the log scale puts half the smallest positive value
+    V[positive, slot] = (np.log1p(smallest / 2) - fitted.mu) / fitted.sd
+    back = enc.inverse(V)[positive, 0]
+    np.testing.assert_allclose(back, smallest)
+
+
 def test_encoder_state_round_trip_gives_same_encoding():
     Y, specs = _mixed_block(400)
     enc = BlockEncoder(point_masses=True).fit(Y, specs)

@@ -184,3 +184,36 @@ def test_refit_makes_generative_imputations_proper(tmp_path):
     imp.save(tmp_path / "m.sfmodel")
     again = sf.Imputer.load(tmp_path / "m.sfmodel").sample(recipient, draws=4, seed=1)
     np.testing.assert_array_equal(again["interest"].to_numpy(), out["interest"].to_numpy())
+
+
+def test_auto_ensembles_small_donors_and_fits_large_ones_once(tmp_path, monkeypatch):
+    """mi="auto" (the default): AUTO_RESAMPLES fits on donor resamples up to AUTO_ROWS donor rows, and one fit
+    on the donor as it is above, whose draws are mi="none"'s."""
+    import surveyfuse as sf
+    from surveyfuse.backends import resampling
+
+    donor, recipient = sf.datasets.make_surveys(n_donor=300, n_recipient=200, seed=0)
+    base = {"epochs": 5, "fit_check": False}
+
+    def fitted(**params):
+        return sf.Imputer(["interest", "dividends"], ["age", "wage"], method="tvae", params={**base, **params},
+                          random_state=0).fit(donor)
+
+    small = fitted()
+    chosen = small.fit_report_["method_params"]
+    assert chosen["mi"] == "auto" and chosen["mi_resamples"] == resampling.AUTO_RESAMPLES
+    assert chosen["mi_chosen_from"] == "donor size (300 rows)" and small.fit_report_["proper_imputations"]
+    assert len({id(m.net_) for m in small.backend_.members_}) == resampling.AUTO_RESAMPLES
+    out = small.sample(recipient, draws=5, seed=1)
+    assert small.sample_report_["nested_resamples"] == resampling.AUTO_RESAMPLES
+    small.save(tmp_path / "m.sfmodel")
+    again = sf.Imputer.load(tmp_path / "m.sfmodel").sample(recipient, draws=5, seed=1)
+    np.testing.assert_array_equal(again["interest"].to_numpy(), out["interest"].to_numpy())
+    assert fitted(mi_resamples=2).fit_report_["method_params"]["mi_resamples"] == 2  # the user's cap binds
+
+    monkeypatch.setattr(resampling, "AUTO_ROWS", len(donor) - 1)  # as if this donor were large: one fit
+    large = fitted()
+    assert large.fit_report_["method_params"]["mi_resamples"] == 1 and not large.fit_report_["proper_imputations"]
+    plain = fitted(mi="none")
+    np.testing.assert_array_equal(large.sample(recipient, draws=3, seed=1)["interest"].to_numpy(),
+                                  plain.sample(recipient, draws=3, seed=1)["interest"].to_numpy())

@@ -256,7 +256,7 @@ def test_generic_refit_fallback_is_keyed_saved_and_spreads_more(split, monkeypat
     assert_chunks_equal_whole(wrapped, recipient, [0, 250], draws=30, seed=9, check_dtype=False)
     whole = wrapped.sample(recipient, draws=30, seed=9)
     pd.testing.assert_frame_equal(Imputer.load(wrapped.to_bytes()).sample(recipient, draws=30, seed=9), whole)
-    single = fitted()
+    single = fitted(mi="none")
     assert not single.fit_report_["proper_imputations"]
     # between-imputation variance of the mean: about var/150 + var/600 against var/600 for one fit
     spread = lambda out: np.mean([pool(out, "mean", c)["between"].iloc[0] / out[c].var() for c in BLOCK])  # noqa: E731

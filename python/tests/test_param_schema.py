@@ -40,7 +40,7 @@ def test_refit_backends_list_the_wrapper_parameters():
     for name in METHODS:
         params = method_parameters(name)
         if backend_class(name).proper_mi == "refit":
-            assert params["mi"] == "none" and params["mi_resamples"] == 10
+            assert params["mi"] == "auto" and params["mi_resamples"] == 10
             assert "mi" not in backend_class(name).default_params  # the wrapper's, not the backend's
         else:
             assert "mi_resamples" not in params

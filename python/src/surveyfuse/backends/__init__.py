@@ -28,10 +28,10 @@ def make_backend(name: str, params: dict[str, Any] | None = None) -> Backend:
             raise bad_param(name, found[0], found[1], refit[found[0]])
         refit = {**defaults(REFIT_SCHEMA), **refit}
         mode, resamples = refit["mi"], refit["mi_resamples"]
-        if mode == "refit":
+        if mode in ("refit", "auto"):
             from .resampling import Resampled
 
-            return Resampled(method=name, params=params, resamples=resamples)
+            return Resampled(method=name, params=params, resamples=resamples, auto=mode == "auto")
     return cls(**params)
 
 

@@ -39,6 +39,8 @@ class FitContext:
     constraints: Any = None  # surveyfuse.constraints.ConstraintSet restricted to fit columns
     random_state: int = 0
     verbose: bool = False
+    #: the donor's own weights when ``weights`` are one resample's re-weighting of them (held-out checks score with these)
+    check_weights: np.ndarray | None = None
 
 
 class Backend(abc.ABC):

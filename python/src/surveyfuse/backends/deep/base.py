@@ -208,7 +208,8 @@ class DeepBackend(Backend):
         self.history_ = self._train(data, weights, train, hold, seed, verbose=bool(self.params["verbose"] or context.verbose))
         self.net_ = self.net_.to("cpu").eval()
         self.trained_device_ = str(self.device_)
-        self.fit_check_ = self._check(X, Y, weights, train, hold, seed)
+        check_weights = weights if context.check_weights is None else np.asarray(context.check_weights, dtype=np.float64)
+        self.fit_check_ = self._check(X, Y, check_weights, train, hold, seed)
         self.fit_seconds_ = round(time.perf_counter() - t0, 3)
         return self
 

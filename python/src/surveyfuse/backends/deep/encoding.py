@@ -23,7 +23,8 @@ Each block column becomes one or two *segments* of the encoded vector:
     every bin keeps at least ``MIN_BIN_ROWS`` values. Off by default: on the
     CPS blocks it helped one block and hurt or left the others (results/deep.md);
   - ``log``: ``sign(y) * log1p(|y|)`` standardised (sign handling for signed
-    variables), inverse clipped to the donor's range.
+    variables), inverse clipped to the donor's range of the values the
+    continuous mode models (point masses such as an exact zero left out).
 
 The continuous slot of a row whose mode is a point mass carries no
 information; :meth:`BlockEncoder.transform` sets it to 0 and returns a mask so
@@ -153,7 +154,10 @@ class BlockEncoder:
                 f.has_cont = bool(rest.sum() >= 2 and np.ptp(y[rest]) > 0)
                 if not f.has_cont and rest.any():  # one or two stray values: make them masses too
                     f.masses = sorted(set(f.masses) | set(np.unique(y[rest]).tolist()))
-                f.lower, f.upper = float(y.min()), float(y.max())
+                # the continuous mode stays within the values it models: a log-scale draw of a zero-inflated
+                # amount never lands between its exact zero and its smallest positive value
+                span = y[rest] if f.has_cont else y
+                f.lower, f.upper = float(span.min()), float(span.max())
                 if f.has_cont:
                     yr, wr = y[rest], w[rest]
                     grid = weighted_quantiles(yr, wr, np.linspace(0, 1, N_GRID))
