@@ -253,8 +253,8 @@ class Resampled(Backend):
     blocks (docs/generative.md), while two fits did not beat one. Above
     ``AUTO_ROWS`` it is one fit on the donor as it is, the same model and
     draws as ``mi="none"``: at 3,000 donors five fits gained under 1% for
-    five times the fit time. Only the first fit runs the backend's held-out fit check (one
-    report, one warning), scored with the donor's own weights.
+    five times the fit time. Only the first fit runs the backend's held-out
+    fit check (one report, one warning), scored with the donor's own weights.
     """
 
     name = "resampled"
