@@ -259,10 +259,11 @@ def _checked_resamples(table: Any, rule: str, resamples: int | None) -> int | No
         if isinstance(resamples, bool) or int(resamples) != int(nested):
             raise SurveyfuseError(
                 "bad_argument", f"resamples={resamples!r}, but these imputations come from {nested} donor resamples "
-                f"(imputation l from resample (l - 1) mod {nested}: the method's mi_groups); leave resamples out "
-                f"or pass {nested}", argument="resamples", nested_resamples=int(nested))
+                f"(imputation l from resample (l - 1) mod {nested}: the method's mi_groups or mi_resamples); "
+                f"leave resamples out or pass {nested}", argument="resamples", nested_resamples=int(nested))
     if resamples is None:
-        raise SurveyfuseError("bad_argument", "rule='fused' needs resamples= (the method's mi_groups)", argument="resamples")
+        raise SurveyfuseError("bad_argument", "rule='fused' needs resamples= (the method's mi_groups, or a generative "
+                              "method's number of fits: the sample report's nested_resamples)", argument="resamples")
     return resamples
 
 
@@ -300,7 +301,9 @@ def pool(table: Any, statistic: str, column: str | None = None, *, weights: str 
     resamples : int, optional
         For ``rule="fused"``: how many donor resamples the imputations come
         from, imputation ``l`` from resample ``(l - 1) mod resamples`` (the
-        ``mi_groups`` of ``forest`` and ``qrf``, 10 by default; draw a multiple
+        ``mi_groups`` of ``forest`` and ``qrf``, 10 by default; a generative
+        method's fits, 5 under ``mi="auto"`` on a donor of up to 2,000 rows;
+        the sample report's ``nested_resamples``; draw a multiple
         of it, at least twice as many; ten times as many give narrower
         intervals, see the module docstring). A table straight from
         ``sample``/``impute`` says how its imputations nest: ``resamples`` may
