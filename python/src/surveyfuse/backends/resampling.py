@@ -248,9 +248,10 @@ class Resampled(Backend):
     ``min(resamples, AUTO_RESAMPLES)`` up to ``AUTO_ROWS`` donor rows, one
     above. A generative model fitted on a few thousand rows or fewer is itself
     uncertain, and the draws of several fits on resamples (a bagged, roughly
-    posterior-predictive ensemble) score better than one fit's: on 300-2,000
-    CPS donors the energy score of every generative method fell in most
-    blocks (docs/generative.md), while two fits did not beat one. Above
+    posterior-predictive ensemble) score better than one fit's: on 300 and
+    1,000 CPS donors the energy score of every generative method fell in most
+    blocks, and ``tvae``'s at 2,000 (docs/generative.md), while two fits did
+    not beat one. Above
     ``AUTO_ROWS`` it is one fit on the donor as it is, the same model and
     draws as ``mi="none"``: at 3,000 donors five fits gained under 1% for
     five times the fit time. Only the first fit runs the backend's held-out
