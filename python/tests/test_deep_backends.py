@@ -116,6 +116,23 @@ def test_calibrated_draws_keep_constraints_chunks_and_saved_state(cps, method, t
     pd.testing.assert_frame_equal(out, loaded.sample(recipient, draws=3, seed=2))
 
 
+def test_models_saved_before_the_calibration_load_with_the_networks_own_draws(cps):
+    """A file written before ``levels`` existed holds neither the parameter nor a level model: it loads
+    as ``levels="none"`` (what it drew), although ``ctgan``'s default is now ``"calibrate"``."""
+    from surveyfuse.backends import backend_class
+
+    donor, recipient = cps
+    imp = Imputer(BLOCK, PREDICTORS, method="ctgan", params={**TINY["ctgan"], "levels": "none", "mi": "none"},
+                  categorical=["MARS"], constraints=CONSTRAINTS, random_state=0).fit(donor)
+    meta, arrays = imp.backend_.get_state()
+    meta = {**meta, "params": {k: v for k, v in meta["params"].items() if k != "levels"}}
+    old = backend_class("ctgan").from_state(meta, arrays)
+    assert old.params["levels"] == "none" and backend_class("ctgan").default_params["levels"] == "calibrate"
+    X = imp.encoder_.transform(recipient)
+    rows = np.arange(len(recipient))
+    np.testing.assert_array_equal(old.sample(X, rows, 2, 3), imp.backend_.sample(X, rows, 2, 3))
+
+
 @pytest.mark.parametrize("method", ["tvae", "ctgan"])
 def test_fixed_seed_fit_is_deterministic_on_cpu(cps, method):
     donor, recipient = cps

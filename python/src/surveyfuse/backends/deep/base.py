@@ -462,7 +462,7 @@ class DeepBackend(Backend):
 
     @classmethod
     def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> "DeepBackend":
-        self = cls(**meta["params"])
+        self = cls(**{"levels": "none", **meta["params"]})  # files from before the calibration drew the network's own
         self.encoder_ = BlockEncoder.from_state(meta["encoder"], {"grids": arrays["encoder.grids"]})
         self.layer_ = ConstraintLayer.from_state(meta["layer"])
         self.layout_ = {"dim": meta["layout"]["dim"], "cont": list(meta["layout"]["cont"]),
