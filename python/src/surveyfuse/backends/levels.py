@@ -29,7 +29,12 @@ flat model. The backends use it (see :class:`.resampling.DonorResampler`)
   recipient's conditional mean instead of the neighbourhood's. Small gaps
   (below about ``deadzone`` in log level) are left alone, where the model's
   noise would only blur the copied distribution, and no factor exceeds
-  ``max_factor``.
+  ``max_factor``;
+* to *calibrate* a generative backend's draws, which copy no donor
+  (:meth:`LevelModel.calibration`): the same basis fitted to the network's
+  own draws gives its level, and each draw is rescaled by the donor's level
+  over the network's (with ``bounded=True``, no predictor beyond the donor's
+  range extrapolates the fit).
 
 The *transfer elasticity* ``beta`` of a group (``level_elasticity``, forest
 only) makes the factor ``f ** beta``: 1 (the default) transfers the whole gap
@@ -377,8 +382,7 @@ class LevelModel:
             t = t[t != 0]
             ks = np.unique(np.quantile(t, HINGE_QUANTILES)) if np.unique(t).size > len(HINGE_QUANTILES) + 1 else np.zeros(0)
             knots.append(ks)
-            lo_hi = (float(t.min()), float(t.max())) if t.size else (0.0, 0.0)
-            self.t_range_[j] = lo_hi
+            self.t_range_[j] = (t.min(), t.max()) if t.size else (0.0, 0.0)
         self.knots_ = knots
         self.levels_kept_ = []
         for j in range(X.codes.shape[1]):
@@ -509,8 +513,8 @@ class LevelModel:
     # ---------------------------------------------------------------- persistence
     def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         meta = {"factor": self.factor, "chosen": self.columns, "max_factor": self.max_factor, "deadzone": self.deadzone,
-                "elasticity": self.elasticity, "bounded": self.bounded, "active": self.active_, "columns": self.columns_, "groups": self.groups_,
-                "equalities": self.equalities_, "integer": self.integer_, "names": self.names_}
+                "elasticity": self.elasticity, "bounded": self.bounded, "active": self.active_, "columns": self.columns_,
+                "groups": self.groups_, "equalities": self.equalities_, "integer": self.integer_, "names": self.names_}
         if not self.active_:
             return meta, {}
         arrays = {k: getattr(self, f"{k}_") for k in _ARRAYS}

@@ -166,10 +166,9 @@ class DeepBackend(Backend):
         level is uncertain (``z^2 / (1 + z^2)`` of the log ratio, ``z`` its
         estimate over its sandwich standard error) and kept within [1/2, 2].
         One positive factor per constraint-linked group keeps zeros, signs,
-        sums and orderings. It
-        corrects a network that draws levels too flat in income (a slope on
-        wages, the top 1%'s mean); ``"none"`` keeps the network's own draws
-        (docs/generative.md, *Levels*).
+        sums and orderings. It corrects a network that draws levels too flat
+        in income (a slope on wages, the top 1%'s mean); ``"none"`` keeps the
+        network's own draws (docs/generative.md, *Levels*).
     fit_check : bool, default True
         After fitting, score held-out donor rows against predictor-blind
         draws and coverage; a model that fails warns (``FitCheckWarning``)
