@@ -87,6 +87,52 @@ def test_save_load_reproduces_draws(fitted, cps, method, tmp_path):
     pd.testing.assert_frame_equal(imp.sample(recipient, draws=3, seed=2), loaded.sample(recipient, draws=3, seed=2))
 
 
+@pytest.mark.parametrize("method", ["tvae", "ctabgan"])
+def test_calibrated_draws_keep_constraints_chunks_and_saved_state(cps, method, tmp_path):
+    """levels="calibrate" rescales each draw by a factor from the row's own predictors: the declared
+    constraints still hold, chunks draw what the whole file draws, a saved model draws the same, and
+    the factors change the network's draws by a positive factor within [1/2, 2] (zeros stay zeros)."""
+    donor, recipient = cps
+    common = dict(block=BLOCK, predictors=PREDICTORS, method=method, categorical=["MARS"], weights="s006",
+                  constraints=CONSTRAINTS, random_state=0)
+    imp = Imputer(**common, params={**TINY[method], "levels": "calibrate"}).fit(donor)
+    plain = Imputer(**common, params={**TINY[method], "levels": "none"}).fit(donor)
+    assert ["e00600", "e00650"] in imp.backend_.describe()["levels_scaled"]  # tied by a constraint: one factor
+    assert "levels_scaled" not in plain.backend_.describe()
+    X = imp.encoder_.transform(recipient)
+    rows = np.arange(len(recipient)) + 7
+    whole = imp.backend_.sample(X, rows, 3, 4)
+    cut = 17
+    parts = [imp.backend_.sample(X.take(idx), rows[idx], 3, 4) for idx in (np.arange(cut), np.arange(cut, len(recipient)))]
+    np.testing.assert_array_equal(whole, np.concatenate(parts, axis=1))
+    raw = plain.backend_.sample(X, rows, 3, 4)  # the same network and noise (the calibration trains nothing)
+    np.testing.assert_array_equal(whole == 0, raw == 0)
+    pos = raw > 0  # within half and twice the network's draw, up to the rounding of integer amounts
+    assert (whole[pos] >= np.floor(0.5 * raw[pos])).all() and (whole[pos] <= np.ceil(2 * raw[pos])).all()
+    assert not np.allclose(whole[pos], raw[pos])
+    out = imp.sample(recipient, draws=3, seed=2)
+    assert (out["e00650"] <= out["e00600"]).all() and imp.sample_report_["constraints"]["ok"]
+    loaded = Imputer.load(imp.save(str(tmp_path / f"{method}.zip")))
+    pd.testing.assert_frame_equal(out, loaded.sample(recipient, draws=3, seed=2))
+
+
+def test_models_saved_before_the_calibration_load_with_the_networks_own_draws(cps):
+    """A file written before ``levels`` existed holds neither the parameter nor a level model: it loads
+    as ``levels="none"`` (what it drew), although ``ctgan``'s default is now ``"calibrate"``."""
+    from surveyfuse.backends import backend_class
+
+    donor, recipient = cps
+    imp = Imputer(BLOCK, PREDICTORS, method="ctgan", params={**TINY["ctgan"], "levels": "none", "mi": "none"},
+                  categorical=["MARS"], constraints=CONSTRAINTS, random_state=0).fit(donor)
+    meta, arrays = imp.backend_.get_state()
+    meta = {**meta, "params": {k: v for k, v in meta["params"].items() if k != "levels"}}
+    old = backend_class("ctgan").from_state(meta, arrays)
+    assert old.params["levels"] == "none" and backend_class("ctgan").default_params["levels"] == "calibrate"
+    X = imp.encoder_.transform(recipient)
+    rows = np.arange(len(recipient))
+    np.testing.assert_array_equal(old.sample(X, rows, 2, 3), imp.backend_.sample(X, rows, 2, 3))
+
+
 @pytest.mark.parametrize("method", ["tvae", "ctgan"])
 def test_fixed_seed_fit_is_deterministic_on_cpu(cps, method):
     donor, recipient = cps

@@ -95,19 +95,28 @@ def test_fit_check_passes_a_model_that_fits_and_reports_its_figures(fits, method
 @pytest.mark.parametrize("method", METHODS)
 def test_zeros_stay_exact_zeros_and_sums_hold_exactly(fits, data, method):
     donor, test = data
-    _, out, _ = fits[method]
+    imp, out, _ = fits[method]
     assert (out["total"] == out["a"] + out["b"]).all()
     zero_share, truth_share = float((out["a"] == 0).mean()), float((test["a"] == 0).mean())
     assert abs(zero_share - truth_share) < 0.08, (zero_share, truth_share)
+    # never a smeared near-zero value, never outside the donor's range of the part beyond the level
+    # calibration's factors (levels="calibrate", the default but for tvae: one factor per record here)
+    X = imp.encoder_.transform(test[PREDICTORS])
+    factors = np.exp(np.concatenate([m.levels_.calibrated_log_ratio(X, *m.calibration_).ravel()
+                                     for m in imp.backend_.members_ if m.levels_ is not None] or [np.zeros(1)]))
+    assert (method == "tvae") == np.all(factors == 1.0)
+    lo, hi = factors.min() * (1 - 1e-9), factors.max() * (1 + 1e-9)
+    assert lo > 0.5, lo  # so that the bound below still catches a smeared near-zero value
     positive = out.loc[out["a"] != 0, "a"]
-    # never a smeared near-zero value, never outside the donor's range of the part
-    assert positive.min() >= donor.loc[donor["a"] > 0, "a"].min() and positive.max() <= donor["a"].max()
-    assert out["b"].between(donor["b"].min(), donor["b"].max()).all()
+    assert positive.min() >= np.floor(lo * donor.loc[donor["a"] > 0, "a"].min())
+    assert positive.max() <= np.ceil(hi * donor["a"].max())
+    assert out["b"].between(np.floor(lo * donor["b"].min()), np.ceil(hi * donor["b"].max())).all()
 
 
 def test_fit_check_warns_when_a_model_cannot_fit(data):
     donor, _ = data
-    imp = Imputer(BLOCK, PREDICTORS, method="ctgan", params={"epochs": 1}, categorical=["g"],
+    # levels="none": the check of a network that cannot fit, on its own draws (not rescaled to the donor's levels)
+    imp = Imputer(BLOCK, PREDICTORS, method="ctgan", params={"epochs": 1, "levels": "none"}, categorical=["g"],
                   constraints=CONSTRAINTS, random_state=0)
     with pytest.warns(FitCheckWarning, match="method 'ctgan' failed its held-out check on 60 donor rows") as rec:
         imp.fit(donor)

@@ -29,7 +29,12 @@ flat model. The backends use it (see :class:`.resampling.DonorResampler`)
   recipient's conditional mean instead of the neighbourhood's. Small gaps
   (below about ``deadzone`` in log level) are left alone, where the model's
   noise would only blur the copied distribution, and no factor exceeds
-  ``max_factor``.
+  ``max_factor``;
+* to *calibrate* a generative backend's draws, which copy no donor
+  (:meth:`LevelModel.calibration`): the same basis fitted to the network's
+  own draws gives its level, and each draw is rescaled by the donor's level
+  over the network's (with ``bounded=True``, no predictor beyond the donor's
+  range extrapolates the fit).
 
 The *transfer elasticity* ``beta`` of a group (``level_elasticity``, forest
 only) makes the factor ``f ** beta``: 1 (the default) transfers the whole gap
@@ -86,6 +91,9 @@ HINGE_QUANTILES = (0.25, 0.5, 0.75, 0.9, 0.97)
 #: candidate ridge penalties on the standardised basis (per unit of donor weight), chosen per group by
 #: leave-one-out deviance: a block the predictors say little about gets a flat level model, hence factors near 1
 RIDGES = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
+#: flatter candidates besides, for a generative model's calibration (:meth:`LevelModel.calibration`): where the
+#: model's levels are right, a near-constant correction
+CALIBRATION_RIDGES = (100.0, 1000.0)
 #: donors the penalty is chosen on (a fixed keyed subsample beyond this), and the subsample's seed
 RIDGE_SELECTION_ROWS = 20_000
 RIDGE_SELECTION_SEED = 0x21D6E
@@ -264,8 +272,9 @@ class LevelModel:
     """
 
     def __init__(self, factor: str = "linked", columns: list[str] | None = None, max_factor: float = MAX_FACTOR,
-                 deadzone: float = 0.0, elasticity: Any = 1.0) -> None:
+                 deadzone: float = 0.0, elasticity: Any = 1.0, bounded: bool = False) -> None:
         self.factor = factor
+        self.bounded = bounded
         self.columns = columns
         self.max_factor = max_factor
         self.deadzone = deadzone
@@ -363,6 +372,7 @@ class LevelModel:
     def _fit_basis(self, X: Features) -> None:
         num = X.numeric
         self.num_scale_ = np.ones(num.shape[1])
+        self.t_range_ = np.zeros((num.shape[1], 2))
         knots = []
         for j in range(num.shape[1]):
             col = num[:, j]
@@ -372,6 +382,7 @@ class LevelModel:
             t = t[t != 0]
             ks = np.unique(np.quantile(t, HINGE_QUANTILES)) if np.unique(t).size > len(HINGE_QUANTILES) + 1 else np.zeros(0)
             knots.append(ks)
+            self.t_range_[j] = (t.min(), t.max()) if t.size else (0.0, 0.0)
         self.knots_ = knots
         self.levels_kept_ = []
         for j in range(X.codes.shape[1]):
@@ -390,6 +401,8 @@ class LevelModel:
         for j in range(num.shape[1]):
             col = np.where(np.isnan(num[:, j]), enc.medians_[j], num[:, j])
             t = np.arcsinh(col / self.num_scale_[j])
+            if self.bounded:  # no extrapolation beyond the donor's range: the level there is the edge's
+                t = np.clip(t, min(self.t_range_[j, 0], 0.0), max(self.t_range_[j, 1], 0.0))
             parts.append(t[:, None])
             if self.knots_[j].size:
                 parts.append(np.maximum(t[:, None] - self.knots_[j][None, :], 0.0))
@@ -428,6 +441,47 @@ class LevelModel:
             out[k] = self.coef_[k] + self.hess_inv_[k] @ grad
         return out
 
+    def calibration(self, X: Features, Y: np.ndarray, weights: np.ndarray,
+                    generated: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The log ratio of the donor's level to a generative model's, ``delta(x)``: coefficients
+        (groups, p) and their sandwich covariance (groups, p, p).
+
+        ``generated`` (copies, n, k): the model's draws for the donor's predictors ``X``. The model's
+        own log level ``eta_gen(x)`` is this basis fitted to its draws; ``delta`` is then fitted to the
+        donor's amounts with ``eta_gen`` as an offset, its penalty chosen by leave-one-out deviance like
+        the level model's (with flatter candidates besides), so where the model's levels are right
+        ``delta`` stays near a constant instead of carrying the noise of two fits. The covariance is
+        the sandwich ``H^-1 (sum w^2 r^2 b b') H^-1``, which heavy tails widen as they should: a
+        donor mean made by one large amount is not a level to trust (:meth:`calibrated_log_ratio`).
+        """
+        copies = generated.shape[0]
+        B = self.basis(X)
+        w = np.asarray(weights, dtype=np.float64)
+        s_gen = self.summary(generated.reshape(copies * len(Y), -1))
+        B_gen, w_gen = np.tile(B, (copies, 1)), np.tile(w, copies)
+        p = B.shape[1]
+        coef, cov = np.zeros((len(self.groups_), p)), np.zeros((len(self.groups_), p, p))
+        with one_blas_thread():
+            for g in range(len(self.groups_)):
+                if not (s_gen[:, g] > 0).any():  # the model never draws the group: nothing to calibrate against
+                    continue
+                offset = _rowwise(B, _best_ridge(B_gen, s_gen[:, g], w_gen)[0][None])[:, 0]
+                coef[g], hinv, _ = _best_ridge(B, self.target_[:, g], w, offset, RIDGES + CALIBRATION_RIDGES)
+                score = B * (w * (self.target_[:, g] - np.exp(np.clip(offset + B @ coef[g], -50, 50))))[:, None]
+                cov[g] = hinv @ (score.T @ score) @ hinv
+        return coef, cov
+
+    def calibrated_log_ratio(self, X: Features, coef: np.ndarray, cov: np.ndarray) -> np.ndarray:
+        """Each row's log factor (n, groups): ``delta(x)`` shrunk by ``z^2 / (1 + z^2)``, ``z`` its
+        estimate over its standard error, so a correction the donor is sure of is made nearly in
+        full and one it is not (a small donor, a heavy tail, the edge of the predictors) mostly left
+        out. Row by row (no product across rows), so a row's factor never depends on its chunk."""
+        B = self.basis(X)
+        delta = _rowwise(B, coef)
+        var = np.column_stack([np.einsum("ij,jk,ik->i", B, c, B) for c in cov])
+        z2 = delta**2 / np.maximum(var, 1e-300)
+        return delta * z2 / (1.0 + z2)
+
     # ---------------------------------------------------------------- the factors
     def apply(self, draws: np.ndarray, recipient_eta: np.ndarray, donor_eta: np.ndarray) -> np.ndarray:
         """Rescale copied records ``draws`` (m, n, k) of donors with log levels ``donor_eta`` (m, n, groups),
@@ -459,12 +513,12 @@ class LevelModel:
     # ---------------------------------------------------------------- persistence
     def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         meta = {"factor": self.factor, "chosen": self.columns, "max_factor": self.max_factor, "deadzone": self.deadzone,
-                "elasticity": self.elasticity, "active": self.active_, "columns": self.columns_, "groups": self.groups_,
-                "equalities": self.equalities_, "integer": self.integer_, "names": self.names_}
+                "elasticity": self.elasticity, "bounded": self.bounded, "active": self.active_, "columns": self.columns_,
+                "groups": self.groups_, "equalities": self.equalities_, "integer": self.integer_, "names": self.names_}
         if not self.active_:
             return meta, {}
         arrays = {k: getattr(self, f"{k}_") for k in _ARRAYS}
-        arrays.update(elasticity=self.elasticity_, elasticity_pairs=self.elasticity_pairs_)
+        arrays.update(elasticity=self.elasticity_, elasticity_pairs=self.elasticity_pairs_, t_range=self.t_range_)
         arrays.update({f"knots{j}": k for j, k in enumerate(self.knots_)})
         arrays.update({f"levels_kept{j}": k for j, k in enumerate(self.levels_kept_)})
         meta["n_knots"], meta["n_categorical"] = len(self.knots_), len(self.levels_kept_)
@@ -473,7 +527,7 @@ class LevelModel:
     @classmethod
     def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> "LevelModel":
         self = cls(meta["factor"], meta.get("chosen"), float(meta.get("max_factor", MAX_FACTOR)), float(meta.get("deadzone", 0.0)),
-                   meta.get("elasticity", 1.0))
+                   meta.get("elasticity", 1.0), bool(meta.get("bounded", False)))
         self.active_ = bool(meta["active"])
         self.columns_ = [int(j) for j in meta["columns"]]
         self.groups_ = [[int(j) for j in g] for g in meta["groups"]]
@@ -487,6 +541,8 @@ class LevelModel:
             # models saved before the elasticity was measured used the full ratio
             self.elasticity_ = np.asarray(arrays.get("elasticity", np.ones(len(self.groups_))), dtype=np.float64)
             self.elasticity_pairs_ = np.asarray(arrays.get("elasticity_pairs", np.zeros(len(self.groups_))), dtype=np.int64)
+            if "t_range" in arrays:  # saved before the range was kept: never bounded
+                self.t_range_ = np.asarray(arrays["t_range"], dtype=np.float64)
             self.knots_ = [np.asarray(arrays[f"knots{j}"], dtype=np.float64) for j in range(int(meta["n_knots"]))]
             self.levels_kept_ = [np.asarray(arrays[f"levels_kept{j}"], dtype=np.int64)
                                  for j in range(int(meta["n_categorical"]))]
@@ -526,7 +582,8 @@ def _penalised(coef: np.ndarray) -> np.ndarray:
     return out
 
 
-def _best_ridge(B: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+def _best_ridge(B: np.ndarray, y: np.ndarray, w: np.ndarray, offset: np.ndarray | None = None,
+                ridges: tuple[float, ...] = RIDGES) -> tuple[np.ndarray, np.ndarray, float]:
     """The fit (coefficients, H^-1, penalty) of the candidate penalty with the smallest leave-one-out deviance.
 
     For a penalised Poisson fit, leaving donor i out moves its linear predictor
@@ -538,23 +595,24 @@ def _best_ridge(B: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray
         rows = np.flatnonzero(rng.uniforms(RIDGE_SELECTION_SEED, rows, 1)[0, :, 0] < RIDGE_SELECTION_ROWS / len(y))
     best = None
     start = None
-    for ridge in sorted(RIDGES, reverse=True):  # from flat to flexible, each fit starting from the last
-        coef, hinv = _poisson_ridge(B[rows], y[rows], w[rows], ridge, start)
+    off = None if offset is None else offset[rows]
+    for ridge in sorted(ridges, reverse=True):  # from flat to flexible, each fit starting from the last
+        coef, hinv = _poisson_ridge(B[rows], y[rows], w[rows], ridge, start, off)
         start = coef
-        dev = _loo_deviance(B[rows], y[rows], w[rows], coef, hinv)[0]
+        dev = _loo_deviance(B[rows], y[rows], w[rows], coef, hinv, off)[0]
         if best is None or dev < best[0]:
             best = (dev, coef, hinv, ridge)
     assert best is not None
     _, coef, hinv, ridge = best
     if len(rows) < len(y):
-        coef, hinv = _poisson_ridge(B, y, w, ridge, coef)
+        coef, hinv = _poisson_ridge(B, y, w, ridge, coef, offset)
     return coef, hinv, ridge
 
 
 def _loo_deviance(B: np.ndarray, y: np.ndarray, w: np.ndarray, coef: np.ndarray,
-                  hinv: np.ndarray) -> tuple[float, np.ndarray]:
+                  hinv: np.ndarray, offset: np.ndarray | None = None) -> tuple[float, np.ndarray]:
     """Poisson deviance of the leave-one-out predictions, and those log levels (see :func:`_best_ridge`)."""
-    eta = (B * coef[None, :]).sum(axis=1)
+    eta = (B * coef[None, :]).sum(axis=1) + (0.0 if offset is None else offset)
     mu = np.exp(np.clip(eta, -50, 50))
     q = ((B @ hinv) * B).sum(axis=1)
     h = np.minimum(w * mu * q, 0.99)
@@ -565,27 +623,29 @@ def _loo_deviance(B: np.ndarray, y: np.ndarray, w: np.ndarray, coef: np.ndarray,
     return dev, loo
 
 
-def _poisson_ridge(B: np.ndarray, y: np.ndarray, w: np.ndarray, ridge: float,
-                   start: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Weighted Poisson regression with a ridge penalty by damped Newton steps; coefficients and H^-1."""
+def _poisson_ridge(B: np.ndarray, y: np.ndarray, w: np.ndarray, ridge: float, start: np.ndarray | None = None,
+                   offset: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted Poisson regression (log link, an optional offset) with a ridge penalty by damped Newton
+    steps; coefficients and H^-1."""
     p = B.shape[1]
+    off = 0.0 if offset is None else offset
     lam = ridge * w.sum()
     pen = np.full(p, lam)
     pen[0] = 0.0
     if start is None:
         coef = np.zeros(p)
-        coef[0] = np.log(max(np.average(y, weights=w), 1e-300))
+        coef[0] = np.log(max(np.average(y, weights=w), 1e-300)) - (0.0 if offset is None else np.average(offset, weights=w))
     else:
         coef = start.copy()
 
     def loss(c: np.ndarray) -> float:
-        eta = np.clip(B @ c, -50, 50)
+        eta = np.clip(B @ c + off, -50, 50)
         return float((w * (np.exp(eta) - y * eta)).sum() + 0.5 * (pen * c * c).sum())
 
     current = loss(coef)
     H = np.eye(p)
     for _ in range(NEWTON_STEPS):
-        mu = np.exp(np.clip(B @ coef, -50, 50))
+        mu = np.exp(np.clip(B @ coef + off, -50, 50))
         grad = B.T @ (w * (mu - y)) + pen * coef
         H = (B * (w * mu)[:, None]).T @ B + np.diag(pen) + 1e-9 * np.eye(p)
         step = np.linalg.solve(H, grad)
@@ -602,6 +662,6 @@ def _poisson_ridge(B: np.ndarray, y: np.ndarray, w: np.ndarray, ridge: float,
         current = new
         if improvement <= 1e-10 * (abs(current) + 1.0):
             break
-    mu = np.exp(np.clip(B @ coef, -50, 50))
+    mu = np.exp(np.clip(B @ coef + off, -50, 50))
     H = (B * (w * mu)[:, None]).T @ B + np.diag(pen) + 1e-9 * np.eye(p)
     return coef, np.linalg.inv(H)

@@ -10,6 +10,8 @@ This class does the rest:
 * draws take their noise from :mod:`surveyfuse.rng` keyed by (seed, row,
   draw, stream), and run in fixed-size padded batches, so a row's draws are
   the same whatever rows are imputed with it;
+* with ``levels="calibrate"`` each draw's amounts are rescaled to the
+  donor's fitted level (:meth:`DeepBackend._fit_levels`);
 * training settings left at ``"auto"`` are chosen from the donor size
   (:mod:`.defaults`), and the fitted model is checked on the held-out donor
   rows (:mod:`.fit_check`), with a :class:`FitCheckWarning` when it fails;
@@ -28,6 +30,7 @@ import torch
 from ... import rng
 from ...data.features import Features
 from ..base import Backend, FitContext
+from ..levels import LevelModel
 from ..params import AUTO_CHOICE, BOOLEAN, POSITIVE_INT, enum, number, object_schema, param
 from ...evaluate.baseline import predictor_blind_rows
 from .constraint_layer import ConstraintLayer
@@ -88,6 +91,9 @@ COMMON_PROPERTIES: dict[str, dict[str, Any]] = {
     "sums": enum("parts", ["parts", "shares"], "How an identity total == a + b + ... is generated: the parts and "
                  "their sum, or the total with stick-breaking shares.",
                  expected='"parts" (the total is the sum of modelled parts) or "shares"'),
+    "levels": enum("none", ["calibrate", "none"], "'calibrate': rescale each draw's amounts by the ratio of the donor's "
+                   "fitted level to the model's own at the recipient's predictors (keeps zeros, signs and sums).",
+                   expected='"calibrate" or "none"'),
     "fit_check": param(True, "true or false", "After fitting, score held-out donor rows against predictor-blind draws "
                        "and coverage; a model that fails warns.", **BOOLEAN),
     "verbose": param(False, "true or false", "A progress bar even when stderr is not a terminal.", **BOOLEAN),
@@ -95,6 +101,11 @@ COMMON_PROPERTIES: dict[str, dict[str, Any]] = {
 }
 #: rows the validation score draws per check (about this many rows x draws)
 VALIDATION_ROWS = 2400
+#: generated rows (donor rows x draws, from 2 to 20 draws) the model's own level is fitted on under levels="calibrate"
+CALIBRATION_ROWS = 20_000
+#: levels="calibrate" changes a draw's amounts by at most this factor either way: a network off by more has not
+#: learnt the block, and multiplying its draws further would carry its largest values far beyond the donor's
+CALIBRATION_MAX_FACTOR = 2.0
 
 Noise = Callable[[str, int, int], torch.Tensor]
 
@@ -145,6 +156,19 @@ class DeepBackend(Backend):
         How an identity ``total == a + b + ...`` is generated: the parts in
         levels and the total as their sum (exact zeros stay exact), or the
         total with stick-breaking shares (the rule of earlier versions).
+    levels : "calibrate" or "none", default "calibrate" ("none" for tvae)
+        ``"calibrate"``: after training, fit the donor's conditional level of
+        each group of amounts (:class:`~surveyfuse.backends.levels.LevelModel`,
+        the forest's level model, bounded to the donor's range of predictors),
+        and the same model to the network's own draws for the donor's
+        predictors; each draw's amounts are multiplied by the ratio of the
+        two at the recipient's predictors, shrunk towards 1 where the donor's
+        level is uncertain (``z^2 / (1 + z^2)`` of the log ratio, ``z`` its
+        estimate over its sandwich standard error) and kept within [1/2, 2].
+        One positive factor per constraint-linked group keeps zeros, signs,
+        sums and orderings. It corrects a network that draws levels too flat
+        in income (a slope on wages, the top 1%'s mean); ``"none"`` keeps the
+        network's own draws (docs/generative.md, *Levels*).
     fit_check : bool, default True
         After fitting, score held-out donor rows against predictor-blind
         draws and coverage; a model that fails warns (``FitCheckWarning``)
@@ -208,10 +232,25 @@ class DeepBackend(Backend):
         self.history_ = self._train(data, weights, train, hold, seed, verbose=bool(self.params["verbose"] or context.verbose))
         self.net_ = self.net_.to("cpu").eval()
         self.trained_device_ = str(self.device_)
+        self.levels_, self.calibration_ = self._fit_levels(X, Y, weights, context, seed)
         check_weights = weights if context.check_weights is None else np.asarray(context.check_weights, dtype=np.float64)
         self.fit_check_ = self._check(X, Y, check_weights, train, hold, seed)
         self.fit_seconds_ = round(time.perf_counter() - t0, 3)
         return self
+
+    def _fit_levels(self, X: Features, Y: np.ndarray, weights: np.ndarray, context: FitContext,
+                    seed: int) -> tuple[LevelModel | None, tuple[np.ndarray, np.ndarray] | None]:
+        """Under ``levels="calibrate"``: the donor's level model and the same model fitted to this
+        network's draws for the donor's predictors (see the class docstring)."""
+        if self.params["levels"] == "none":
+            return None, None
+        levels = LevelModel("linked", None, CALIBRATION_MAX_FACTOR, 0.0, 1.0, bounded=True).fit(
+            X, Y, context.variables, weights, context.constraints, n_jobs=1)
+        if not levels.active_:
+            return levels, None
+        copies = int(np.clip(np.ceil(CALIBRATION_ROWS / len(Y)), 2, 20))
+        draws = self._draw(X, np.arange(len(Y)), copies, rng.derive_seed(seed, 9002))
+        return levels, levels.calibration(X, Y, weights, draws)
 
     def setting(self, name: str) -> Any:
         """A training setting as used: chosen from the donor when the parameter is "auto"."""
@@ -319,8 +358,18 @@ class DeepBackend(Backend):
         return V * factor  # out of place, so a training loss can differentiate through it
 
     # ------------------------------------------------------------------ sample
-    @torch.no_grad()
     def sample(self, X: Features, rows: np.ndarray, draws: int, seed: int) -> np.ndarray:
+        out = self._draw(X, rows, draws, seed)
+        levels = getattr(self, "levels_", None)
+        if levels is None or not levels.active_ or len(X) == 0:
+            return out
+        # each row's factor comes from its own predictors alone, so chunks and Dask partitions draw alike
+        log_ratio = levels.calibrated_log_ratio(X, *self.calibration_)[None]
+        return levels.apply(out, log_ratio, np.zeros_like(log_ratio))
+
+    @torch.no_grad()
+    def _draw(self, X: Features, rows: np.ndarray, draws: int, seed: int) -> np.ndarray:
+        """The network's draws, before any level calibration."""
         limit_threads(self.params["threads"])
         self.net_.eval()
         rows = np.asarray(rows, dtype=np.int64)
@@ -381,6 +430,8 @@ class DeepBackend(Backend):
             out["trained_on"] = self.trained_device_
             out["by_construction"] = list(self.layer_.by_construction)
             out["fit_check"] = getattr(self, "fit_check_", None)
+            if getattr(self, "levels_", None) is not None:
+                out["levels_scaled"] = self.levels_.describe()["scaled"]
         return out
 
     def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -400,11 +451,17 @@ class DeepBackend(Backend):
             "fit_check": self.fit_check_,
         }
         arrays = {"encoder.grids": enc_arrays["grids"], **state_to_numpy(self.net_)}
+        if getattr(self, "levels_", None) is not None:
+            lmeta, larrays = self.levels_.get_state()
+            meta["levels"] = lmeta
+            arrays.update({f"levels/{k}": v for k, v in larrays.items()})
+            if self.calibration_ is not None:
+                arrays["levels/calibration_coef"], arrays["levels/calibration_cov"] = self.calibration_
         return meta, arrays
 
     @classmethod
     def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> "DeepBackend":
-        self = cls(**meta["params"])
+        self = cls(**{"levels": "none", **meta["params"]})  # files from before the calibration drew the network's own
         self.encoder_ = BlockEncoder.from_state(meta["encoder"], {"grids": arrays["encoder.grids"]})
         self.layer_ = ConstraintLayer.from_state(meta["layer"])
         self.layout_ = {"dim": meta["layout"]["dim"], "cont": list(meta["layout"]["cont"]),
@@ -416,6 +473,9 @@ class DeepBackend(Backend):
         self.settings_ = dict(meta.get("settings") or {})
         self.chosen_by_ = dict(meta.get("chosen_by") or {})
         self.fit_check_ = meta.get("fit_check")
+        levels = {k[7:]: v for k, v in arrays.items() if k.startswith("levels/")}
+        self.levels_ = LevelModel.from_state(meta["levels"], levels) if "levels" in meta else None
+        self.calibration_ = (levels["calibration_coef"], levels["calibration_cov"]) if "calibration_coef" in levels else None
         self.device_ = torch.device("cpu")
         self.net_ = self._build()
         numpy_to_state(self.net_, arrays)

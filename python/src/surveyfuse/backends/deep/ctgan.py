@@ -132,6 +132,8 @@ class CTGAN(DeepBackend):
         "cond_prob": weight_param(0.5, 0.0, 1.0, "Share of batches conditioned on a sampled category."),
         "lr": with_default(COMMON_PROPERTIES["lr"], 1e-3),
         "patience": with_default(COMMON_PROPERTIES["patience"], 5),
+        # its levels come out too flat in income (slope, top 1 %) without it: docs/generative.md, *Levels*
+        "levels": with_default(COMMON_PROPERTIES["levels"], "calibrate"),
         "weight_decay": weight_param(AUTO, 0.0, 1.0, "Adam weight decay ('auto': fades as the donor grows).", auto=True),
         "score_weight": weight_param(AUTO, 0.0, 100.0, "Weight of the energy-score term in the generator's loss "
                                      "('auto': from 20 on small donors to 4).", auto=True),

@@ -91,6 +91,8 @@ class Diffusion(DeepBackend):
         "eta": weight_param(1.0, 0.0, 1.0, "Stochasticity of the sampler (0: deterministic DDIM, 1: DDPM-like)."),
         "lr": with_default(COMMON_PROPERTIES["lr"], 1e-3),
         "patience": with_default(COMMON_PROPERTIES["patience"], 5),
+        # its levels come out too flat in income (slope, top 1 %) without it: docs/generative.md, *Levels*
+        "levels": with_default(COMMON_PROPERTIES["levels"], "calibrate"),
         "dropout": weight_param(AUTO, 0.0, 0.9, "Dropout of the hidden layers ('auto': fades as the donor grows).", auto=True),
         "weight_decay": weight_param(AUTO, 0.0, 1.0, "Adam weight decay ('auto': fades as the donor grows).", auto=True),
     }
