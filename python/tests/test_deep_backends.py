@@ -15,6 +15,7 @@ pytest.importorskip("torch")
 # two or three epochs cannot fit a model, and the held-out fit check rightly says so (test_deep_small_donors.py)
 pytestmark = pytest.mark.filterwarnings("ignore::surveyfuse.backends.deep.fit_check.FitCheckWarning")
 
+from surveyfuse import rng  # noqa: E402
 from surveyfuse.backends import make_backend  # noqa: E402
 from surveyfuse.errors import SurveyfuseError  # noqa: E402
 from surveyfuse.imputer import Imputer  # noqa: E402
@@ -114,6 +115,36 @@ def test_calibrated_draws_keep_constraints_chunks_and_saved_state(cps, method, t
     assert (out["e00650"] <= out["e00600"]).all() and imp.sample_report_["constraints"]["ok"]
     loaded = Imputer.load(imp.save(str(tmp_path / f"{method}.zip")))
     pd.testing.assert_frame_equal(out, loaded.sample(recipient, draws=3, seed=2))
+
+
+@pytest.mark.parametrize("method", ["tvae", "diffusion"])
+def test_take_up_calibration_keeps_whole_records_chunks_and_saved_state(cps, method, tmp_path):
+    """take_up="calibrate" keeps one of 8 network records per row and draw: every kept record is one the
+    network drew for that row (so constraints hold as drawn), chunks draw what the whole file draws, a
+    saved model draws the same, and the shares of non-zero amounts move towards the donor's."""
+    donor, recipient = cps
+    common = dict(block=BLOCK, predictors=PREDICTORS, method=method, categorical=["MARS"], weights="s006",
+                  constraints=CONSTRAINTS, random_state=0)
+    params = {**TINY[method], "levels": "none", "mi": "none"}
+    imp = Imputer(**common, params={**params, "take_up": "calibrate"}).fit(donor)
+    plain = Imputer(**common, params={**params, "take_up": "none"}).fit(donor)
+    assert imp.backend_.describe()["take_up_tilted"] and "take_up_tilted" not in plain.backend_.describe()
+    X = imp.encoder_.transform(recipient)
+    rows = np.arange(len(recipient)) + 7
+    whole = imp.backend_.sample(X, rows, 2, 4)
+    parts = [imp.backend_.sample(X.take(idx), rows[idx], 2, 4) for idx in (np.arange(17), np.arange(17, len(recipient)))]
+    np.testing.assert_array_equal(whole, np.concatenate(parts, axis=1))
+    take_up = imp.backend_.take_up_
+    for d in range(2):  # each kept record is one of that draw's candidates, from the same network
+        candidates = plain.backend_._draw(X, rows, 8, rng.derive_seed(4, 33, d))
+        assert (candidates == whole[d][None]).all(axis=2).any(axis=0).all()
+    cols = take_up.columns_
+    gap = lambda draws: np.abs((draws[..., cols] != 0).mean(axis=(0, 1)) - (donor[[BLOCK[j] for j in cols]] != 0).mean().to_numpy())
+    assert gap(whole).mean() <= gap(plain.backend_.sample(X, rows, 2, 4)).mean() + 0.01
+    out = imp.sample(recipient, draws=2, seed=2)
+    assert (out["e00650"] <= out["e00600"]).all() and imp.sample_report_["constraints"]["ok"]
+    loaded = Imputer.load(imp.save(str(tmp_path / f"{method}.zip")))
+    pd.testing.assert_frame_equal(out, loaded.sample(recipient, draws=2, seed=2))
 
 
 def test_models_saved_before_the_calibration_load_with_the_networks_own_draws(cps):

@@ -394,6 +394,30 @@ class LevelModel:
         sd = raw.std(axis=0)
         self.basis_sd_ = np.where(sd > 0, sd, 1.0)
 
+    def fit_basis(self, X: Features) -> "LevelModel":
+        """Fit only the basis (knots, scales, kept levels), for a model that regresses something else on it
+        (:class:`~surveyfuse.backends.takeup.TakeUpModel`)."""
+        self._fit_basis(X)
+        return self
+
+    def basis_state(self) -> dict[str, np.ndarray]:
+        """The arrays :meth:`basis` needs (see :meth:`from_basis_state`)."""
+        arrays = {"num_scale": self.num_scale_, "basis_mean": self.basis_mean_, "basis_sd": self.basis_sd_,
+                  "t_range": self.t_range_}
+        arrays.update({f"knots{j}": k for j, k in enumerate(self.knots_)})
+        arrays.update({f"levels_kept{j}": k for j, k in enumerate(self.levels_kept_)})
+        return arrays
+
+    @classmethod
+    def from_basis_state(cls, arrays: dict[str, np.ndarray], bounded: bool = True) -> "LevelModel":
+        self = cls(bounded=bounded)
+        for key in ("num_scale", "basis_mean", "basis_sd", "t_range"):
+            setattr(self, f"{key}_", np.asarray(arrays[key], dtype=np.float64))
+        self.knots_ = [np.asarray(arrays[f"knots{j}"], dtype=np.float64) for j in range(len(self.num_scale_))]
+        n_cat = sum(1 for k in arrays if k.startswith("levels_kept"))
+        self.levels_kept_ = [np.asarray(arrays[f"levels_kept{j}"], dtype=np.int64) for j in range(n_cat)]
+        return self
+
     def _raw_basis(self, X: Features) -> np.ndarray:
         enc = X.encoder
         num = X.numeric

@@ -31,6 +31,7 @@ from ... import rng
 from ...data.features import Features
 from ..base import Backend, FitContext
 from ..levels import LevelModel
+from ..takeup import TakeUpModel
 from ..params import AUTO_CHOICE, BOOLEAN, POSITIVE_INT, enum, number, object_schema, param
 from ...evaluate.baseline import predictor_blind_rows
 from .constraint_layer import ConstraintLayer
@@ -94,6 +95,9 @@ COMMON_PROPERTIES: dict[str, dict[str, Any]] = {
     "levels": enum("none", ["calibrate", "none"], "'calibrate': rescale each draw's amounts by the ratio of the donor's "
                    "fitted level to the model's own at the recipient's predictors (keeps zeros, signs and sums).",
                    expected='"calibrate" or "none"'),
+    "take_up": enum("none", ["calibrate", "none"], "'calibrate': draw 8 records per row and keep one with "
+                    "probability tilted so that each amount's share of non-zero values follows the donor's at the "
+                    "recipient's predictors (whole records: keeps identities).", expected='"calibrate" or "none"'),
     "fit_check": param(True, "true or false", "After fitting, score held-out donor rows against predictor-blind draws "
                        "and coverage; a model that fails warns.", **BOOLEAN),
     "verbose": param(False, "true or false", "A progress bar even when stderr is not a terminal.", **BOOLEAN),
@@ -169,6 +173,15 @@ class DeepBackend(Backend):
         sums and orderings. It corrects a network that draws levels too flat
         in income (a slope on wages, the top 1%'s mean); ``"none"`` keeps the
         network's own draws (docs/generative.md, *Levels*).
+    take_up : "calibrate" or "none", default "none" ("calibrate" for tvae)
+        ``"calibrate"``: after training, fit each amount's odds of a non-zero
+        value on the donor, with the network's own odds as an offset
+        (:class:`~surveyfuse.backends.takeup.TakeUpModel`); at a draw the
+        network proposes 8 records per row and one is kept with probability
+        proportional to the tilt, so the shares with an amount follow the
+        donor's at the recipient's predictors while every kept record is a
+        whole record of the network (identities hold as drawn). Costs 8
+        times the network's draws. Applied before ``levels``.
     fit_check : bool, default True
         After fitting, score held-out donor rows against predictor-blind
         draws and coverage; a model that fails warns (``FitCheckWarning``)
@@ -232,6 +245,9 @@ class DeepBackend(Backend):
         self.history_ = self._train(data, weights, train, hold, seed, verbose=bool(self.params["verbose"] or context.verbose))
         self.net_ = self.net_.to("cpu").eval()
         self.trained_device_ = str(self.device_)
+        self.take_up_ = None
+        if self.params["take_up"] == "calibrate":
+            self.take_up_ = TakeUpModel().fit(X, Y, context.variables, weights, self._draw, rng.derive_seed(seed, 9003))
         self.levels_, self.calibration_ = self._fit_levels(X, Y, weights, context, seed)
         check_weights = weights if context.check_weights is None else np.asarray(context.check_weights, dtype=np.float64)
         self.fit_check_ = self._check(X, Y, check_weights, train, hold, seed)
@@ -249,7 +265,7 @@ class DeepBackend(Backend):
         if not levels.active_:
             return levels, None
         copies = int(np.clip(np.ceil(CALIBRATION_ROWS / len(Y)), 2, 20))
-        draws = self._draw(X, np.arange(len(Y)), copies, rng.derive_seed(seed, 9002))
+        draws = self._proposals(X, np.arange(len(Y)), copies, rng.derive_seed(seed, 9002))
         return levels, levels.calibration(X, Y, weights, draws)
 
     def setting(self, name: str) -> Any:
@@ -359,13 +375,20 @@ class DeepBackend(Backend):
 
     # ------------------------------------------------------------------ sample
     def sample(self, X: Features, rows: np.ndarray, draws: int, seed: int) -> np.ndarray:
-        out = self._draw(X, rows, draws, seed)
+        out = self._proposals(X, rows, draws, seed)
         levels = getattr(self, "levels_", None)
         if levels is None or not levels.active_ or len(X) == 0:
             return out
         # each row's factor comes from its own predictors alone, so chunks and Dask partitions draw alike
         log_ratio = levels.calibrated_log_ratio(X, *self.calibration_)[None]
         return levels.apply(out, log_ratio, np.zeros_like(log_ratio))
+
+    def _proposals(self, X: Features, rows: np.ndarray, draws: int, seed: int) -> np.ndarray:
+        """The network's draws, chosen among candidates under ``take_up="calibrate"``; before the level calibration."""
+        take_up = getattr(self, "take_up_", None)
+        if take_up is None or not take_up.active_ or len(X) == 0:
+            return self._draw(X, rows, draws, seed)
+        return take_up.sample(X, rows, draws, seed, self._draw)
 
     @torch.no_grad()
     def _draw(self, X: Features, rows: np.ndarray, draws: int, seed: int) -> np.ndarray:
@@ -432,6 +455,8 @@ class DeepBackend(Backend):
             out["fit_check"] = getattr(self, "fit_check_", None)
             if getattr(self, "levels_", None) is not None:
                 out["levels_scaled"] = self.levels_.describe()["scaled"]
+            if getattr(self, "take_up_", None) is not None:
+                out["take_up_tilted"] = self.take_up_.describe()["tilted"]
         return out
 
     def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -457,11 +482,16 @@ class DeepBackend(Backend):
             arrays.update({f"levels/{k}": v for k, v in larrays.items()})
             if self.calibration_ is not None:
                 arrays["levels/calibration_coef"], arrays["levels/calibration_cov"] = self.calibration_
+        if getattr(self, "take_up_", None) is not None:
+            tmeta, tarrays = self.take_up_.get_state()
+            meta["take_up"] = tmeta
+            arrays.update({f"take_up/{k}": v for k, v in tarrays.items()})
         return meta, arrays
 
     @classmethod
     def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> "DeepBackend":
-        self = cls(**{"levels": "none", **meta["params"]})  # files from before the calibration drew the network's own
+        # files from before the calibrations drew the network's own
+        self = cls(**{"levels": "none", "take_up": "none", **meta["params"]})
         self.encoder_ = BlockEncoder.from_state(meta["encoder"], {"grids": arrays["encoder.grids"]})
         self.layer_ = ConstraintLayer.from_state(meta["layer"])
         self.layout_ = {"dim": meta["layout"]["dim"], "cont": list(meta["layout"]["cont"]),
@@ -476,6 +506,8 @@ class DeepBackend(Backend):
         levels = {k[7:]: v for k, v in arrays.items() if k.startswith("levels/")}
         self.levels_ = LevelModel.from_state(meta["levels"], levels) if "levels" in meta else None
         self.calibration_ = (levels["calibration_coef"], levels["calibration_cov"]) if "calibration_coef" in levels else None
+        take_up = {k[8:]: v for k, v in arrays.items() if k.startswith("take_up/")}
+        self.take_up_ = TakeUpModel.from_state(meta["take_up"], take_up) if "take_up" in meta else None
         self.device_ = torch.device("cpu")
         self.net_ = self._build()
         numpy_to_state(self.net_, arrays)

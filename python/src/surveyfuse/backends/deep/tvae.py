@@ -79,6 +79,7 @@ class TVAE(DeepBackend):
         "hidden": hidden_param("Encoder and decoder layer widths ('auto': from the donor size)."),
         "beta": weight_param(1.0, 0.0, 100.0, "Weight of the KL term of the loss."),
         "lr": with_default(COMMON_PROPERTIES["lr"], 2e-3),
+        "take_up": with_default(COMMON_PROPERTIES["take_up"], "calibrate"),
         "dropout": weight_param(AUTO, 0.0, 0.9, "Dropout of the hidden layers ('auto': fades as the donor grows).", auto=True),
         "weight_decay": weight_param(AUTO, 0.0, 1.0, "Adam weight decay ('auto': fades as the donor grows).", auto=True),
     }
