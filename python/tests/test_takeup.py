@@ -88,5 +88,7 @@ def test_only_amounts_with_enough_zeros_and_non_zeros_are_tilted():
                           "never": np.zeros(100), "code": np.r_[np.zeros(50, dtype=int), np.ones(50, dtype=int)]})
     variables = [infer_variable(frame[c]) for c in frame]
     assert tilted_columns(variables, frame.to_numpy(dtype=float), np.ones(100)) == [1]
+    signed = frame.assign(some=np.r_[np.zeros(50), np.arange(-36.0, 39.0, 1.5)])  # a loss or a profit: not tilted
+    assert tilted_columns([infer_variable(signed[c]) for c in signed], signed.to_numpy(dtype=float), np.ones(100)) == []
     few = frame.assign(some=np.r_[np.zeros(75), np.arange(1.5, 39.0, 1.5)])  # 25 non-zero values: too few to fit
     assert tilted_columns(variables, few.to_numpy(dtype=float), np.ones(100)) == []

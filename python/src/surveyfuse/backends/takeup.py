@@ -70,10 +70,16 @@ Draw = Callable[[Features, np.ndarray, int, int], np.ndarray]
 
 
 def tilted_columns(variables: list[Variable], Y: np.ndarray, weights: np.ndarray) -> list[int]:
-    """Block variables whose zero / non-zero split a tilt can calibrate: numeric, with enough of both in the donor."""
+    """Block variables whose zero / non-zero split a tilt can calibrate: non-negative amounts with enough
+    of both in the donor.
+
+    Signed amounts are left out: their "non-zero" lumps a loss together with a profit, and on the
+    self-employment block (income of either sign) the tilt cost energy at every donor size measured
+    (3,000 donors: 0.937 to 0.969 of microimpute's; 10,000: 0.978 to 1.061).
+    """
     out = []
     for j, v in enumerate(variables):
-        if v.kind not in (Kind.CONTINUOUS, Kind.ZERO_INFLATED, Kind.SIGNED) or not len(Y):
+        if v.kind not in (Kind.CONTINUOUS, Kind.ZERO_INFLATED) or not len(Y):
             continue
         zero = float(np.average(Y[:, j] == 0, weights=weights))
         events = min(int((Y[:, j] == 0).sum()), int((Y[:, j] != 0).sum()))
