@@ -174,14 +174,15 @@ class DeepBackend(Backend):
         in income (a slope on wages, the top 1%'s mean); ``"none"`` keeps the
         network's own draws (docs/generative.md, *Levels*).
     take_up : "calibrate" or "none", default "none" ("calibrate" for tvae)
-        ``"calibrate"``: after training, fit each amount's odds of a non-zero
-        value on the donor, with the network's own odds as an offset
-        (:class:`~surveyfuse.backends.takeup.TakeUpModel`); at a draw the
-        network proposes 8 records per row and one is kept with probability
-        proportional to the tilt, so the shares with an amount follow the
-        donor's at the recipient's predictors while every kept record is a
-        whole record of the network (identities hold as drawn). Costs 8
-        times the network's draws. Applied before ``levels``.
+        ``"calibrate"``: at a draw the network proposes 8 records per row and
+        one is kept with probability proportional to ``exp(sum_j theta_j(x)
+        1[y_j != 0])`` over the non-negative amounts ``j``, the tilts fitted
+        jointly after training on the network's proposals for the donor
+        (:class:`~surveyfuse.backends.takeup.TakeUpModel`), so the shares with
+        an amount follow the donor's at the recipient's predictors while every
+        kept record is a whole record of the network (identities hold as
+        drawn). Costs 8 times the network's draws. Applied before ``levels``
+        (docs/generative.md, *Take-up*).
     fit_check : bool, default True
         After fitting, score held-out donor rows against predictor-blind
         draws and coverage; a model that fails warns (``FitCheckWarning``)
