@@ -128,7 +128,11 @@ def test_take_up_calibration_keeps_whole_records_chunks_and_saved_state(cps, met
     params = {**TINY[method], "levels": "none", "mi": "none"}
     imp = Imputer(**common, params={**params, "take_up": "calibrate"}).fit(donor)
     plain = Imputer(**common, params={**params, "take_up": "none"}).fit(donor)
-    assert imp.backend_.describe()["take_up_tilted"] and "take_up_tilted" not in plain.backend_.describe()
+    described = imp.backend_.describe()
+    assert described["take_up_tilted"] and "take_up_tilted" not in plain.backend_.describe()
+    before, after = described["take_up_share_gaps"]  # the network's own gaps to the donor's shares, then the kept ones'
+    assert len(before) == len(after) == len(described["take_up_tilted"])
+    assert max(map(abs, after)) <= max(map(abs, before)) + 0.01
     X = imp.encoder_.transform(recipient)
     rows = np.arange(len(recipient)) + 7
     whole = imp.backend_.sample(X, rows, 2, 4)

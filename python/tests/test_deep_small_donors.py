@@ -197,7 +197,8 @@ def test_refit_makes_generative_imputations_proper(tmp_path):
 
 def test_auto_ensembles_small_donors_and_fits_large_ones_once(tmp_path, monkeypatch):
     """mi="auto" (the default): AUTO_RESAMPLES fits on donor resamples up to AUTO_ROWS donor rows, and one fit
-    on the donor as it is above, whose draws are mi="none"'s."""
+    on the donor as it is above: mi="none"'s network and calibrations, with the calibrations' coefficients
+    drawn anew for each imputation (switched off, its draws are mi="none"'s)."""
     import surveyfuse as sf
     from surveyfuse.backends import resampling
 
@@ -222,7 +223,18 @@ def test_auto_ensembles_small_donors_and_fits_large_ones_once(tmp_path, monkeypa
 
     monkeypatch.setattr(resampling, "AUTO_ROWS", len(donor) - 1)  # as if this donor were large: one fit
     large = fitted()
-    assert large.fit_report_["method_params"]["mi_resamples"] == 1 and not large.fit_report_["proper_imputations"]
+    report = large.fit_report_["method_params"]
+    assert report["mi_resamples"] == 1 and not large.fit_report_["proper_imputations"]
+    assert report["calibration_draws"] and report["take_up_tilted"]  # its calibration drawn per imputation
     plain = fitted(mi="none")
-    np.testing.assert_array_equal(large.sample(recipient, draws=3, seed=1)["interest"].to_numpy(),
-                                  plain.sample(recipient, draws=3, seed=1)["interest"].to_numpy())
+    assert not plain.fit_report_["method_params"]["calibration_draws"]
+    interest = lambda imp: imp.sample(recipient, draws=3, seed=1)[["interest", "dividends"]].to_numpy()
+    varied = interest(large)
+    assert not np.array_equal(varied, interest(plain))
+    member = large.backend_.members_[0]
+    assert member.levels_ is None and member.level_spread_ is not None  # tvae: levels="none", its spread drawn
+    member.calibration_draws_ = False  # without the draws: mi="none"'s network, calibration and draws
+    np.testing.assert_array_equal(interest(large), interest(plain))
+    member.calibration_draws_ = True
+    large.save(tmp_path / "large.sfmodel")
+    np.testing.assert_array_equal(interest(sf.Imputer.load(tmp_path / "large.sfmodel")), varied)

@@ -109,6 +109,48 @@ def test_calibration_gives_an_underfit_generative_model_the_donors_levels(split)
         np.testing.assert_array_equal(draws["calibrate"][col] > 0, draws["none"][col] > 0)
 
 
+def test_level_calibration_draws_spread_the_level_as_donor_samples_do():
+    """Under ``mi="auto"`` on a large donor each imputation draws the level calibration's coefficients
+    from their sandwich covariance. A stand-in model draws a lognormal amount at a flat level while the
+    donor's rises with ``x``: the calibrated mean then varies across imputations about as much as
+    across calibrations fitted on independent donor samples, and not at all under the fitted ones."""
+    from surveyfuse.backends.levels import LevelModel, coefficient_draws
+    from surveyfuse.data.features import FeatureEncoder
+
+    def frame(n: int, seed: int) -> pd.DataFrame:
+        g = np.random.default_rng(seed)
+        x = g.normal(size=n)
+        return pd.DataFrame({"x": x, "amount": np.exp(8 + 0.3 * x + g.normal(size=n))})
+
+    def flat_model(n: int, copies: int, seed: int) -> np.ndarray:
+        return np.exp(8.2 + np.random.default_rng(seed).normal(size=(copies, n, 1)))
+
+    recipient = frame(20_000, 99)
+    enc = FeatureEncoder(["x"]).fit(recipient)
+    X_rec = enc.transform(recipient)
+    base = flat_model(len(recipient), 1, 7)
+    variables = [infer_variable(recipient["amount"])]
+
+    def fit(seed: int) -> tuple[LevelModel, np.ndarray, np.ndarray]:
+        donor = frame(1500, 1000 + seed)
+        X, Y, w = enc.transform(donor), donor[["amount"]].to_numpy(), np.ones(len(donor))
+        levels = LevelModel("linked", None, 2.0, 0.0, 1.0, bounded=True).fit(X, Y, variables, w, None, n_jobs=1)
+        return levels, *levels.calibration(X, Y, w, flat_model(len(donor), 4, seed))
+
+    def mean(levels: LevelModel, log_ratio: np.ndarray) -> np.ndarray:
+        return levels.apply(base.repeat(len(log_ratio), axis=0), log_ratio, np.zeros_like(log_ratio))[..., 0].mean(axis=1)
+
+    across_donors = np.std([mean(lv, lv.calibrated_log_ratio(X_rec, c, v)[None])[0] for lv, c, v in map(fit, range(16))],
+                           ddof=1)
+    levels, coef, cov = fit(0)
+    shifts = coefficient_draws(cov[0], 24, 11)[:, None, :]  # one group
+    varied = mean(levels, levels.calibrated_log_ratio(X_rec, coef, cov, shifts))
+    assert 0.6 < varied.std(ddof=1) / across_donors < 1.6, (varied.std(ddof=1), across_donors)
+    fixed = levels.calibrated_log_ratio(X_rec, coef, cov)
+    np.testing.assert_allclose(levels.calibrated_log_ratio(X_rec, coef, cov, np.zeros((2,) + coef.shape)),
+                               np.stack([fixed, fixed]))
+
+
 @pytest.mark.parametrize("method", ["forest", "hotdeck"])
 def test_matching_on_levels_keeps_the_share_of_zeros(split, method):
     """Choosing donors by predicted level must not choose them by their own amount: a donor compared

@@ -92,3 +92,34 @@ def test_only_amounts_with_enough_zeros_and_non_zeros_are_tilted():
     assert tilted_columns([infer_variable(signed[c]) for c in signed], signed.to_numpy(dtype=float), np.ones(100)) == []
     few = frame.assign(some=np.r_[np.zeros(75), np.arange(1.5, 39.0, 1.5)])  # 25 non-zero values: too few to fit
     assert tilted_columns(variables, few.to_numpy(dtype=float), np.ones(100)) == []
+
+
+def test_per_imputation_tilts_spread_the_shares_as_donor_samples_do():
+    """Under ``mi="auto"`` on a large donor each imputation draws its tilts from their sandwich
+    covariance. The kept share with ``a`` then varies across imputations about as much as it varies
+    across fits on independent donor samples (the donor's own uncertainty), and far more than
+    imputations under the fitted tilts, which vary only by the recipients' draws."""
+    n_donor, recipient = 1500, donor_frame(20_000, 99)
+    enc = FeatureEncoder(["x"]).fit(recipient)
+    X = enc.transform(recipient)
+    rows = np.arange(len(recipient))
+    variables = [infer_variable(recipient[c]) for c in ("a", "b")]
+
+    def fit(seed: int) -> TakeUpModel:
+        donor = donor_frame(n_donor, 1000 + seed)
+        return TakeUpModel().fit(enc.transform(donor), donor[["a", "b"]].to_numpy(), variables, np.ones(n_donor),
+                                 flat_network, seed=3)
+
+    def share(out: np.ndarray) -> np.ndarray:
+        return (out[..., 0] > 0).mean(axis=1)
+
+    across_donors = np.std([share(fit(s).sample(X, rows, 1, 5, flat_network))[0] for s in range(16)], ddof=1)
+    model = fit(0)
+    draws = 24
+    varied = share(model.sample(X, rows, draws, 5, flat_network, model.coefficient_draws(draws, 11)))
+    fixed = share(model.sample(X, rows, draws, 5, flat_network))
+    assert 0.6 < varied.std(ddof=1) / across_donors < 1.6, (varied.std(ddof=1), across_donors)
+    assert fixed.std(ddof=1) < 0.5 * across_donors
+    np.testing.assert_array_equal(model.coefficient_draws(draws, 11), model.coefficient_draws(draws, 11))
+    meta, arrays = model.get_state()
+    np.testing.assert_array_equal(TakeUpModel.from_state(meta, arrays).coefficient_draws(3, 11), model.coefficient_draws(3, 11))

@@ -495,16 +495,26 @@ class LevelModel:
                 cov[g] = hinv @ (score.T @ score) @ hinv
         return coef, cov
 
-    def calibrated_log_ratio(self, X: Features, coef: np.ndarray, cov: np.ndarray) -> np.ndarray:
+    def calibrated_log_ratio(self, X: Features, coef: np.ndarray, cov: np.ndarray,
+                             shifts: np.ndarray | None = None) -> np.ndarray:
         """Each row's log factor (n, groups): ``delta(x)`` shrunk by ``z^2 / (1 + z^2)``, ``z`` its
         estimate over its standard error, so a correction the donor is sure of is made nearly in
         full and one it is not (a small donor, a heavy tail, the edge of the predictors) mostly left
-        out. Row by row (no product across rows), so a row's factor never depends on its chunk."""
+        out. Row by row (no product across rows), so a row's factor never depends on its chunk.
+
+        ``shifts`` (draws, groups, p): coefficient draws about ``coef`` (:func:`coefficient_draws`
+        of the block-diagonal ``cov``); the factors (draws, n, groups) then each add their draw's
+        ``B shift`` to the shrunk ``delta``. The draw is not shrunk: the donor's level is uncertain
+        by its full standard error even where the network's level agrees with it.
+        """
         B = self.basis(X)
         delta = _rowwise(B, coef)
         var = np.column_stack([np.einsum("ij,jk,ik->i", B, c, B) for c in cov])
         z2 = delta**2 / np.maximum(var, 1e-300)
-        return delta * z2 / (1.0 + z2)
+        shrunk = delta * z2 / (1.0 + z2)
+        if shifts is None:
+            return shrunk
+        return np.stack([shrunk + _rowwise(B, shift) for shift in shifts])
 
     # ---------------------------------------------------------------- the factors
     def apply(self, draws: np.ndarray, recipient_eta: np.ndarray, donor_eta: np.ndarray) -> np.ndarray:
@@ -585,6 +595,20 @@ _ARRAYS = ("ridge", "fold_coef", "summary_scale", "num_scale", "basis_mean", "ba
 def _rowwise(B: np.ndarray, coef: np.ndarray) -> np.ndarray:
     """``B @ coef.T`` as row-wise sums (n, groups): a row's value never depends on the rows beside it."""
     return np.column_stack([(B * c[None, :]).sum(axis=1) for c in coef])
+
+
+def coefficient_draws(cov: np.ndarray, draws: int, seed: int) -> np.ndarray:
+    """``draws`` normal draws (draws, q) with covariance ``cov`` (q, q), draw ``d`` keyed by (seed, d).
+
+    The calibrations' per-imputation coefficients under ``mi="auto"`` on a large donor (their
+    approximate posterior about the fitted ones): every chunk and Dask partition that samples with
+    the same seed gets the same draws, because they depend on no row.
+    """
+    q = cov.shape[0]
+    values, vectors = np.linalg.eigh(0.5 * (cov + cov.T))
+    root = vectors * np.sqrt(np.clip(values, 0.0, None))[None, :]
+    z = rng.normals(seed, np.arange(q), draws)[:, :, 0]  # (draws, q)
+    return z @ root.T
 
 
 def donor_folds(n: int) -> np.ndarray:

@@ -49,7 +49,7 @@ import numpy as np
 from .. import rng
 from ..data.features import Features
 from ..data.types import Kind, Variable
-from .levels import CALIBRATION_RIDGES, RIDGES, LevelModel, _rowwise, one_blas_thread
+from .levels import CALIBRATION_RIDGES, RIDGES, LevelModel, _rowwise, coefficient_draws, one_blas_thread
 
 #: records the network proposes per row and draw, of which one is kept
 CANDIDATES = 8
@@ -123,6 +123,7 @@ class TakeUpModel:
                 self.coef_[j], _, ridge = _best_logistic(B, target[:, j], w, offset, RIDGES + CALIBRATION_RIDGES)
                 penalties[j] = ridge * w_sub.sum()
             self.coef_ = _joint_tilt(B_sub, T_sub, I_gen, w_sub, penalties, self.coef_)
+            self.cov_ = _tilt_covariance(B_sub, T_sub, I_gen, w_sub, penalties, self.coef_)
         self.share_gaps_.append(self._gap(B_sub, w_sub, I_gen, target, w))
         return self
 
@@ -137,15 +138,27 @@ class TakeUpModel:
         """Each row's tilt (n, J), row by row (a row's value never depends on its chunk)."""
         return _rowwise(self.basis_.basis(X), self.coef_)
 
-    def sample(self, X: Features, rows: np.ndarray, draws: int, seed: int, draw: Draw) -> np.ndarray:
-        """``draws`` records per row, each chosen among ``CANDIDATES`` proposals of ``draw``."""
+    def coefficient_draws(self, draws: int, seed: int) -> np.ndarray | None:
+        """Per-imputation shifts (draws, J, p) of the tilts from their sandwich covariance (None when
+        the model predates it): each imputation's shares then vary as the donor's own do."""
+        cov = getattr(self, "cov_", None)
+        if not self.active_ or cov is None:
+            return None
+        return coefficient_draws(cov, draws, seed).reshape((draws,) + self.coef_.shape)
+
+    def sample(self, X: Features, rows: np.ndarray, draws: int, seed: int, draw: Draw,
+               shifts: np.ndarray | None = None) -> np.ndarray:
+        """``draws`` records per row, each chosen among ``CANDIDATES`` proposals of ``draw``; draw ``d``
+        under the tilts ``coef_ + shifts[d]`` when ``shifts`` (:meth:`coefficient_draws`) is given."""
         rows = np.asarray(rows, dtype=np.int64)
-        tilt = self.log_tilt(X)
+        B = self.basis_.basis(X)
+        tilt = _rowwise(B, self.coef_)
         u = rng.uniforms(rng.derive_seed(int(seed), CHOICE_STREAM), rows, draws)[:, :, 0]
         out = None
         for d in range(draws):
             proposals = draw(X, rows, CANDIDATES, rng.derive_seed(int(seed), 33, d))
-            probs = _choice_probabilities(tilt, (proposals[:, :, self.columns_] != 0).astype(np.float64))
+            tilt_d = tilt if shifts is None else _rowwise(B, self.coef_ + shifts[d])
+            probs = _choice_probabilities(tilt_d, (proposals[:, :, self.columns_] != 0).astype(np.float64))
             pick = np.minimum((np.cumsum(probs, axis=0) < u[d][None, :]).sum(axis=0), CANDIDATES - 1)
             if out is None:
                 out = np.empty((draws,) + proposals.shape[1:])
@@ -163,7 +176,8 @@ class TakeUpModel:
                 "share_gaps": getattr(self, "share_gaps_", [])}
         if not self.active_:
             return meta, {}
-        return meta, {"coef": self.coef_, **{f"basis/{k}": v for k, v in self.basis_.basis_state().items()}}
+        cov = {"cov": self.cov_} if getattr(self, "cov_", None) is not None else {}
+        return meta, {"coef": self.coef_, **cov, **{f"basis/{k}": v for k, v in self.basis_.basis_state().items()}}
 
     @classmethod
     def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> "TakeUpModel":
@@ -174,6 +188,7 @@ class TakeUpModel:
         self.share_gaps_ = meta.get("share_gaps", [])
         if self.active_:
             self.coef_ = np.asarray(arrays["coef"], dtype=np.float64)
+            self.cov_ = np.asarray(arrays["cov"], dtype=np.float64) if "cov" in arrays else None
             self.basis_ = LevelModel.from_basis_state({k[6:]: v for k, v in arrays.items() if k.startswith("basis/")})
         return self
 
@@ -189,8 +204,7 @@ def _joint_tilt(B: np.ndarray, T: np.ndarray, I: np.ndarray, w: np.ndarray, pena
     for all amounts jointly (a record's indicators move together). Concave, so Newton converges.
     """
     J, p = start.shape
-    pen = np.repeat(penalties, p).reshape(J, p)
-    pen[:, 0] = 0.0  # intercepts are free
+    pen = _penalty_grid(penalties, p)
 
     def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
         s = (B @ theta.T)  # (n, J)
@@ -203,16 +217,8 @@ def _joint_tilt(B: np.ndarray, T: np.ndarray, I: np.ndarray, w: np.ndarray, pena
     theta = start.copy()
     value, P = objective(theta)
     for _ in range(NEWTON_STEPS):
-        E = (P[:, :, None] * I).sum(axis=0)  # (n, J)
+        E, H = _kept_shares_and_hessian(B, I, P, w, pen)
         grad = ((T - E) * w[:, None]).T @ B - pen * theta  # (J, p)
-        C = np.einsum("cn,cnj,cnl->njl", P, I, I) - E[:, :, None] * E[:, None, :]  # (n, J, J)
-        H = np.zeros((J * p, J * p))
-        for j in range(J):
-            for l in range(j, J):
-                block = (B * (w * C[:, j, l])[:, None]).T @ B
-                H[j * p:(j + 1) * p, l * p:(l + 1) * p] = block
-                H[l * p:(l + 1) * p, j * p:(j + 1) * p] = block.T
-        H += np.diag(pen.ravel()) + 1e-9 * np.eye(J * p)
         step = np.linalg.solve(H, grad.ravel()).reshape(J, p)
         t = 1.0
         while t > 1e-4:
@@ -226,6 +232,43 @@ def _joint_tilt(B: np.ndarray, T: np.ndarray, I: np.ndarray, w: np.ndarray, pena
         if gain <= 1e-10 * (abs(value) + 1.0):
             break
     return theta
+
+
+def _penalty_grid(penalties: np.ndarray, p: int) -> np.ndarray:
+    """Each tilt coefficient's ridge (J, p); intercepts are free."""
+    pen = np.repeat(penalties, p).reshape(len(penalties), p)
+    pen[:, 0] = 0.0
+    return pen
+
+
+def _kept_shares_and_hessian(B: np.ndarray, I: np.ndarray, P: np.ndarray, w: np.ndarray,
+                             pen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The kept records' expected indicators E (n, J) under choice probabilities ``P`` (K, n), and the
+    penalised objective's negative Hessian (J p, J p) in the order of ``theta.ravel()``."""
+    J, p = pen.shape
+    E = (P[:, :, None] * I).sum(axis=0)
+    C = np.einsum("cn,cnj,cnl->njl", P, I, I) - E[:, :, None] * E[:, None, :]  # (n, J, J)
+    H = np.zeros((J * p, J * p))
+    for j in range(J):
+        for l in range(j, J):
+            block = (B * (w * C[:, j, l])[:, None]).T @ B
+            H[j * p:(j + 1) * p, l * p:(l + 1) * p] = block
+            H[l * p:(l + 1) * p, j * p:(j + 1) * p] = block.T
+    return E, H + np.diag(pen.ravel()) + 1e-9 * np.eye(J * p)
+
+
+def _tilt_covariance(B: np.ndarray, T: np.ndarray, I: np.ndarray, w: np.ndarray, penalties: np.ndarray,
+                     theta: np.ndarray) -> np.ndarray:
+    """Sandwich covariance ``H^-1 (sum_i s_i s_i') H^-1`` (J p, J p) of the joint tilts, ``s_i`` row
+    ``i``'s score ``w_i (T_i - E_i) (x) B_i``: how far the tilts would move on another donor sample."""
+    J, p = theta.shape
+    logits = (I * (B @ theta.T)[None]).sum(axis=2)
+    P = np.exp(logits - logits.max(axis=0))
+    P /= P.sum(axis=0)
+    E, H = _kept_shares_and_hessian(B, I, P, w, _penalty_grid(penalties, p))
+    score = ((w[:, None] * (T - E))[:, :, None] * B[:, None, :]).reshape(len(B), J * p)
+    Hinv = np.linalg.inv(H)
+    return Hinv @ (score.T @ score) @ Hinv
 
 
 def _choice_probabilities(tilt: np.ndarray, indicators: np.ndarray) -> np.ndarray:

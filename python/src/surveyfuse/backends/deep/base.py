@@ -30,7 +30,7 @@ import torch
 from ... import rng
 from ...data.features import Features
 from ..base import Backend, FitContext
-from ..levels import LevelModel
+from ..levels import LevelModel, coefficient_draws
 from ..takeup import TakeUpModel
 from ..params import AUTO_CHOICE, BOOLEAN, POSITIVE_INT, enum, number, object_schema, param
 from ...evaluate.baseline import predictor_blind_rows
@@ -110,6 +110,9 @@ CALIBRATION_ROWS = 20_000
 #: levels="calibrate" changes a draw's amounts by at most this factor either way: a network off by more has not
 #: learnt the block, and multiplying its draws further would carry its largest values far beyond the donor's
 CALIBRATION_MAX_FACTOR = 2.0
+#: seed streams of the calibrations' per-imputation coefficient draws (``calibration_draws_``)
+TAKE_UP_DRAW_STREAM = 0xCA1D
+LEVEL_DRAW_STREAM = 0xCA1E
 
 Noise = Callable[[str, int, int], torch.Tensor]
 
@@ -197,15 +200,23 @@ class DeepBackend(Backend):
         A progress bar even when stderr is not a terminal.
     threads : 1 or 2, default 1
         torch CPU threads.
-    mi : "none" or "refit", default "none"
+    mi : "auto", "refit" or "none", default "auto"
         Proper multiple imputation: ``"refit"`` fits the model ``mi_resamples``
         times, each on its own Bayesian-bootstrap re-weighting of the donor,
         and imputation ``d`` comes from fit ``d mod mi_resamples`` (the
         generic :class:`~surveyfuse.backends.resampling.Resampled`), so
         Rubin's intervals include the model's uncertainty; it costs
-        ``mi_resamples`` fits. ``"none"``: every imputation from one fit.
+        ``mi_resamples`` fits. ``"auto"``: five such fits on a donor of up to
+        2,000 rows; above, one fit whose calibrations (``take_up`` and the
+        level factor, drawn about 1 under ``levels="none"``) are drawn anew
+        for each imputation from their sandwich covariance
+        (:meth:`vary_calibrations`), which carries the donor's uncertainty
+        into the shares and levels they pin but not into the rest of the
+        network's draws. ``"none"``: every imputation from one
+        fit, its calibrations fixed.
     mi_resamples : int, default 10
-        Fits for ``mi="refit"``; use at least as many as ``draws``.
+        Fits for ``mi="refit"``; use at least as many as ``draws``; at most
+        this many for ``"auto"``.
     """
 
     proper_mi = "refit"
@@ -246,6 +257,8 @@ class DeepBackend(Backend):
         self.history_ = self._train(data, weights, train, hold, seed, verbose=bool(self.params["verbose"] or context.verbose))
         self.net_ = self.net_.to("cpu").eval()
         self.trained_device_ = str(self.device_)
+        self.calibration_draws_ = False
+        self.level_spread_ = None
         self.take_up_ = None
         if self.params["take_up"] == "calibrate":
             self.take_up_ = TakeUpModel().fit(X, Y, context.variables, weights, self._draw, rng.derive_seed(seed, 9003))
@@ -256,10 +269,10 @@ class DeepBackend(Backend):
         return self
 
     def _fit_levels(self, X: Features, Y: np.ndarray, weights: np.ndarray, context: FitContext,
-                    seed: int) -> tuple[LevelModel | None, tuple[np.ndarray, np.ndarray] | None]:
-        """Under ``levels="calibrate"``: the donor's level model and the same model fitted to this
-        network's draws for the donor's predictors (see the class docstring)."""
-        if self.params["levels"] == "none":
+                    seed: int, force: bool = False) -> tuple[LevelModel | None, tuple[np.ndarray, np.ndarray] | None]:
+        """Under ``levels="calibrate"`` (or ``force``): the donor's level model and the same model fitted
+        to this network's draws for the donor's predictors (see the class docstring)."""
+        if self.params["levels"] == "none" and not force:
             return None, None
         levels = LevelModel("linked", None, CALIBRATION_MAX_FACTOR, 0.0, 1.0, bounded=True).fit(
             X, Y, context.variables, weights, context.constraints, n_jobs=1)
@@ -376,20 +389,59 @@ class DeepBackend(Backend):
 
     # ------------------------------------------------------------------ sample
     def sample(self, X: Features, rows: np.ndarray, draws: int, seed: int) -> np.ndarray:
-        out = self._proposals(X, rows, draws, seed)
-        levels = getattr(self, "levels_", None)
-        if levels is None or not levels.active_ or len(X) == 0:
+        vary = bool(getattr(self, "calibration_draws_", False))
+        out = self._proposals(X, rows, draws, seed, vary)
+        levels, calibration = getattr(self, "levels_", None), getattr(self, "calibration_", None)
+        if levels is None and vary:  # levels="none": the level's uncertainty alone, about the network's own
+            levels, calibration = getattr(self, "level_spread_", None) or (None, None)
+        if levels is None or not levels.active_ or calibration is None or len(X) == 0:
             return out
         # each row's factor comes from its own predictors alone, so chunks and Dask partitions draw alike
-        log_ratio = levels.calibrated_log_ratio(X, *self.calibration_)[None]
+        shifts = self._level_shifts(calibration, draws, seed) if vary else None
+        log_ratio = levels.calibrated_log_ratio(X, *calibration, shifts)
+        if shifts is None:
+            log_ratio = log_ratio[None]
         return levels.apply(out, log_ratio, np.zeros_like(log_ratio))
 
-    def _proposals(self, X: Features, rows: np.ndarray, draws: int, seed: int) -> np.ndarray:
-        """The network's draws, chosen among candidates under ``take_up="calibrate"``; before the level calibration."""
+    def _proposals(self, X: Features, rows: np.ndarray, draws: int, seed: int, vary: bool = False) -> np.ndarray:
+        """The network's draws, chosen among candidates under ``take_up="calibrate"``; before the level
+        calibration. ``vary``: each draw under its own draw of the tilts (``calibration_draws_``)."""
         take_up = getattr(self, "take_up_", None)
         if take_up is None or not take_up.active_ or len(X) == 0:
             return self._draw(X, rows, draws, seed)
-        return take_up.sample(X, rows, draws, seed, self._draw)
+        shifts = take_up.coefficient_draws(draws, rng.derive_seed(int(seed), TAKE_UP_DRAW_STREAM)) if vary else None
+        return take_up.sample(X, rows, draws, seed, self._draw, shifts)
+
+    def _level_shifts(self, calibration: tuple[np.ndarray, np.ndarray], draws: int, seed: int) -> np.ndarray:
+        """Per-imputation draws (draws, groups, p) of the level calibration's coefficients about the fitted
+        ones, from their sandwich covariance (independent across groups)."""
+        coef, cov = calibration
+        G, p = coef.shape
+        full = np.zeros((G * p, G * p))
+        for g in range(G):
+            full[g * p:(g + 1) * p, g * p:(g + 1) * p] = cov[g]
+        return coefficient_draws(full, draws, rng.derive_seed(int(seed), LEVEL_DRAW_STREAM)).reshape(draws, G, p)
+
+    def vary_calibrations(self, X: Features, Y: np.ndarray, context: FitContext) -> bool:
+        """Draw the calibrations' coefficients anew for each imputation from now on, from their sandwich
+        covariance (what ``mi="auto"`` does on a donor too large for several fits, ``X``, ``Y`` and
+        ``context`` being the donor this model was fitted on): the imputations' levels and shares with
+        an amount then vary as the donor's own would on another sample, so Rubin's intervals of the
+        estimates they pin include the donor's uncertainty. Under ``levels="none"`` the level
+        calibration is fitted for its covariance alone (``level_spread_``): each imputation's amounts
+        are scaled by its draw about 1, the network's own level staying the centre. The network's
+        draws are otherwise those of one fit. Returns whether anything is there to vary."""
+        if getattr(self, "levels_", None) is None:
+            weights = np.asarray(context.weights, dtype=np.float64)
+            levels, calibration = self._fit_levels(X, np.asarray(Y, dtype=np.float64), weights, context,
+                                                   int(context.random_state), force=True)
+            if levels is not None and levels.active_ and calibration is not None:
+                self.level_spread_ = (levels, (np.zeros_like(calibration[0]), calibration[1]))
+        levels_on = (self.levels_ is not None and self.levels_.active_ and self.calibration_ is not None) or \
+            getattr(self, "level_spread_", None) is not None
+        take_up_on = getattr(self, "take_up_", None) is not None and self.take_up_.active_
+        self.calibration_draws_ = bool(levels_on or take_up_on)
+        return self.calibration_draws_
 
     @torch.no_grad()
     def _draw(self, X: Features, rows: np.ndarray, draws: int, seed: int) -> np.ndarray:
@@ -457,7 +509,11 @@ class DeepBackend(Backend):
             if getattr(self, "levels_", None) is not None:
                 out["levels_scaled"] = self.levels_.describe()["scaled"]
             if getattr(self, "take_up_", None) is not None:
-                out["take_up_tilted"] = self.take_up_.describe()["tilted"]
+                take_up = self.take_up_.describe()
+                out["take_up_tilted"] = take_up["tilted"]
+                if take_up.get("share_gaps"):  # per tilted amount: the network's share minus the donor's, then the kept one's
+                    out["take_up_share_gaps"] = take_up["share_gaps"]
+            out["calibration_draws"] = bool(getattr(self, "calibration_draws_", False))
         return out
 
     def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -475,6 +531,7 @@ class DeepBackend(Backend):
             "settings": self.settings_,
             "chosen_by": self.chosen_by_,
             "fit_check": self.fit_check_,
+            "calibration_draws": bool(getattr(self, "calibration_draws_", False)),
         }
         arrays = {"encoder.grids": enc_arrays["grids"], **state_to_numpy(self.net_)}
         if getattr(self, "levels_", None) is not None:
@@ -483,6 +540,11 @@ class DeepBackend(Backend):
             arrays.update({f"levels/{k}": v for k, v in larrays.items()})
             if self.calibration_ is not None:
                 arrays["levels/calibration_coef"], arrays["levels/calibration_cov"] = self.calibration_
+        if getattr(self, "level_spread_", None) is not None:
+            smeta, sarrays = self.level_spread_[0].get_state()
+            meta["level_spread"] = smeta
+            arrays.update({f"level_spread/{k}": v for k, v in sarrays.items()})
+            arrays["level_spread/calibration_coef"], arrays["level_spread/calibration_cov"] = self.level_spread_[1]
         if getattr(self, "take_up_", None) is not None:
             tmeta, tarrays = self.take_up_.get_state()
             meta["take_up"] = tmeta
@@ -504,9 +566,15 @@ class DeepBackend(Backend):
         self.settings_ = dict(meta.get("settings") or {})
         self.chosen_by_ = dict(meta.get("chosen_by") or {})
         self.fit_check_ = meta.get("fit_check")
+        self.calibration_draws_ = bool(meta.get("calibration_draws", False))
         levels = {k[7:]: v for k, v in arrays.items() if k.startswith("levels/")}
         self.levels_ = LevelModel.from_state(meta["levels"], levels) if "levels" in meta else None
         self.calibration_ = (levels["calibration_coef"], levels["calibration_cov"]) if "calibration_coef" in levels else None
+        spread = {k[13:]: v for k, v in arrays.items() if k.startswith("level_spread/")}
+        self.level_spread_ = None
+        if "level_spread" in meta:
+            self.level_spread_ = (LevelModel.from_state(meta["level_spread"], spread),
+                                  (spread["calibration_coef"], spread["calibration_cov"]))
         take_up = {k[8:]: v for k, v in arrays.items() if k.startswith("take_up/")}
         self.take_up_ = TakeUpModel.from_state(meta["take_up"], take_up) if "take_up" in meta else None
         self.device_ = torch.device("cpu")
