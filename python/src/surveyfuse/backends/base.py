@@ -117,6 +117,12 @@ class Backend(abc.ABC):
         """Whether each imputation comes from the model under its own resample of the donor (see ``proper_mi``)."""
         return self.proper_mi != "none" and self.params.get("mi", "none") != "none"
 
+    def vary_calibrations(self, X: Features, Y: np.ndarray, context: FitContext) -> bool:
+        """Vary the fitted model's calibrations between imputations from now on (``mi="auto"`` on a donor
+        too large for several fits; ``X``, ``Y``, ``context``: the donor it was fitted on). Returns whether
+        anything varies: here nothing (a backend with calibrations overrides it)."""
+        return False
+
     def nested_resamples(self) -> int | None:
         """``M`` when imputation ``d`` comes from donor resample ``d mod M`` (nested imputations, which the
         fused-file rule of :func:`surveyfuse.pool` needs), else None (each imputation its own resample, or one fit)."""

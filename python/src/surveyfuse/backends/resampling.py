@@ -256,8 +256,9 @@ class Resampled(Backend):
     (at 3,000 donors five fits gained under 1% for five times the fit time),
     whose calibrations to the donor's levels and shares, where the backend
     has them, are drawn anew for each imputation (``vary_calibrations``), so
-    that the estimates they pin carry the donor's uncertainty. Only the first fit runs the backend's held-out
-    fit check (one report, one warning), scored with the donor's own weights.
+    that the estimates they pin carry the donor's uncertainty. Only the first
+    fit runs the backend's held-out fit check (one report, one warning),
+    scored with the donor's own weights.
     """
 
     name = "resampled"
@@ -295,8 +296,7 @@ class Resampled(Backend):
         self.members_ = []
         if self.params["auto"] and K == 1:  # one fit on the donor as it is: mi="none"'s model
             member = self.member_class(**self.params["params"]).fit(X, Y, context)
-            if hasattr(member, "vary_calibrations"):  # its calibrations, if any, drawn per imputation
-                member.vary_calibrations(X, Y, context)
+            member.vary_calibrations(X, Y, context)  # its calibrations, if any, drawn per imputation
             self.members_.append(member)
             return self
         checked = "fit_check" in self.member_class.param_schema["properties"]

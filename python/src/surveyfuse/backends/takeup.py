@@ -134,10 +134,6 @@ class TakeUpModel:
         gap = np.average(shares, axis=0, weights=w) - np.average(target, axis=0, weights=w_all)
         return [float(g) for g in gap]
 
-    def log_tilt(self, X: Features) -> np.ndarray:
-        """Each row's tilt (n, J), row by row (a row's value never depends on its chunk)."""
-        return _rowwise(self.basis_.basis(X), self.coef_)
-
     def coefficient_draws(self, draws: int, seed: int) -> np.ndarray | None:
         """Per-imputation shifts (draws, J, p) of the tilts from their sandwich covariance (None when
         the model predates it): each imputation's shares then vary as the donor's own do."""
