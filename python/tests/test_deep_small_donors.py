@@ -196,7 +196,7 @@ def test_refit_makes_generative_imputations_proper(tmp_path):
 
 
 def test_auto_ensembles_small_donors_and_fits_large_ones_once(tmp_path, monkeypatch):
-    """mi="auto" (the default): AUTO_RESAMPLES fits on donor resamples up to AUTO_ROWS donor rows, and one fit
+    """mi="auto" (the default): AUTO_RESAMPLES fits on donor resamples up to the backend's auto_refit_rows donor rows, and one fit
     on the donor as it is above: mi="none"'s network and calibrations, with the calibrations' coefficients
     drawn anew for each imputation (switched off, its draws are mi="none"'s)."""
     import surveyfuse as sf
@@ -221,7 +221,8 @@ def test_auto_ensembles_small_donors_and_fits_large_ones_once(tmp_path, monkeypa
     np.testing.assert_array_equal(again["interest"].to_numpy(), out["interest"].to_numpy())
     assert fitted(mi_resamples=2).fit_report_["method_params"]["mi_resamples"] == 2  # the user's cap binds
 
-    monkeypatch.setattr(resampling, "AUTO_ROWS", len(donor) - 1)  # as if this donor were large: one fit
+    from surveyfuse.backends.deep.tvae import TVAE
+    monkeypatch.setattr(TVAE, "auto_refit_rows", len(donor) - 1)  # as if this donor were large: one fit
     large = fitted()
     report = large.fit_report_["method_params"]
     assert report["mi_resamples"] == 1 and not large.fit_report_["proper_imputations"]
@@ -238,3 +239,16 @@ def test_auto_ensembles_small_donors_and_fits_large_ones_once(tmp_path, monkeypa
     member.calibration_draws_ = True
     large.save(tmp_path / "large.sfmodel")
     np.testing.assert_array_equal(interest(sf.Imputer.load(tmp_path / "large.sfmodel")), varied)
+
+
+def test_auto_refits_up_to_each_backends_own_donor_size():
+    """tvae, fast enough for five fits, keeps them up to 10,000 donor rows (its level varies from fit to fit,
+    which one fit's calibration draws do not carry); the slower networks up to AUTO_ROWS."""
+    from surveyfuse.backends import make_backend, resampling
+
+    tvae, ctgan = make_backend("tvae", {}), make_backend("ctgan", {})
+    assert resampling.AUTO_ROWS == 2000
+    assert [tvae.fits_for(n) for n in (300, 2001, 10_000, 10_001)] == [5, 5, 5, 1]
+    assert [ctgan.fits_for(n) for n in (300, 2000, 2001)] == [5, 5, 1]
+    assert make_backend("tvae", {"mi_resamples": 3}).fits_for(5000) == 3  # the user's cap binds
+    assert make_backend("tvae", {"mi": "refit", "mi_resamples": 4}).fits_for(50_000) == 4

@@ -9,7 +9,7 @@
 #' draws from `resamples` donor resamples, imputation `l` from resample
 #' `(l - 1)` modulo `resamples` (the `mi_groups` of the `forest` and `qrf` methods,
 #' 10 by default; the fits of a generative method, 5 by default on a donor of up to
-#' 2,000 rows; draw a multiple of it, at least twice as many). Its variance
+#' 2,000 rows, 10,000 for `tvae`; draw a multiple of it, at least twice as many). Its variance
 #' is a difference of spreads, noisy with few draws per resample: its degrees
 #' of freedom say so, and ten draws per resample (`m = 100` for the default)
 #' give intervals about a tenth narrower than two. The formulas are in the
@@ -80,7 +80,7 @@ fuse_pool <- function(data, statistic, column = NULL, ..., y = NULL, x = NULL, w
 #' @param rule `"rubin"` or `"fused"`.
 #' @param resamples For `rule = "fused"`: the number of donor resamples (the
 #'   `mi_groups` of the `forest` and `qrf` methods, 10 by default; a generative
-#'   method's `mi_resamples`, 5 under `mi = "auto"` on a donor of up to 2,000 rows;
+#'   method's `mi_resamples`, 5 under `mi = "auto"` on a donor of up to 2,000 rows (`tvae`: 10,000);
 #'   the run report's `nested_resamples`).
 #' @param vcov A function returning a fit's variance matrix; [stats::vcov()] by default.
 #' @param df_complete The complete-data degrees of freedom; by default the

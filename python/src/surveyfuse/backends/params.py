@@ -121,7 +121,7 @@ def first_error(schema: dict[str, Any], params: dict[str, Any]) -> tuple[str, st
 REFIT_PROPERTIES: dict[str, dict[str, Any]] = {
     "mi": enum("auto", ["auto", "refit", "none"], "Proper multiple imputation: 'refit' fits the model mi_resamples "
                "times, each on its own Bayesian-bootstrap re-weighting of the donor; 'auto' does so with 5 fits on a donor of "
-               "up to 2,000 rows, and is one fit above, whose level factor and take-up tilts are drawn anew for each "
+               "up to 2,000 rows (tvae: 10,000), and is one fit above, whose level factor and take-up tilts are drawn anew for each "
                "imputation (generative methods); 'none': every imputation from one fit."),
     "mi_resamples": param(10, "a positive integer", "Fits for mi='refit' (use at least as many as draws); at most this "
                           "many for mi='auto'.", **POSITIVE_INT),

@@ -42,7 +42,8 @@ from .params import REFIT_PROPERTIES, first_error, object_schema, param, with_de
 _CACHE = 32
 #: proposals a donor choice examines before it keeps the closest (see :meth:`DonorResampler.choose`)
 MATCH_ATTEMPTS = 8
-#: ``mi="auto"`` fits ``AUTO_RESAMPLES`` resamples of a donor of at most this many rows, and one fit above (see :class:`Resampled`)
+#: ``mi="auto"`` fits ``AUTO_RESAMPLES`` resamples of a donor of at most this many rows, and one fit above (see
+#: :class:`Resampled`), unless the wrapped backend sets its own limit (``auto_refit_rows``)
 AUTO_ROWS = 2000
 #: fits of a small donor under ``mi="auto"``
 AUTO_RESAMPLES = 5
@@ -245,14 +246,18 @@ class Resampled(Backend):
     between them understates the model's uncertainty): use ``draws <= resamples``.
 
     ``auto`` (``mi="auto"``) chooses the number of fits from the donor size:
-    ``min(resamples, AUTO_RESAMPLES)`` up to ``AUTO_ROWS`` donor rows, one
-    above. A generative model fitted on a few thousand rows or fewer is itself
+    ``min(resamples, AUTO_RESAMPLES)`` up to the wrapped backend's
+    ``auto_refit_rows`` donor rows (``AUTO_ROWS`` unless it sets its own;
+    ``tvae``, fast enough for five fits, 10,000), one above. A generative model fitted on a few thousand rows or fewer is itself
     uncertain, and the draws of several fits on resamples (a bagged, roughly
     posterior-predictive ensemble) score better than one fit's: on 300 and
     1,000 CPS donors the energy score of every generative method fell in most
     blocks, and ``tvae``'s at 2,000 (docs/generative.md), while two fits did
-    not beat one. Above
-    ``AUTO_ROWS`` it is one fit on the donor as it is, ``mi="none"``'s model
+    not beat one. On larger donors five fits score about as well as one, but
+    a network's own level still varies from fit to fit by several per cent,
+    so five fits are what makes ``tvae``'s Rubin's intervals cover on 3,000-5,000
+    donors (docs/generative.md, *Large donors*). Above the limit
+    it is one fit on the donor as it is, ``mi="none"``'s model
     (at 3,000 donors five fits gained under 1% for five times the fit time),
     whose calibrations to the donor's levels and shares, where the backend
     has them, are drawn anew for each imputation (``vary_calibrations``), so
@@ -288,7 +293,8 @@ class Resampled(Backend):
         """How many fits a donor of ``n`` rows gets."""
         if not self.params["auto"]:
             return int(self.params["resamples"])
-        return int(min(self.params["resamples"], AUTO_RESAMPLES)) if n <= AUTO_ROWS else 1
+        limit = getattr(self.member_class, "auto_refit_rows", AUTO_ROWS)
+        return int(min(self.params["resamples"], AUTO_RESAMPLES)) if n <= limit else 1
 
     def fit(self, X: Features, Y: np.ndarray, context: FitContext) -> "Resampled":
         self.donor_rows_ = len(Y)

@@ -302,7 +302,7 @@ def pool(table: Any, statistic: str, column: str | None = None, *, weights: str 
         For ``rule="fused"``: how many donor resamples the imputations come
         from, imputation ``l`` from resample ``(l - 1) mod resamples`` (the
         ``mi_groups`` of ``forest`` and ``qrf``, 10 by default; a generative
-        method's fits, 5 under ``mi="auto"`` on a donor of up to 2,000 rows;
+        method's fits, 5 under ``mi="auto"`` on a donor of up to 2,000 rows (``tvae``: 10,000);
         the sample report's ``nested_resamples``; draw a multiple
         of it, at least twice as many; ten times as many give narrower
         intervals, see the module docstring). A table straight from

@@ -207,7 +207,7 @@ class DeepBackend(Backend):
         generic :class:`~surveyfuse.backends.resampling.Resampled`), so
         Rubin's intervals include the model's uncertainty; it costs
         ``mi_resamples`` fits. ``"auto"``: five such fits on a donor of up to
-        2,000 rows; above, one fit whose calibrations (``take_up`` and the
+        ``auto_refit_rows`` rows (2,000; ``tvae`` 10,000); above, one fit whose calibrations (``take_up`` and the
         level factor, drawn about 1 under ``levels="none"``) are drawn anew
         for each imputation from their sandwich covariance
         (:meth:`vary_calibrations`), which carries the donor's uncertainty
@@ -220,6 +220,9 @@ class DeepBackend(Backend):
     """
 
     proper_mi = "refit"
+    #: ``mi="auto"`` fits five resampled models on a donor of up to this many rows (one fit above, its
+    #: calibrations drawn per imputation): where five fits still cost little against one
+    auto_refit_rows: ClassVar[int] = 2000
     #: the method's own parameters (and its defaults of common ones), merged over ``COMMON_PROPERTIES``
     method_properties: ClassVar[dict[str, dict[str, Any]]] = {}
     #: large-donor values of the "auto" settings, adapted to the donor size by :func:`.defaults.resolve`

@@ -83,6 +83,10 @@ class TVAE(DeepBackend):
         "dropout": weight_param(AUTO, 0.0, 0.9, "Dropout of the hidden layers ('auto': fades as the donor grows).", auto=True),
         "weight_decay": weight_param(AUTO, 0.0, 1.0, "Adam weight decay ('auto': fades as the donor grows).", auto=True),
     }
+    #: five fits up to 10,000 donor rows: a network's own level varies from fit to fit by several per cent
+    #: (wages' mean -3 % to +10 % of the donor's on 5,000 rows), which one fit's calibration draws cannot
+    #: carry; five fits bring Rubin's intervals to the forest's coverage (docs/generative.md, *Large donors*)
+    auto_refit_rows = 10_000
     recipe = {"epochs": 300, "batch_size": 500, "eval_every": 5, "hidden": [128, 128], "dropout": (0.1, 0.0, 2000),
               "weight_decay": (1e-4, 0.0, 2000)}
 
