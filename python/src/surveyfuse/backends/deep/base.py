@@ -33,6 +33,7 @@ from ..base import Backend, FitContext
 from ..levels import LevelModel, coefficient_draws
 from ..takeup import TakeUpModel
 from ..params import AUTO_CHOICE, BOOLEAN, POSITIVE_INT, enum, number, object_schema, param
+from ..resampling import AUTO_ROWS
 from ...evaluate.baseline import predictor_blind_rows
 from .constraint_layer import ConstraintLayer
 from .defaults import AUTO, resolve
@@ -207,9 +208,10 @@ class DeepBackend(Backend):
         generic :class:`~surveyfuse.backends.resampling.Resampled`), so
         Rubin's intervals include the model's uncertainty; it costs
         ``mi_resamples`` fits. ``"auto"``: five such fits on a donor of up to
-        ``auto_refit_rows`` rows (2,000; ``tvae`` 10,000); above, one fit whose calibrations (``take_up`` and the
-        level factor, drawn about 1 under ``levels="none"``) are drawn anew
-        for each imputation from their sandwich covariance
+        ``auto_refit_rows`` rows (2,000; ``tvae`` 10,000); above, one fit
+        whose calibrations (``take_up`` and the level factor, drawn about 1
+        under ``levels="none"``) are drawn anew for each imputation from their
+        sandwich covariance
         (:meth:`vary_calibrations`), which carries the donor's uncertainty
         into the shares and levels they pin but not into the rest of the
         network's draws. ``"none"``: every imputation from one
@@ -222,7 +224,7 @@ class DeepBackend(Backend):
     proper_mi = "refit"
     #: ``mi="auto"`` fits five resampled models on a donor of up to this many rows (one fit above, its
     #: calibrations drawn per imputation): where five fits still cost little against one
-    auto_refit_rows: ClassVar[int] = 2000
+    auto_refit_rows: ClassVar[int] = AUTO_ROWS
     #: the method's own parameters (and its defaults of common ones), merged over ``COMMON_PROPERTIES``
     method_properties: ClassVar[dict[str, dict[str, Any]]] = {}
     #: large-donor values of the "auto" settings, adapted to the donor size by :func:`.defaults.resolve`
