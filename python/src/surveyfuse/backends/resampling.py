@@ -249,7 +249,8 @@ class Resampled(Backend):
     ``min(resamples, AUTO_RESAMPLES)`` up to the wrapped backend's
     ``auto_refit_rows`` donor rows (``AUTO_ROWS`` unless it sets its own;
     ``tvae``, fast enough for five fits, 10,000), one above. A generative
-    model fitted on a few thousand rows or fewer is itself uncertain, and the draws of several fits on resamples (a bagged, roughly
+    model fitted on a few thousand rows or fewer is itself uncertain, and
+    the draws of several fits on resamples (a bagged, roughly
     posterior-predictive ensemble) score better than one fit's: on 300 and
     1,000 CPS donors the energy score of every generative method fell in most
     blocks, and ``tvae``'s at 2,000 (docs/generative.md), while two fits did
@@ -257,10 +258,9 @@ class Resampled(Backend):
     a network's own level still varies from fit to fit by several per cent,
     so five fits are what makes ``tvae``'s Rubin's intervals cover on
     3,000-5,000 donors (docs/generative.md, *Large donors*). Above the limit
-    it is one fit on the donor as it is, ``mi="none"``'s model
-    (at 3,000 donors five fits gained under 1% for five times the fit time),
-    whose calibrations to the donor's levels and shares, where the backend
-    has them, are drawn anew for each imputation (``vary_calibrations``), so
+    it is one fit on the donor as it is, ``mi="none"``'s model, whose
+    calibrations to the donor's levels and shares, where the backend has
+    them, are drawn anew for each imputation (``vary_calibrations``), so
     that the estimates they pin carry the donor's uncertainty. Only the first
     fit runs the backend's held-out fit check (one report, one warning),
     scored with the donor's own weights.
