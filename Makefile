@@ -31,14 +31,18 @@ install-python: $(PY_STAMP)
 $(PY_STAMP): python/pyproject.toml python/requirements-lock.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -c python/requirements-lock.txt \
-	    torch==2.13.0 -e 'python[deep,dask,test,r,notebook]' 2>&1 | grep -v "^WARNING: Location" || true
+	    torch==2.13.0 -e 'python[deep,dask,test,notebook]' 2>&1 | grep -v "^WARNING: Location" || true
 	@$(PY) -c "import surveyfuse, torch, quantile_forest" || { echo "python setup failed"; exit 1; }
 	@touch $@
 
 install-r: $(R_STAMP)
 
+# rpy2 (the `r` extra, for in-process R references) builds against R, so it comes after R does
 $(R_STAMP): $(PY_STAMP) $(shell find r-package -type f 2>/dev/null) $(shell find shared-specs -type f 2>/dev/null)
 	@bash tools/install_r.sh "$(R_DEBS)"
+	$(PY) -m pip install --quiet --disable-pip-version-check -c python/requirements-lock.txt \
+	    torch==2.13.0 -e 'python[r]' 2>&1 | grep -v "^WARNING: Location" || true
+	@$(PY) -c "import rpy2" || { echo "rpy2 setup failed"; exit 1; }
 	@touch $@
 
 # Debian's headless Chromium for the browser tests of the report and the widget (when missing)
@@ -49,7 +53,7 @@ install-docs: $(DOCS_STAMP)
 
 $(DOCS_STAMP): $(PY_STAMP)
 	$(PY) -m pip install --quiet --disable-pip-version-check -c python/requirements-lock.txt \
-	    torch==2.13.0 -e 'python[deep,dask,test,r,notebook,docs]' 2>&1 | grep -v "^WARNING: Location" || true
+	    torch==2.13.0 -e 'python[deep,dask,test,notebook,docs]' 2>&1 | grep -v "^WARNING: Location" || true
 	@$(PY) -c "import sphinx, myst_nb, furo" || { echo "docs setup failed"; exit 1; }
 	@touch $@
 
